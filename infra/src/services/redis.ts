@@ -1,0 +1,50 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Profile } from '../profile.js';
+import { redisInline } from '../net.js';
+import { serviceDir, type ServiceDef } from './service.js';
+
+export function redisService(profile: Profile, binary = 'redis-server'): ServiceDef {
+  const d = serviceDir(profile, 'redis');
+  const config = join(d.dir, 'redis.conf');
+  const port = profile.ports.redis;
+  return {
+    name: 'redis',
+    ports: [{ name: 'redis', port }],
+    markers: [config, `127.0.0.1:${port}`],
+    logFile: d.logFile,
+    pidFile: d.pidFile,
+    prepare() {
+      mkdirSync(d.data, { recursive: true });
+      writeFileSync(
+        config,
+        [
+          'bind 127.0.0.1',
+          `port ${port}`,
+          'protected-mode yes',
+          `dir ${d.data}`,
+          'daemonize no',
+          'logfile ""',
+          'save ""',
+          // Balances and holds live here: the dev stack keeps an append-only file; tests need no durability.
+          `appendonly ${profile.durable ? 'yes' : 'no'}`,
+          'appendfsync everysec',
+          'maxmemory-policy noeviction',
+          '',
+        ].join('\n'),
+      );
+    },
+    // redis-server rewrites its process title to "redis-server 127.0.0.1:<port>", so the
+    // marker is the port it binds rather than the config path.
+    command: () => ({ command: binary, args: [config] }),
+    async healthy() {
+      try {
+        return (await redisInline(port, 'PING')) === '+PONG';
+      } catch {
+        return false;
+      }
+    },
+    healthTimeoutMs: 20_000,
+    address: `redis://127.0.0.1:${port}`,
+  };
+}

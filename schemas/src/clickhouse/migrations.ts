@@ -1,0 +1,168 @@
+/**
+ * Numbered ClickHouse migrations. Every statement runs on 18.16 (Debian's server) and on
+ * modern servers: String/Int/DateTime/Array columns, (Replacing|Summing)MergeTree, and
+ * materialized views `TO` a target table. Append new migrations; never edit an applied one.
+ */
+export interface Migration {
+  id: number;
+  name: string;
+  statements: string[];
+}
+
+/** Columns of line_items in insert order; the ledger's ClickHouse sink writes exactly these. */
+export const lineItemColumns = [
+  'event_id',
+  'request_id',
+  'time',
+  'root_account_id',
+  'account_id',
+  'account_path',
+  'costs_nano',
+  'cost_nano',
+  'list_cost_nano',
+  'price_version',
+  'api_key_id',
+  'endpoint',
+  'model',
+  'status',
+  'http_status',
+  'error_code',
+  'stream',
+  'prompt_tokens',
+  'cached_tokens',
+  'completion_tokens',
+  'reasoning_tokens',
+  'audio_prompt_tokens',
+  'audio_completion_tokens',
+  'image_prompt_tokens',
+  'image_completion_tokens',
+  'images',
+  'image_size',
+  'image_quality',
+  'audio_ms',
+  'speech_characters',
+  'usage_source',
+  'attempts',
+  'attempts_json',
+  'upstream_key_id',
+  'upstream_org',
+  'latency_ms',
+  'ttft_ms',
+] as const;
+export type LineItemColumn = (typeof lineItemColumns)[number];
+
+const rollupMeasures = `
+  requests UInt64,
+  errors UInt64,
+  retried UInt64,
+  prompt_tokens UInt64,
+  cached_tokens UInt64,
+  completion_tokens UInt64,
+  reasoning_tokens UInt64,
+  audio_prompt_tokens UInt64,
+  audio_completion_tokens UInt64,
+  images UInt64,
+  audio_ms UInt64,
+  speech_characters UInt64,
+  cost_nano Int64,
+  list_cost_nano Int64,
+  latency_ms_sum UInt64,
+  ttft_ms_sum UInt64,
+  ttft_count UInt64`;
+
+function rollupTable(name: string, bucketType: 'DateTime' | 'Date'): string {
+  return `CREATE TABLE IF NOT EXISTS ${name} (
+        account_id String, bucket ${bucketType}, api_key_id String, model String, caller_account_id String,${rollupMeasures}
+      ) ENGINE = SummingMergeTree()
+      PARTITION BY toYYYYMM(bucket)
+      ORDER BY (account_id, bucket, model, api_key_id, caller_account_id)`;
+}
+
+/** Each account of the path gets its own rollup row, priced at its own cost. */
+function rollupSelect(bucket: 'toStartOfHour' | 'toDate'): string {
+  return `SELECT
+    path_account AS account_id,
+    ${bucket}(time) AS bucket,
+    api_key_id,
+    model,
+    account_id AS caller_account_id,
+    toUInt64(1) AS requests,
+    toUInt64(status != 'ok') AS errors,
+    toUInt64(attempts > 1) AS retried,
+    toUInt64(prompt_tokens) AS prompt_tokens,
+    toUInt64(cached_tokens) AS cached_tokens,
+    toUInt64(completion_tokens) AS completion_tokens,
+    toUInt64(reasoning_tokens) AS reasoning_tokens,
+    toUInt64(audio_prompt_tokens) AS audio_prompt_tokens,
+    toUInt64(audio_completion_tokens) AS audio_completion_tokens,
+    toUInt64(images) AS images,
+    toUInt64(audio_ms) AS audio_ms,
+    toUInt64(speech_characters) AS speech_characters,
+    path_cost AS cost_nano,
+    list_cost_nano,
+    toUInt64(latency_ms) AS latency_ms_sum,
+    toUInt64(if(ttft_ms >= 0, ttft_ms, 0)) AS ttft_ms_sum,
+    toUInt64(ttft_ms >= 0) AS ttft_count
+  FROM line_items
+  ARRAY JOIN account_path AS path_account, costs_nano AS path_cost`;
+}
+
+export const migrations: Migration[] = [
+  {
+    id: 1,
+    name: 'line_items',
+    statements: [
+      `CREATE TABLE IF NOT EXISTS line_items (
+        event_id String,
+        request_id String,
+        time DateTime,
+        root_account_id String,
+        account_id String,
+        account_path Array(String),
+        costs_nano Array(Int64),
+        cost_nano Int64,
+        list_cost_nano Int64,
+        price_version String,
+        api_key_id String,
+        endpoint String,
+        model String,
+        status String,
+        http_status UInt16,
+        error_code String,
+        stream UInt8,
+        prompt_tokens UInt32,
+        cached_tokens UInt32,
+        completion_tokens UInt32,
+        reasoning_tokens UInt32,
+        audio_prompt_tokens UInt32,
+        audio_completion_tokens UInt32,
+        image_prompt_tokens UInt32,
+        image_completion_tokens UInt32,
+        images UInt32,
+        image_size String,
+        image_quality String,
+        audio_ms UInt32,
+        speech_characters UInt32,
+        usage_source String,
+        attempts UInt8,
+        attempts_json String,
+        upstream_key_id String,
+        upstream_org String,
+        latency_ms UInt32,
+        ttft_ms Int32
+      ) ENGINE = ReplacingMergeTree()
+      PARTITION BY toYYYYMM(time)
+      ORDER BY (root_account_id, time, event_id)`,
+    ],
+  },
+  {
+    id: 2,
+    name: 'hourly and daily rollups per account of the path, key and model',
+    statements: [
+      rollupTable('usage_hourly', 'DateTime'),
+      `CREATE MATERIALIZED VIEW IF NOT EXISTS usage_hourly_mv TO usage_hourly AS ${rollupSelect('toStartOfHour')}`,
+      rollupTable('usage_daily', 'Date'),
+      `CREATE MATERIALIZED VIEW IF NOT EXISTS usage_daily_mv TO usage_daily AS ${rollupSelect('toDate')}`,
+    ],
+  },
+];

@@ -1,0 +1,254 @@
+import { z } from 'zod';
+import { accountId, isoTime, keyId, modelName, multiplierPpm, nanoString, nonNegInt, sha256Hex } from './ids.js';
+
+export const SCHEMA_VERSION = 1 as const;
+
+export const endpoints = [
+  'chat.completions',
+  'completions',
+  'embeddings',
+  'images.generations',
+  'images.edits',
+  'images.variations',
+  'audio.transcriptions',
+  'audio.translations',
+  'audio.speech',
+  'moderations',
+  'responses',
+  'models',
+  'passthrough',
+] as const;
+export type Endpoint = (typeof endpoints)[number];
+
+export const requestStatuses = ['ok', 'upstream_error', 'client_abort', 'rejected'] as const;
+export type RequestStatus = (typeof requestStatuses)[number];
+
+export const usageSources = ['upstream', 'estimated', 'none'] as const;
+
+export const limitsSchema = z
+  .object({
+    rpm: nonNegInt.nullable(),
+    tpm: nonNegInt.nullable(),
+  })
+  .strict();
+
+const attempt = z
+  .object({
+    upstreamKeyId: z.string().max(64),
+    status: z.number().int().min(0).max(599),
+    outcome: z.enum(['ok', 'retryable', 'fatal', 'timeout', 'connect_error', 'cut']),
+    latencyMs: nonNegInt,
+    errorCode: z.string().max(100).nullable(),
+  })
+  .strict();
+export type Attempt = z.infer<typeof attempt>;
+
+export const tokenCounts = z
+  .object({
+    prompt: nonNegInt,
+    cached: nonNegInt,
+    completion: nonNegInt,
+    reasoning: nonNegInt,
+    audioPrompt: nonNegInt,
+    audioCompletion: nonNegInt,
+    imagePrompt: nonNegInt,
+    imageCompletion: nonNegInt,
+  })
+  .strict();
+export type TokenCounts = z.infer<typeof tokenCounts>;
+
+export const usageRecorded = z
+  .object({
+    requestId: z.string().min(1).max(100),
+    apiKeyId: keyId,
+    endpoint: z.enum(endpoints),
+    model: modelName,
+    status: z.enum(requestStatuses),
+    httpStatus: z.number().int().min(0).max(599),
+    errorCode: z.string().max(100).nullable(),
+    stream: z.boolean(),
+    tokens: tokenCounts,
+    images: nonNegInt,
+    imageSize: z.string().max(20).nullable(),
+    imageQuality: z.string().max(20).nullable(),
+    audioMs: nonNegInt,
+    speechCharacters: nonNegInt,
+    usageSource: z.enum(usageSources),
+    /** Cost charged to each account of the envelope's accountPath, same order, nano-USD. */
+    costs: z.array(nanoString).min(1).max(32),
+    /** What the request cost at list price (the root's price before any multiplier). */
+    listCostNano: nanoString,
+    priceVersion: z.string().min(1).max(100),
+    holdId: z.string().max(100).nullable(),
+    attempts: z.array(attempt).max(20),
+    upstreamKeyId: z.string().max(64).nullable(),
+    upstreamOrg: z.string().max(100).nullable(),
+    latencyMs: nonNegInt,
+    ttftMs: nonNegInt.nullable(),
+  })
+  .strict();
+export type UsageRecorded = z.infer<typeof usageRecorded>;
+
+export const creditGranted = z
+  .object({
+    accountId,
+    amountNano: nanoString,
+    note: z.string().max(500),
+    idempotencyKey: z.string().min(1).max(200),
+    grantedBy: z.string().max(100),
+  })
+  .strict();
+
+const accountSettings = {
+  name: z.string().min(1).max(200),
+  multiplierPpm,
+  creditLimitNano: nanoString.nullable(),
+  limits: limitsSchema,
+  models: z.array(modelName).max(500).nullable(),
+  ipAllowlist: z.array(z.string().max(50)).max(100).nullable(),
+  expiresAt: isoTime.nullable(),
+};
+
+export const accountCreated = z
+  .object({ accountId, parentId: accountId.nullable(), ...accountSettings })
+  .strict();
+
+export const accountUpdated = z
+  .object({
+    accountId,
+    patch: z.object(accountSettings).partial().strict(),
+  })
+  .strict();
+
+export const accountDisabled = z.object({ accountId, reason: z.string().max(500) }).strict();
+
+export const apiKeyCreated = z
+  .object({
+    keyId,
+    accountId,
+    hash: sha256Hex,
+    prefix: z.string().max(20),
+    name: z.string().max(200),
+    models: z.array(modelName).max(500).nullable(),
+    limits: limitsSchema,
+    ipAllowlist: z.array(z.string().max(50)).max(100).nullable(),
+    origins: z.array(z.string().max(200)).max(100).nullable(),
+    expiresAt: isoTime.nullable(),
+  })
+  .strict();
+
+export const apiKeyRevoked = z.object({ keyId, accountId, hash: sha256Hex }).strict();
+
+export const upstreamKeyAdded = z
+  .object({
+    keyId,
+    poolId: z.string().min(1).max(64),
+    baseUrl: z.string().url().max(500),
+    organization: z.string().max(100).nullable(),
+    models: z.array(modelName).max(500).nullable(),
+    weight: z.number().int().min(1).max(1000),
+    /** AES-256-GCM ciphertext (base64) of the key; the plaintext never enters an event. */
+    encryptedKey: z.string().min(1).max(2000),
+  })
+  .strict();
+
+export const upstreamKeyDisabled = z.object({ keyId, reason: z.string().max(500) }).strict();
+export const upstreamKeyEnabled = z.object({ keyId, reason: z.string().max(500) }).strict();
+
+export const priceTablePublished = z
+  .object({
+    version: z.string().min(1).max(100),
+    source: z.string().max(200),
+    /** The table itself, validated by prices/table.ts where it is used. */
+    table: z.unknown(),
+  })
+  .strict();
+
+export const eventDataSchemas = {
+  'usage.recorded': usageRecorded,
+  'credit.granted': creditGranted,
+  'account.created': accountCreated,
+  'account.updated': accountUpdated,
+  'account.disabled': accountDisabled,
+  'apikey.created': apiKeyCreated,
+  'apikey.revoked': apiKeyRevoked,
+  'upstream.key.added': upstreamKeyAdded,
+  'upstream.key.disabled': upstreamKeyDisabled,
+  'upstream.key.enabled': upstreamKeyEnabled,
+  'price.table.published': priceTablePublished,
+} as const;
+
+export type EventType = keyof typeof eventDataSchemas;
+export const eventTypes = Object.keys(eventDataSchemas) as EventType[];
+export type EventData<T extends EventType> = z.infer<(typeof eventDataSchemas)[T]>;
+
+const envelopeBase = {
+  id: z.string().min(1).max(200),
+  time: isoTime,
+  source: z.string().min(1).max(100),
+  /** root → … → the account the event is about; [] for operator-wide events (prices, upstream keys). */
+  accountPath: z.array(accountId).max(32),
+  schemaVersion: z.literal(SCHEMA_VERSION),
+};
+
+function envelopeOf<T extends EventType>(type: T) {
+  return z.object({ ...envelopeBase, type: z.literal(type), data: eventDataSchemas[type] }).strict();
+}
+
+export const eventSchema = z.discriminatedUnion(
+  'type',
+  eventTypes.map((t) => envelopeOf(t)) as unknown as [ReturnType<typeof envelopeOf<EventType>>],
+);
+
+export type EventOf<T extends EventType> = {
+  id: string;
+  type: T;
+  time: string;
+  source: string;
+  accountPath: string[];
+  schemaVersion: typeof SCHEMA_VERSION;
+  data: EventData<T>;
+};
+export type YugongEvent = { [T in EventType]: EventOf<T> }[EventType];
+
+export type ParseResult<T> = { ok: true; value: T } | { ok: false; error: string };
+
+/** Invalid events are expected (they go to the dead-letter topic), so this returns a value. */
+export function parseEvent(input: unknown): ParseResult<YugongEvent> {
+  const result = eventSchema.safeParse(input);
+  if (!result.success) {
+    const issue = result.error.issues[0];
+    const where = issue?.path.length ? issue.path.join('.') : '(root)';
+    return { ok: false, error: `${where}: ${issue?.message ?? 'invalid event'}` };
+  }
+  const event = result.data as YugongEvent;
+  if (event.type === 'usage.recorded' && event.data.costs.length !== event.accountPath.length) {
+    return { ok: false, error: 'data.costs: one cost per account of accountPath is required' };
+  }
+  return { ok: true, value: event };
+}
+
+export function decodeEvent(bytes: Buffer | string): ParseResult<YugongEvent> {
+  let json: unknown;
+  try {
+    json = JSON.parse(typeof bytes === 'string' ? bytes : bytes.toString('utf8'));
+  } catch (err) {
+    return { ok: false, error: `not JSON: ${(err as Error).message}` };
+  }
+  return parseEvent(json);
+}
+
+export function makeEvent<T extends EventType>(
+  type: T,
+  fields: { id: string; source: string; accountPath: string[]; data: EventData<T>; time?: Date },
+): EventOf<T> {
+  return {
+    id: fields.id,
+    type,
+    time: (fields.time ?? new Date()).toISOString(),
+    source: fields.source,
+    accountPath: fields.accountPath,
+    schemaVersion: SCHEMA_VERSION,
+    data: fields.data,
+  };
+}

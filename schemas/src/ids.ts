@@ -1,0 +1,13 @@
+import { z } from 'zod';
+
+/** Account ids are short and URL/Redis/ClickHouse safe, so they can live in keys and paths. */
+export const accountId = z.string().regex(/^[a-z0-9][a-z0-9_-]{0,63}$/, 'account id: 1-64 of a-z 0-9 _ -');
+export const keyId = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'key id: 1-64 of A-Z a-z 0-9 _ -');
+export const sha256Hex = z.string().regex(/^[0-9a-f]{64}$/, 'SHA-256 as 64 lowercase hex digits');
+/** An integer amount of nano-USD carried as a decimal string, so sums never lose precision. */
+export const nanoString = z.string().regex(/^-?\d{1,30}$/, 'integer nano-USD as a decimal string');
+export const nonNegInt = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER);
+/** Parts per million: 1_000_000 is ×1. Zero or below is never a valid price multiplier. */
+export const multiplierPpm = z.number().int().positive().max(1_000_000_000);
+export const modelName = z.string().min(1).max(200);
+export const isoTime = z.string().datetime({ offset: true });

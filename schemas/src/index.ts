@@ -1,0 +1,14 @@
+export * from './money.js';
+export * from './ids.js';
+export * from './events.js';
+export * from './topics.js';
+export * from './redis-keys.js';
+export * from './prices/table.js';
+export * from './prices/seed.js';
+export { supplementPrices } from './prices/supplement.js';
+export * from './clickhouse/sql.js';
+export * from './clickhouse/migrations.js';
+export * from './clickhouse/migrate.js';
+export * from './clickhouse/line-items.js';
+export * from './tokenizer.js';
+export * from './audio.js';

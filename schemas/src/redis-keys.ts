@@ -1,0 +1,37 @@
+/**
+ * Every Redis key is built here. Keys of one account tree carry the hash tag {root}, so a
+ * single Lua script can touch a whole tree on one Redis Cluster slot.
+ */
+const PREFIX = 'yg';
+
+function tree(root: string): string {
+  return `${PREFIX}:{${root}}`;
+}
+
+export const redisKeys = {
+  /** Hash: the account's projection (parent, multiplier, limits, balance, spent, credit limit). */
+  account: (root: string, accountId: string) => `${tree(root)}:acct:${accountId}`,
+  /** Sorted set of hold ids scored by expiry (ms); the amounts live in `holdAmounts`. */
+  holds: (root: string, accountId: string) => `${tree(root)}:holds:${accountId}`,
+  holdAmounts: (root: string, accountId: string) => `${tree(root)}:holdamt:${accountId}`,
+  /** Set: ids of the direct children of an account. */
+  children: (root: string, accountId: string) => `${tree(root)}:children:${accountId}`,
+  /** String: marks an event applied to this tree; outlives Kafka retention. */
+  applied: (root: string, eventId: string) => `${tree(root)}:applied:${eventId}`,
+  /** Rate windows: requests and tokens per minute for an account or key. */
+  rpm: (root: string, subject: string, minute: number) => `${tree(root)}:rpm:${subject}:${minute}`,
+  tpm: (root: string, subject: string, minute: number) => `${tree(root)}:tpm:${subject}:${minute}`,
+  /** Hash: API key projection by SHA-256 of the key (global lookup, not tree-tagged). */
+  apiKey: (hash: string) => `${PREFIX}:apikey:${hash}`,
+  /** Hash: account id → root, so a lookup by account finds its tree. */
+  accountRoots: () => `${PREFIX}:account-roots`,
+  /** Hash: upstream key id → JSON projection (encrypted key, pool, models, health). */
+  upstreamKeys: () => `${PREFIX}:upstream-keys`,
+  /** Hash: price version → JSON table; string: the current version. */
+  priceTables: () => `${PREFIX}:price-tables`,
+  currentPriceVersion: () => `${PREFIX}:price-current`,
+  /** Pub/sub channel on which projection changes are announced to proxy nodes. */
+  changes: () => `${PREFIX}:changes`,
+  /** Idempotency of operator/self-service writes (top-ups). */
+  idempotency: (scope: string, key: string) => `${PREFIX}:idem:${scope}:${key}`,
+} as const;

@@ -1,0 +1,75 @@
+import { createRequire } from 'node:module';
+import { Tiktoken } from 'js-tiktoken/lite';
+
+/**
+ * OpenAI's tokenizers, for counting what was delivered when upstream usage is missing (a
+ * client abort or a cut stream). o200k_base for the gpt-4o/4.1/5, o-series and gpt-image
+ * families, cl100k_base for gpt-4, gpt-3.5 and the embedding models.
+ */
+export type EncodingName = 'o200k_base' | 'cl100k_base';
+
+const require = createRequire(import.meta.url);
+const encoders = new Map<EncodingName, Tiktoken>();
+
+function encoder(name: EncodingName): Tiktoken {
+  let enc = encoders.get(name);
+  if (!enc) {
+    // Rank tables are several MB; load each on first use, synchronously, once per process.
+    const mod = require(`js-tiktoken/ranks/${name}`) as { default?: ConstructorParameters<typeof Tiktoken>[0] } & ConstructorParameters<typeof Tiktoken>[0];
+    enc = new Tiktoken(mod.default ?? mod);
+    encoders.set(name, enc);
+  }
+  return enc;
+}
+
+export function encodingForModel(model: string): EncodingName {
+  const m = model.replace(/^ft:/, '');
+  if (/^(gpt-4-|gpt-4$|gpt-3\.5|gpt-35|text-embedding|davinci|babbage)/.test(m) && !/^gpt-4\.|^gpt-4o/.test(m)) return 'cl100k_base';
+  return 'o200k_base';
+}
+
+export function countTokens(model: string, text: string): number {
+  if (text.length === 0) return 0;
+  return encoder(encodingForModel(model)).encode(text).length;
+}
+
+type ContentPart = { type?: string; text?: unknown; image_url?: unknown; input_audio?: unknown };
+export interface ChatMessageLike {
+  role?: unknown;
+  name?: unknown;
+  content?: unknown;
+  tool_calls?: unknown;
+}
+
+/** Tokens an image part costs: low detail 85, otherwise a 1024² image's 4 tiles (765). */
+function imageTokens(part: ContentPart): number {
+  const detail = typeof part.image_url === 'object' && part.image_url !== null ? (part.image_url as { detail?: unknown }).detail : undefined;
+  return detail === 'low' ? 85 : 765;
+}
+
+function contentTokens(model: string, content: unknown): number {
+  if (typeof content === 'string') return countTokens(model, content);
+  if (!Array.isArray(content)) return 0;
+  let n = 0;
+  for (const part of content as ContentPart[]) {
+    if (typeof part?.text === 'string') n += countTokens(model, part.text);
+    else if (part?.type === 'image_url') n += imageTokens(part);
+  }
+  return n;
+}
+
+/**
+ * Prompt tokens of a chat request the way OpenAI's cookbook counts them: 3 per message,
+ * 1 per name, 3 to prime the reply. Exact for text; images are counted by detail.
+ */
+export function countChatPromptTokens(model: string, messages: readonly ChatMessageLike[]): number {
+  let n = 3;
+  for (const m of messages) {
+    n += 3;
+    if (typeof m.role === 'string') n += countTokens(model, m.role);
+    if (typeof m.name === 'string') n += countTokens(model, m.name) + 1;
+    n += contentTokens(model, m.content);
+    if (m.tool_calls !== undefined) n += countTokens(model, JSON.stringify(m.tool_calls));
+  }
+  return n;
+}

@@ -1,0 +1,73 @@
+import type { EventType, YugongEvent } from './events.js';
+
+/** Topic names live here only; every producer and consumer takes them from this map. */
+export const topics = {
+  /** usage.recorded, keyed by the root account so one tenant's events stay ordered. */
+  usage: 'yugong.usage.v1',
+  /** credits, accounts and API keys, keyed by the root account. */
+  accounts: 'yugong.accounts.v1',
+  /** operator-wide state: upstream keys and price tables, keyed by the entity. */
+  control: 'yugong.control.v1',
+  /** events that failed validation, with the reason in a header. */
+  deadLetter: 'yugong.dlq.v1',
+} as const;
+export type TopicName = (typeof topics)[keyof typeof topics];
+
+export const topicPartitions: Record<TopicName, number> = {
+  'yugong.usage.v1': 6,
+  'yugong.accounts.v1': 6,
+  'yugong.control.v1': 1,
+  'yugong.dlq.v1': 1,
+};
+
+const topicOfType: Record<EventType, TopicName> = {
+  'usage.recorded': topics.usage,
+  'credit.granted': topics.accounts,
+  'account.created': topics.accounts,
+  'account.updated': topics.accounts,
+  'account.disabled': topics.accounts,
+  'apikey.created': topics.accounts,
+  'apikey.revoked': topics.accounts,
+  'upstream.key.added': topics.control,
+  'upstream.key.disabled': topics.control,
+  'upstream.key.enabled': topics.control,
+  'price.table.published': topics.control,
+};
+
+export function topicFor(type: EventType): TopicName {
+  return topicOfType[type];
+}
+
+/** The partition key: the root account for tenant events, the entity for control events. */
+export function partitionKeyFor(event: YugongEvent): string {
+  const root = event.accountPath[0];
+  if (root !== undefined) return root;
+  switch (event.type) {
+    case 'upstream.key.added':
+    case 'upstream.key.disabled':
+    case 'upstream.key.enabled':
+      return `upstream:${event.data.keyId}`;
+    case 'price.table.published':
+      return 'prices';
+    default:
+      throw new RangeError(`${event.type} needs an accountPath`);
+  }
+}
+
+/** The little of kafkajs' admin client that topic creation needs. */
+export interface TopicAdmin {
+  listTopics(): Promise<string[]>;
+  createTopics(options: { topics: { topic: string; numPartitions: number; replicationFactor?: number }[]; waitForLeaders?: boolean }): Promise<boolean>;
+}
+
+/** Creates the topics that do not exist yet; returns the ones it created. */
+export async function ensureTopics(admin: TopicAdmin, replicationFactor = 1): Promise<string[]> {
+  const existing = new Set(await admin.listTopics());
+  const missing = (Object.keys(topicPartitions) as TopicName[]).filter((t) => !existing.has(t));
+  if (missing.length === 0) return [];
+  await admin.createTopics({
+    topics: missing.map((topic) => ({ topic, numPartitions: topicPartitions[topic], replicationFactor })),
+    waitForLeaders: true,
+  });
+  return missing;
+}
