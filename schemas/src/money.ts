@@ -98,3 +98,22 @@ export function nanoFromString(text: string): Nano {
   if (!/^-?\d+$/.test(text)) throw new RangeError(`not an integer amount: ${JSON.stringify(text)}`);
   return BigInt(text);
 }
+
+/**
+ * What each account of a path pays for a request of list price `list`: the root pays list ×
+ * its multiplier, each child its parent's price × its own multiplier. Every account's cost
+ * is computed from the list price and the product of multipliers and rounded once, so
+ * rounding never compounds down the tree.
+ */
+export function costsForPath(list: Nano, multipliersPpm: readonly number[]): Nano[] {
+  const costs: Nano[] = [];
+  let numerator = list;
+  let denominator = 1n;
+  for (const ppm of multipliersPpm) {
+    if (!Number.isInteger(ppm) || ppm <= 0) throw new RangeError(`multiplier must be a positive integer ppm, got ${ppm}`);
+    numerator *= BigInt(ppm);
+    denominator *= PPM;
+    costs.push(divRoundHalfUp(numerator, denominator));
+  }
+  return costs;
+}

@@ -21,6 +21,9 @@ export const redisKeys = {
   /** Rate windows: requests and tokens per minute for an account or key. */
   rpm: (root: string, subject: string, minute: number) => `${tree(root)}:rpm:${subject}:${minute}`,
   tpm: (root: string, subject: string, minute: number) => `${tree(root)}:tpm:${subject}:${minute}`,
+  /** Set: key ids of an account; hash: one key's metadata (never its secret or hash). */
+  keysOf: (root: string, accountId: string) => `${tree(root)}:keys:${accountId}`,
+  keyMeta: (root: string, keyId: string) => `${tree(root)}:key:${keyId}`,
   /** Hash: API key projection by SHA-256 of the key (global lookup, not tree-tagged). */
   apiKey: (hash: string) => `${PREFIX}:apikey:${hash}`,
   /** Hash: account id → root, so a lookup by account finds its tree. */

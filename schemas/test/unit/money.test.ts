@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { applyPpm, divRoundHalfUp, formatUsd, nanoToCents, parseMultiplier, parseUsd, scaleDecimal } from '../../src/money.js';
+import { applyPpm, costsForPath, divRoundHalfUp, formatUsd, nanoToCents, parseMultiplier, parseUsd, scaleDecimal } from '../../src/money.js';
 
 describe('money (integer nano-USD)', () => {
   it('parses USD exactly, without floats', () => {
@@ -45,5 +45,16 @@ describe('money (integer nano-USD)', () => {
   it('converts to cents for the OpenAI billing endpoints', () => {
     assert.equal(nanoToCents(12_340_000_000n), 1234);
     assert.equal(nanoToCents(5_000_000n), 0.5);
+  });
+});
+
+describe('costs along an account path', () => {
+  it('charges each account at its own price, rounding once per account', () => {
+    // root ×1, reseller ×1.5, customer ×1.1: 7,250,000 → 7,250,000 / 10,875,000 / 11,962,500
+    assert.deepEqual(costsForPath(7_250_000n, [1_000_000, 1_500_000, 1_100_000]), [7_250_000n, 10_875_000n, 11_962_500n]);
+    // 3 nano × 1.5 = 4.5 → 5; × 1.5 again = 6.75 → 7 (not 5 × 1.5 = 7.5 → 8).
+    assert.deepEqual(costsForPath(3n, [1_000_000, 1_500_000, 1_500_000]), [3n, 5n, 7n]);
+    assert.deepEqual(costsForPath(0n, [1_000_000]), [0n]);
+    assert.throws(() => costsForPath(1n, [0]));
   });
 });

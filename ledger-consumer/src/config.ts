@@ -1,0 +1,51 @@
+import { z } from 'zod';
+
+const schema = z.object({
+  YUGONG_KAFKA_BROKERS: z.string().min(1, 'YUGONG_KAFKA_BROKERS is required (host:port,…)'),
+  YUGONG_REDIS_URL: z.string().url('YUGONG_REDIS_URL must be a redis:// URL'),
+  YUGONG_CLICKHOUSE_URL: z.string().url('YUGONG_CLICKHOUSE_URL must be an http(s):// URL'),
+  YUGONG_CLICKHOUSE_DATABASE: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/).default('default'),
+  YUGONG_LEDGER_PORT: z.coerce.number().int().min(0).max(65535).default(18082),
+  YUGONG_LEDGER_HOST: z.string().default('127.0.0.1'),
+  YUGONG_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /** How long "this event was applied" markers live: well beyond Kafka's retention. */
+  YUGONG_DEDUPE_TTL_DAYS: z.coerce.number().int().min(1).max(3650).default(30),
+  YUGONG_CLICKHOUSE_BATCH_MAX_WAIT_MS: z.coerce.number().int().min(10).max(60_000).default(500),
+  /** A suffix for consumer group ids, so tests can run isolated groups on one cluster. */
+  YUGONG_GROUP_SUFFIX: z.string().regex(/^[A-Za-z0-9._-]*$/).default(''),
+});
+
+export interface LedgerConfig {
+  kafkaBrokers: string[];
+  redisUrl: string;
+  clickhouseUrl: string;
+  clickhouseDatabase: string;
+  port: number;
+  host: string;
+  logLevel: string;
+  dedupeTtlSeconds: number;
+  clickhouseMaxWaitMs: number;
+  groupSuffix: string;
+}
+
+/** Parsed and validated once, at start; a bad variable stops the process with its name. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): LedgerConfig {
+  const r = schema.safeParse(env);
+  if (!r.success) {
+    const lines = r.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`);
+    throw new Error(`invalid configuration:\n${lines.join('\n')}`);
+  }
+  const c = r.data;
+  return {
+    kafkaBrokers: c.YUGONG_KAFKA_BROKERS.split(',').map((s) => s.trim()).filter(Boolean),
+    redisUrl: c.YUGONG_REDIS_URL,
+    clickhouseUrl: c.YUGONG_CLICKHOUSE_URL,
+    clickhouseDatabase: c.YUGONG_CLICKHOUSE_DATABASE,
+    port: c.YUGONG_LEDGER_PORT,
+    host: c.YUGONG_LEDGER_HOST,
+    logLevel: c.YUGONG_LOG_LEVEL,
+    dedupeTtlSeconds: c.YUGONG_DEDUPE_TTL_DAYS * 86_400,
+    clickhouseMaxWaitMs: c.YUGONG_CLICKHOUSE_BATCH_MAX_WAIT_MS,
+    groupSuffix: c.YUGONG_GROUP_SUFFIX,
+  };
+}

@@ -1,0 +1,80 @@
+import type { ClickHouseClient } from '@clickhouse/client';
+import type { Redis } from 'ioredis';
+import type { Kafka } from 'kafkajs';
+import type { Logger } from 'pino';
+import { ensureTopics, migrate, topics } from '@yugong/schemas';
+import { createBalanceApplier } from './balances/apply.js';
+import { startLoop, type RunningLoop } from './consumer-loop.js';
+import type { LedgerConfig } from './config.js';
+import { createLineItemSink } from './line-items/sink.js';
+import type { LedgerMetrics } from './metrics.js';
+
+export const BALANCES_GROUP = 'yugong-ledger-balances';
+export const LINE_ITEMS_GROUP = 'yugong-ledger-line-items';
+
+export interface Ledger {
+  /** The two consumer groups, independent so a ClickHouse outage never stalls balances. */
+  balances: RunningLoop;
+  lineItems: RunningLoop;
+  stop(): Promise<void>;
+}
+
+export interface LedgerDeps {
+  config: Pick<LedgerConfig, 'dedupeTtlSeconds' | 'clickhouseMaxWaitMs' | 'groupSuffix'>;
+  kafka: Kafka;
+  redis: Redis;
+  clickhouse: ClickHouseClient;
+  log: Logger;
+  metrics: LedgerMetrics;
+}
+
+/** Creates topics and tables if missing, then starts both consumer groups. */
+export async function startLedger(deps: LedgerDeps): Promise<Ledger> {
+  const admin = deps.kafka.admin();
+  await admin.connect();
+  try {
+    const created = await ensureTopics(admin);
+    if (created.length) deps.log.info({ created }, 'created topics');
+  } finally {
+    await admin.disconnect();
+  }
+  const report = await migrate(deps.clickhouse);
+  deps.log.info({ applied: report.applied, server: report.serverVersion }, 'clickhouse migrations');
+
+  const dlq = deps.kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+  await dlq.connect();
+  const applier = createBalanceApplier(deps.redis, deps.config.dedupeTtlSeconds);
+  const sink = createLineItemSink(deps.clickhouse, deps.metrics);
+  const suffix = deps.config.groupSuffix;
+  const balances = await startLoop({
+    kafka: deps.kafka,
+    groupId: BALANCES_GROUP + suffix,
+    topics: [topics.accounts, topics.usage, topics.control],
+    handle: (events) => applier.apply(events),
+    chunkSize: 500,
+    dlq,
+    log: deps.log,
+    metrics: deps.metrics,
+    consumerConfig: { maxWaitTimeInMs: 50 },
+  });
+  const lineItems = await startLoop({
+    kafka: deps.kafka,
+    groupId: LINE_ITEMS_GROUP + suffix,
+    topics: [topics.usage],
+    handle: (events) => sink.write(events),
+    chunkSize: 5000,
+    dlq,
+    log: deps.log,
+    metrics: deps.metrics,
+    // Batches by time and size: a fetch waits for 256 KiB or the deadline, whichever first.
+    consumerConfig: { maxWaitTimeInMs: deps.config.clickhouseMaxWaitMs, minBytes: 256 * 1024, maxBytesPerPartition: 8 * 1024 * 1024 },
+  });
+  return {
+    balances,
+    lineItems,
+    async stop() {
+      await Promise.all([balances.stop(), lineItems.stop()]);
+      await dlq.disconnect();
+    },
+  };
+}

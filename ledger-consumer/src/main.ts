@@ -1,0 +1,49 @@
+#!/usr/bin/env node
+import { createServer } from 'node:http';
+import { createClient } from '@clickhouse/client';
+import { Redis } from 'ioredis';
+import { Kafka, logLevel } from 'kafkajs';
+import { pino } from 'pino';
+import { loadConfig } from './config.js';
+import { startLedger } from './ledger.js';
+import { createMetrics } from './metrics.js';
+
+const config = loadConfig();
+const log = pino({ name: 'ledger-consumer', level: config.logLevel });
+const metrics = createMetrics();
+const kafka = new Kafka({ clientId: 'yugong-ledger', brokers: config.kafkaBrokers, logLevel: logLevel.WARN });
+const redis = new Redis(config.redisUrl, { maxRetriesPerRequest: 3 });
+const clickhouse = createClient({ url: config.clickhouseUrl, database: config.clickhouseDatabase });
+
+const ledger = await startLedger({ config, kafka, redis, clickhouse, log, metrics });
+let ready = true;
+
+const server = createServer((req, res) => {
+  if (req.url === '/healthz') {
+    res.writeHead(ready ? 200 : 503, { 'content-type': 'application/json' }).end(JSON.stringify({ status: ready ? 'ok' : 'stopping' }));
+  } else if (req.url === '/metrics') {
+    void metrics.registry.metrics().then((text) => res.writeHead(200, { 'content-type': metrics.registry.contentType }).end(text));
+  } else {
+    res.writeHead(404).end();
+  }
+});
+server.listen(config.port, config.host, () => log.info({ port: config.port }, 'ledger-consumer listening'));
+
+async function shutdown(signal: string, code = 0): Promise<void> {
+  if (!ready) return;
+  ready = false;
+  log.info({ signal }, 'stopping');
+  await ledger.stop().catch((err: unknown) => log.error({ err }, 'stop failed'));
+  redis.disconnect();
+  await clickhouse.close();
+  server.close();
+  process.exit(code);
+}
+process.once('SIGINT', () => void shutdown('SIGINT'));
+process.once('SIGTERM', () => void shutdown('SIGTERM'));
+// A loop that kafkajs gave up restarting means a dependency stays broken: exit, and the
+// supervisor restarts us from the last committed offsets.
+void Promise.race([ledger.balances.crashed, ledger.lineItems.crashed]).then((err) => {
+  log.fatal({ err: err.message }, 'consumer stopped for good');
+  void shutdown('crash', 1);
+});

@@ -1,0 +1,65 @@
+import { randomUUID } from 'node:crypto';
+import { createClient, type ClickHouseClient } from '@clickhouse/client';
+import { Redis } from 'ioredis';
+import { Kafka, logLevel, type Producer } from 'kafkajs';
+import { pino } from 'pino';
+import { endpointsFromEnv } from '@yugong/infra';
+import { partitionKeyFor, topicFor, type YugongEvent } from '@yugong/schemas';
+import { startLedger, type Ledger } from '../../src/ledger.js';
+import { createMetrics, type LedgerMetrics } from '../../src/metrics.js';
+
+export interface Harness {
+  kafka: Kafka;
+  redis: Redis;
+  clickhouse: ClickHouseClient;
+  producer: Producer;
+  ledger: Ledger;
+  metrics: LedgerMetrics;
+  database: string;
+  send(events: YugongEvent[]): Promise<void>;
+  waitFor<T>(what: string, probe: () => Promise<T | undefined | null | false>, timeoutMs?: number): Promise<T>;
+  close(): Promise<void>;
+}
+
+/** A ledger on the real stack with its own consumer groups and ClickHouse database. */
+export async function startHarness(): Promise<Harness> {
+  const endpoints = endpointsFromEnv();
+  const database = `yg_ledger_${randomUUID().replace(/-/g, '').slice(0, 12)}`;
+  const admin = createClient({ url: endpoints.clickhouseUrl });
+  await admin.command({ query: `CREATE DATABASE IF NOT EXISTS ${database}` });
+  await admin.close();
+  const kafka = new Kafka({ clientId: 'ledger-test', brokers: endpoints.kafkaBrokers, logLevel: logLevel.NOTHING });
+  const redis = new Redis(endpoints.redisUrl);
+  const clickhouse = createClient({ url: endpoints.clickhouseUrl, database });
+  const metrics = createMetrics();
+  const ledger = await startLedger({
+    config: { dedupeTtlSeconds: 3600, clickhouseMaxWaitMs: 100, groupSuffix: `-${randomUUID()}` },
+    kafka, redis, clickhouse, log: pino({ level: 'silent' }), metrics,
+  });
+  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+  await producer.connect();
+  return {
+    kafka, redis, clickhouse, producer, ledger, metrics, database,
+    async send(events) {
+      for (const e of events) {
+        await producer.send({ topic: topicFor(e.type), acks: -1, messages: [{ key: partitionKeyFor(e), value: JSON.stringify(e) }] });
+      }
+    },
+    async waitFor(what, probe, timeoutMs = 20_000) {
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        const v = await probe();
+        if (v !== undefined && v !== null && v !== false) return v;
+        if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    },
+    async close() {
+      await ledger.stop();
+      await producer.disconnect();
+      await clickhouse.command({ query: `DROP DATABASE IF EXISTS ${database}` });
+      await clickhouse.close();
+      redis.disconnect();
+    },
+  };
+}

@@ -1,0 +1,92 @@
+import assert from 'node:assert/strict';
+import { randomUUID, createHash } from 'node:crypto';
+import { makeEvent, redisKeys, topics, type EventData } from '@yugong/schemas';
+import { startHarness, type Harness } from './harness.js';
+
+function usage(over: Partial<EventData<'usage.recorded'>>): EventData<'usage.recorded'> {
+  return {
+    requestId: randomUUID(), apiKeyId: 'key_1', endpoint: 'chat.completions', model: 'gpt-4o', status: 'ok', httpStatus: 200,
+    errorCode: null, stream: false,
+    tokens: { prompt: 10, cached: 0, completion: 5, reasoning: 0, audioPrompt: 0, audioCompletion: 0, imagePrompt: 0, imageCompletion: 0 },
+    images: 0, imageSize: null, imageQuality: null, audioMs: 0, speechCharacters: 0, usageSource: 'upstream',
+    costs: ['1'], listCostNano: '1', priceVersion: 'v1', holdId: null, attempts: [], upstreamKeyId: 'up', upstreamOrg: null,
+    latencyMs: 10, ttftMs: null, ...over,
+  };
+}
+
+describe('ledger on real Kafka, Redis and ClickHouse', function () {
+  this.timeout(90_000);
+  let h: Harness;
+  before(async () => {
+    h = await startHarness();
+  });
+  after(() => h.close());
+
+  it('projects accounts, keys and credits and settles usage exactly once', async () => {
+    const root = `acme-${randomUUID().slice(0, 8)}`;
+    const child = `${root}-kid`;
+    const hash = createHash('sha256').update('sk-yg-test').digest('hex');
+    const settings = { multiplierPpm: 1_000_000, creditLimitNano: null, limits: { rpm: null, tpm: null }, models: null, ipAllowlist: null, expiresAt: null };
+    const u1 = makeEvent('usage.recorded', { id: `usage:${randomUUID()}`, source: 't', accountPath: [root, child], data: usage({ costs: ['1000', '1500'] }) });
+    const u2 = makeEvent('usage.recorded', { id: `usage:${randomUUID()}`, source: 't', accountPath: [root, child], data: usage({ costs: ['9007199254740993', '13510798882111490'] }) });
+    await h.send([
+      makeEvent('account.created', { id: `acct:${root}`, source: 't', accountPath: [root], data: { accountId: root, parentId: null, name: 'Acme', ...settings } }),
+      makeEvent('account.created', { id: `acct:${child}`, source: 't', accountPath: [root, child], data: { accountId: child, parentId: root, name: 'Kid', ...settings, multiplierPpm: 1_500_000 } }),
+      makeEvent('credit.granted', { id: `credit:${root}:1`, source: 't', accountPath: [root], data: { accountId: root, amountNano: '50000000000', note: 'top-up', idempotencyKey: '1', grantedBy: 'op' } }),
+      makeEvent('apikey.created', {
+        id: `key:k1-${root}`, source: 't', accountPath: [root, child],
+        data: { keyId: `k1-${root}`, accountId: child, hash, prefix: 'sk-yg-te', name: 'ci', models: ['gpt-4o'], limits: { rpm: 60, tpm: null }, ipAllowlist: null, origins: null, expiresAt: null },
+      }),
+      u1, u1, u2, // u1 delivered twice
+    ]);
+    // The same credit delivered again (a producer retry) is applied once.
+    await h.send([makeEvent('credit.granted', { id: `credit:${root}:1`, source: 't', accountPath: [root], data: { accountId: root, amountNano: '50000000000', note: 'top-up', idempotencyKey: '1', grantedBy: 'op' } })]);
+
+    const acct = (id: string) => h.redis.hgetall(redisKeys.account(root, id));
+    await h.waitFor('usage settled', async () => (await acct(child)).requests === '2' && (await acct(root)).requests === '2');
+    await h.waitFor('credit applied', async () => (await acct(root)).credited === '50000000000');
+    assert.equal((await acct(root)).spent, (1000n + 9007199254740993n).toString());
+    assert.equal((await acct(child)).spent, (1500n + 13510798882111490n).toString());
+    assert.equal((await acct(child)).multiplierPpm, '1500000');
+    assert.deepEqual(await h.redis.smembers(redisKeys.children(root, root)), [child]);
+    const key = await h.redis.hgetall(redisKeys.apiKey(hash));
+    assert.equal(key.accountId, child);
+    assert.deepEqual(JSON.parse(key.path ?? '[]'), [root, child]);
+    assert.equal(key.status, 'active');
+
+    const rows = await h.waitFor('line items', async () => {
+      const rs = await h.clickhouse.query({ query: `SELECT count() AS n, uniqExact(event_id) AS u, sum(cost_nano) AS cost FROM line_items WHERE root_account_id = '${root}'`, format: 'JSONEachRow' });
+      const [r] = await rs.json<{ n: string; u: string; cost: string }>();
+      return r && r.n === '2' ? r : undefined;
+    });
+    assert.equal(rows.u, '2');
+    assert.equal(rows.cost, (1500n + 13510798882111490n).toString());
+  });
+
+  it('sends invalid events to the dead-letter topic and keeps going', async () => {
+    const root = `bad-${randomUUID().slice(0, 8)}`;
+    await h.producer.send({ topic: topics.usage, acks: -1, messages: [{ key: root, value: '{"not":"an event"}' }, { key: root, value: 'garbage' }] });
+    const good = makeEvent('usage.recorded', { id: `usage:${randomUUID()}`, source: 't', accountPath: [root], data: usage({ costs: ['7'] }) });
+    await h.send([good]);
+    await h.waitFor('the valid event after the invalid ones', async () => (await h.redis.hget(redisKeys.account(root, root), 'spent')) === '7');
+    // Each of the two groups reads the usage topic, so each invalid message is dead-lettered twice.
+    const consumer = h.kafka.consumer({ groupId: `dlq-reader-${randomUUID()}` });
+    await consumer.connect();
+    await consumer.subscribe({ topic: topics.deadLetter, fromBeginning: true });
+    const reasons: string[] = [];
+    void consumer.run({
+      eachMessage: async ({ message }) => {
+        if (message.key?.toString() === root) reasons.push(message.headers?.reason?.toString() ?? '');
+      },
+    });
+    try {
+      await h.waitFor('4 dead letters for this root', async () => reasons.length >= 4);
+      await new Promise((r) => setTimeout(r, 300));
+      assert.equal(reasons.length, 4);
+      assert.ok(reasons.some((r) => /not JSON/.test(r)));
+      assert.ok(reasons.some((r) => /id|type/.test(r)));
+    } finally {
+      await consumer.disconnect();
+    }
+  });
+});
