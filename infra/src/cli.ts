@@ -10,7 +10,8 @@ const usage = `usage: yugong-infra <command> [dev|test]
   up [profile]   start Kafka, Redis and ClickHouse and wait until healthy (default: dev)
   down [profile] stop exactly the processes this profile started
   status [profile]
-  test           run every test suite against a fresh test stack`;
+  test           run every test suite against a fresh test stack
+  start          the whole Yugong stack on the dev profile, until Ctrl-C`;
 
 function profileArg(arg: string | undefined): ProfileName {
   if (arg === undefined || arg === 'dev') return 'dev';
@@ -42,6 +43,10 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'test':
       return runAllTests([arg, ...rest].filter((a): a is string => a !== undefined));
+    case 'start': {
+      const { startWholeStack } = await import('./start-stack.js');
+      return startWholeStack();
+    }
     default:
       console.error(usage);
       return command === undefined || command === 'help' ? 0 : 2;

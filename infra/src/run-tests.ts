@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { endpointsToEnv, loadProfile, repoRoot } from './profile.js';
 import { down, up } from './stack.js';
+import { ensureDebPackages, testPackages } from './system.js';
 
 export interface TestTotals {
   passed: number;
@@ -40,6 +41,7 @@ export async function runAllTests(turboArgs: string[] = []): Promise<number> {
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   try {
+    ensureDebPackages(testPackages);
     const endpoints = await up(profile, { fresh: true });
     const env = {
       ...process.env,

@@ -53,6 +53,9 @@ export const serverPackages: DebPackage[] = [
   { name: 'clickhouse-server', binary: 'clickhouse-server' },
 ];
 
+/** Tools only the test suite needs: validating the compose file without a Docker engine. */
+export const testPackages: DebPackage[] = [{ name: 'docker-compose', binary: 'docker-compose' }];
+
 let aptUpdated = false;
 
 /** Installs only the packages whose binaries are missing; needs root and apt-get for that. */

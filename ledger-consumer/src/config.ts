@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { parseEnv } from '@yugong/schemas';
 
 const schema = z.object({
   YUGONG_KAFKA_BROKERS: z.string().min(1, 'YUGONG_KAFKA_BROKERS is required (host:port,…)'),
@@ -30,12 +31,7 @@ export interface LedgerConfig {
 
 /** Parsed and validated once, at start; a bad variable stops the process with its name. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): LedgerConfig {
-  const r = schema.safeParse(env);
-  if (!r.success) {
-    const lines = r.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`);
-    throw new Error(`invalid configuration:\n${lines.join('\n')}`);
-  }
-  const c = r.data;
+  const c = parseEnv(schema, env);
   return {
     kafkaBrokers: c.YUGONG_KAFKA_BROKERS.split(',').map((s) => s.trim()).filter(Boolean),
     redisUrl: c.YUGONG_REDIS_URL,

@@ -12,3 +12,4 @@ export * from './clickhouse/migrate.js';
 export * from './clickhouse/line-items.js';
 export * from './tokenizer.js';
 export * from './audio.js';
+export * from './runtime.js';

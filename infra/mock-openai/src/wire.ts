@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+export { writeChunk as write } from '@yugong/schemas';
 
 const ALPHANUM = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
 
@@ -84,23 +85,6 @@ export function sendBadGateway(res: ServerResponse, headers: Record<string, stri
   const html = '<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n<center><h1>502 Bad Gateway</h1></center>\r\n<hr><center>cloudflare</center>\r\n</body>\r\n</html>\r\n';
   res.writeHead(502, { ...headers, 'content-type': 'text/html', 'content-length': Buffer.byteLength(html) });
   res.end(html);
-}
-
-/** Writes with backpressure; resolves false when the client has gone. */
-export function write(res: ServerResponse, chunk: string | Buffer): Promise<boolean> {
-  if (res.destroyed || res.writableEnded) return Promise.resolve(false);
-  if (res.write(chunk)) return Promise.resolve(true);
-  return new Promise((resolve) => {
-    const done = (ok: boolean) => {
-      res.off('drain', onDrain);
-      res.off('close', onClose);
-      resolve(ok);
-    };
-    const onDrain = () => done(true);
-    const onClose = () => done(false);
-    res.once('drain', onDrain);
-    res.once('close', onClose);
-  });
 }
 
 export function startSse(res: ServerResponse, headers: Record<string, string>): void {

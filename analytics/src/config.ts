@@ -1,0 +1,25 @@
+import { z } from 'zod';
+import { parseEnv } from '@yugong/schemas';
+
+const schema = z.object({
+  YUGONG_CLICKHOUSE_URL: z.string().url('YUGONG_CLICKHOUSE_URL must be an http(s):// URL'),
+  YUGONG_CLICKHOUSE_DATABASE: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/).default('default'),
+  YUGONG_ANALYTICS_PORT: z.coerce.number().int().min(0).max(65535).default(18081),
+  YUGONG_ANALYTICS_HOST: z.string().default('127.0.0.1'),
+  YUGONG_ADMIN_TOKEN: z.string().min(24, 'YUGONG_ADMIN_TOKEN must be at least 24 characters'),
+  YUGONG_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+});
+
+export interface AnalyticsConfig {
+  clickhouseUrl: string;
+  clickhouseDatabase: string;
+  port: number;
+  host: string;
+  adminToken: string;
+  logLevel: string;
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): AnalyticsConfig {
+  const c = parseEnv(schema, env);
+  return { clickhouseUrl: c.YUGONG_CLICKHOUSE_URL, clickhouseDatabase: c.YUGONG_CLICKHOUSE_DATABASE, port: c.YUGONG_ANALYTICS_PORT, host: c.YUGONG_ANALYTICS_HOST, adminToken: c.YUGONG_ADMIN_TOKEN, logLevel: c.YUGONG_LOG_LEVEL };
+}

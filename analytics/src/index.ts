@@ -1,0 +1,3 @@
+export { createAnalyticsApp, overview } from './app.js';
+export { loadConfig, type AnalyticsConfig } from './config.js';
+export { parseDay, parseRange, parseAccount } from './params.js';

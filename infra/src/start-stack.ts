@@ -1,0 +1,176 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { createWriteStream, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { InfraError } from './errors.js';
+import { portIsFree } from './net.js';
+import { tail } from './proc.js';
+import { endpointsToEnv, loadProfile, repoRoot } from './profile.js';
+import { down, up } from './stack.js';
+
+interface AppSpec {
+  name: string;
+  script: string;
+  port: number;
+  health: string;
+  env: Record<string, string>;
+}
+
+interface Secrets {
+  adminToken: string;
+  secretKey: string;
+}
+
+const env = process.env;
+const port = (name: string, fallback: number) => Number(env[name] ?? fallback);
+
+/** The dev stack's admin token and encryption key: made once, kept in the git-ignored state folder. */
+function devSecrets(dir: string): Secrets {
+  const file = join(dir, 'secrets.json');
+  if (existsSync(file)) return JSON.parse(readFileSync(file, 'utf8')) as Secrets;
+  const s: Secrets = { adminToken: env.YUGONG_ADMIN_TOKEN ?? `yg-admin-${randomBytes(24).toString('base64url')}`, secretKey: env.YUGONG_SECRET_KEY ?? randomBytes(32).toString('hex') };
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(file, JSON.stringify(s, null, 2), { mode: 0o600 });
+  return s;
+}
+
+async function waitHealthy(app: AppSpec, child: ChildProcess, logFile: string, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new InfraError('EXITED', `${app.name} exited (code ${child.exitCode}). Last lines of ${logFile}:\n${tail(logFile)}`);
+    try {
+      const res = await fetch(`http://127.0.0.1:${app.port}${app.health}`, { signal: AbortSignal.timeout(1000) });
+      if (res.ok) return;
+    } catch {
+      // not listening yet
+    }
+    await sleep(200);
+  }
+  throw new InfraError('UNHEALTHY', `${app.name} did not become healthy within ${timeoutMs / 1000} s. Last lines of ${logFile}:\n${tail(logFile)}`);
+}
+
+async function adminCall(proxyUrl: string, token: string, method: string, path: string, body?: unknown): Promise<{ status: number; json: Record<string, unknown> }> {
+  const res = await fetch(`${proxyUrl}/admin/v1${path}`, { method, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
+  return { status: res.status, json: (await res.json()) as Record<string, unknown> };
+}
+
+/** A demo account with $10 and a key that works; the key is reused across restarts. */
+async function demoKey(proxyUrl: string, secrets: Secrets, dir: string): Promise<string> {
+  const keyFile = join(dir, 'demo-key');
+  if (existsSync(keyFile)) {
+    const saved = readFileSync(keyFile, 'utf8').trim();
+    const res = await fetch(`${proxyUrl}/v1/models`, { headers: { authorization: `Bearer ${saved}` } });
+    if (res.ok) return saved;
+  }
+  const existing = await adminCall(proxyUrl, secrets.adminToken, 'GET', '/accounts/demo');
+  if (existing.status === 404) {
+    const created = await adminCall(proxyUrl, secrets.adminToken, 'POST', '/accounts', { id: 'demo', name: 'Demo account' });
+    if (created.status !== 201) throw new Error(`could not create the demo account: ${JSON.stringify(created.json)}`);
+  }
+  await adminCall(proxyUrl, secrets.adminToken, 'POST', '/accounts/demo/credits', { amount_usd: '10', note: 'demo credit', idempotency_key: 'demo-initial-credit' });
+  const key = await adminCall(proxyUrl, secrets.adminToken, 'POST', '/accounts/demo/keys', { name: 'demo' });
+  if (key.status !== 201 || typeof key.json.key !== 'string') throw new Error(`could not create the demo key: ${JSON.stringify(key.json)}`);
+  writeFileSync(keyFile, `${key.json.key}\n`, { mode: 0o600 });
+  return key.json.key;
+}
+
+function snippets(base: string, key: string, demo: boolean): string {
+  return `
+Yugong is running${demo ? ' in demo mode (answers come from the bundled mock OpenAI upstream; set YUGONG_UPSTREAMS for real keys)' : ''}.
+
+  OpenAI base URL   ${base}/v1
+  demo API key      ${key}
+
+curl:
+  curl ${base}/v1/chat/completions \\
+    -H "Authorization: Bearer ${key}" -H "Content-Type: application/json" \\
+    -d '{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Hello!"}]}'
+
+Python (pip install openai):
+  from openai import OpenAI
+  client = OpenAI(base_url="${base}/v1", api_key="${key}")
+  print(client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "Hello!"}]).choices[0].message.content)
+
+Node (npm install openai):
+  import OpenAI from "openai";
+  const client = new OpenAI({ baseURL: "${base}/v1", apiKey: "${key}" });
+  console.log((await client.chat.completions.create({ model: "gpt-4o-mini", messages: [{ role: "user", content: "Hello!" }] })).choices[0].message.content);
+
+Press Ctrl-C to stop everything this command started.
+`;
+}
+
+/** `npm start`: the whole stack on the dev profile, until Ctrl-C. */
+export async function startWholeStack(): Promise<number> {
+  const profile = loadProfile('dev');
+  const logs = join(profile.dir, 'logs');
+  mkdirSync(logs, { recursive: true });
+  const secrets = devSecrets(profile.dir);
+  const ports = { proxy: port('YUGONG_PROXY_PORT', 18080), ledger: port('YUGONG_LEDGER_PORT', 18082), analytics: port('YUGONG_ANALYTICS_PORT', 18081), mock: port('YUGONG_MOCK_PORT', 18090) };
+  const demo = !env.YUGONG_UPSTREAMS || env.YUGONG_UPSTREAMS.trim() === '[]';
+  for (const [name, p] of Object.entries(ports)) {
+    if (name === 'mock' && !demo) continue;
+    if (!(await portIsFree(p))) throw new InfraError('PORT_IN_USE', `port ${p} (${name}) is already in use by another process. Stop it or set YUGONG_${name.toUpperCase()}_PORT.`);
+  }
+  const endpoints = await up(profile);
+  const children: { app: AppSpec; child: ChildProcess }[] = [];
+  let stopping = false;
+  const stopAll = async () => {
+    if (stopping) return;
+    stopping = true;
+    for (const { child } of [...children].reverse()) if (child.exitCode === null) child.kill('SIGTERM');
+    for (const { child } of children) {
+      if (child.exitCode === null) await Promise.race([new Promise((r) => child.once('exit', r)), sleep(15_000)]);
+      if (child.exitCode === null) child.kill('SIGKILL');
+    }
+    const stopped = await down(profile);
+    console.log(`[start] stopped: ${[...children.map((c) => c.app.name), ...stopped].join(', ')}`);
+  };
+  const base = `http://127.0.0.1:${ports.proxy}`;
+  const common = {
+    ...endpointsToEnv(endpoints),
+    YUGONG_ADMIN_TOKEN: secrets.adminToken,
+    YUGONG_SECRET_KEY: secrets.secretKey,
+    YUGONG_SPOOL_DIR: join(profile.dir, 'spool'),
+  };
+  const apps: AppSpec[] = [
+    ...(demo ? [{ name: 'mock-openai', script: 'infra/mock-openai/dist/src/main.js', port: ports.mock, health: '/__mock/requests', env: { YUGONG_MOCK_PORT: String(ports.mock) } }] : []),
+    { name: 'ledger-consumer', script: 'ledger-consumer/dist/src/main.js', port: ports.ledger, health: '/healthz', env: { YUGONG_LEDGER_PORT: String(ports.ledger) } },
+    {
+      name: 'proxy', script: 'proxy/dist/src/main.js', port: ports.proxy, health: '/readyz',
+      env: { YUGONG_PROXY_PORT: String(ports.proxy), YUGONG_UPSTREAMS: demo ? JSON.stringify([{ baseUrl: `http://127.0.0.1:${ports.mock}/v1`, key: 'sk-demo-upstream-key', organization: 'org-demo' }]) : env.YUGONG_UPSTREAMS ?? '[]' },
+    },
+    { name: 'analytics', script: 'analytics/dist/src/main.js', port: ports.analytics, health: '/healthz', env: { YUGONG_ANALYTICS_PORT: String(ports.analytics), YUGONG_PROXY_URL: base } },
+  ];
+  const onSignal = () => {
+    void stopAll().then(() => process.exit(0));
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    for (const app of apps) {
+      const logFile = join(logs, `${app.name}.log`);
+      const out = createWriteStream(logFile, { flags: 'a' });
+      const child = spawn(process.execPath, [join(repoRoot, app.script)], { cwd: repoRoot, env: { ...env, ...common, ...app.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+      child.stdout?.pipe(out);
+      child.stderr?.pipe(out);
+      children.push({ app, child });
+      await waitHealthy(app, child, logFile);
+      console.log(`[start] ${app.name.padEnd(16)} http://127.0.0.1:${app.port}  log: ${logFile}`);
+      child.once('exit', (code) => {
+        if (stopping) return;
+        console.error(`[start] ${app.name} exited (code ${code}); stopping the stack. Last lines of ${logFile}:\n${tail(logFile)}`);
+        void stopAll().then(() => process.exit(1));
+      });
+    }
+    const key = await demoKey(base, secrets, profile.dir);
+    console.log(snippets(base, key, demo));
+    console.log(`Admin token (for ${base}/admin/v1): ${secrets.adminToken}`);
+  } catch (err) {
+    await stopAll();
+    throw err;
+  }
+  await new Promise(() => undefined);
+  return 0;
+}

@@ -1,0 +1,190 @@
+import { createHash, randomBytes } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import { makeEvent, redisKeys, type EventData, type YugongEvent } from '@yugong/schemas';
+import type { EventSink } from '../events/sink.js';
+import { encryptSecret } from '../pool/crypto.js';
+
+export type ServiceError = { ok: false; status: number; code: string; message: string; param?: string };
+export type Result<T> = { ok: true; value: T } | ServiceError;
+
+const fail = (status: number, code: string, message: string, param?: string): ServiceError => ({ ok: false, status, code, message, ...(param ? { param } : {}) });
+
+const BASE62 = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
+
+/** sk-yg- and 32 base62 characters: 190 random bits, shown once, stored as SHA-256. */
+export function newApiKey(): string {
+  const bytes = randomBytes(40);
+  let out = 'sk-yg-';
+  for (let i = 0; out.length < 38; i++) {
+    const b = bytes[i] ?? 0;
+    if (b < 248) out += BASE62[b % 62]; // 248 = 4 × 62: no modulo bias
+  }
+  return out;
+}
+
+export function upstreamKeyId(baseUrl: string, key: string): string {
+  return `up_${createHash('sha256').update(`${baseUrl}\n${key}`).digest('hex').slice(0, 16)}`;
+}
+
+export interface AccountSummary {
+  id: string;
+  parentId: string | null;
+  path: string[];
+  name: string;
+  status: string;
+  multiplierPpm: number;
+  creditLimitNano: string;
+  creditedNano: string;
+  spentNano: string;
+  heldNano: string;
+  balanceNano: string;
+  requests: number;
+  rpm: number | null;
+  tpm: number | null;
+  models: string[] | null;
+  ipAllowlist: string[] | null;
+  expiresAt: string | null;
+  createdAt: string;
+}
+
+export type AccountSettings = Omit<EventData<'account.created'>, 'accountId' | 'parentId'>;
+export type KeySettings = Omit<EventData<'apikey.created'>, 'keyId' | 'accountId' | 'hash' | 'prefix'>;
+
+/**
+ * Every change is an event; a write returns only once the ledger has projected it, so the
+ * caller reads its own writes.
+ */
+export class AccountsService {
+  constructor(
+    private readonly redis: Redis,
+    private readonly sink: EventSink,
+    private readonly source: string,
+    private readonly secretKey: Buffer,
+    private readonly visibleWithinMs = 10_000,
+  ) {}
+
+  private async emitAndWait(event: YugongEvent, visible: () => Promise<boolean>): Promise<void> {
+    await this.sink.emit(event);
+    const deadline = Date.now() + this.visibleWithinMs;
+    while (!(await visible())) {
+      if (Date.now() > deadline) throw new Error(`${event.type} ${event.id} was not applied within ${this.visibleWithinMs} ms`);
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  }
+
+  private applied(root: string, eventId: string) {
+    return async () => (await this.redis.exists(redisKeys.applied(root, eventId))) === 1;
+  }
+
+  async rootOf(accountId: string): Promise<string | null> {
+    return this.redis.hget(redisKeys.accountRoots(), accountId);
+  }
+
+  async get(accountId: string): Promise<AccountSummary | null> {
+    const root = await this.rootOf(accountId);
+    if (!root) return null;
+    const h = await this.redis.hgetall(redisKeys.account(root, accountId));
+    if (!h.id) return null;
+    const credited = BigInt(h.credited ?? '0');
+    const spent = BigInt(h.spent ?? '0');
+    const list = (v: string | undefined) => (v ? (JSON.parse(v) as string[]) : null);
+    return {
+      id: accountId,
+      parentId: h.parent || null,
+      path: list(h.path) ?? [accountId],
+      name: h.name ?? '',
+      status: h.status ?? 'active',
+      multiplierPpm: Number(h.multiplierPpm ?? 1_000_000),
+      creditLimitNano: h.creditLimitNano ?? '0',
+      creditedNano: credited.toString(),
+      spentNano: spent.toString(),
+      heldNano: h.held ?? '0',
+      balanceNano: (credited - spent).toString(),
+      requests: Number(h.requests ?? 0),
+      rpm: h.rpm ? Number(h.rpm) : null,
+      tpm: h.tpm ? Number(h.tpm) : null,
+      models: list(h.models),
+      ipAllowlist: list(h.ipAllowlist),
+      expiresAt: h.expiresAt || null,
+      createdAt: h.createdAt ?? '',
+    };
+  }
+
+  async createAccount(accountId: string, parentId: string | null, settings: AccountSettings): Promise<Result<AccountSummary>> {
+    if (await this.rootOf(accountId)) return fail(409, 'account_exists', `An account with id "${accountId}" already exists.`, 'id');
+    let path = [accountId];
+    if (parentId) {
+      const parent = await this.get(parentId);
+      if (!parent) return fail(404, 'account_not_found', `No account "${parentId}".`, 'parent_id');
+      if (parent.path.length >= 32) return fail(400, 'too_deep', 'Sub-accounts nest at most 32 levels deep.');
+      path = [...parent.path, accountId];
+    }
+    const root = path[0] ?? accountId;
+    const event = makeEvent('account.created', { id: `account:${accountId}:created`, source: this.source, accountPath: path, data: { accountId, parentId, ...settings } });
+    await this.emitAndWait(event, this.applied(root, event.id));
+    const created = await this.get(accountId);
+    return created ? { ok: true, value: created } : fail(500, 'not_visible', 'The account was created but cannot be read back.');
+  }
+
+  async grantCredit(accountId: string, amountNano: bigint, note: string, idempotencyKey: string, grantedBy: string): Promise<Result<AccountSummary>> {
+    const account = await this.get(accountId);
+    if (!account) return fail(404, 'account_not_found', `No account "${accountId}".`);
+    const root = account.path[0] ?? accountId;
+    const event = makeEvent('credit.granted', {
+      id: `credit:${accountId}:${createHash('sha256').update(idempotencyKey).digest('hex').slice(0, 32)}`,
+      source: this.source, accountPath: account.path,
+      data: { accountId, amountNano: amountNano.toString(), note, idempotencyKey, grantedBy },
+    });
+    await this.emitAndWait(event, this.applied(root, event.id));
+    const after = await this.get(accountId);
+    return after ? { ok: true, value: after } : fail(404, 'account_not_found', `No account "${accountId}".`);
+  }
+
+  async createKey(accountId: string, settings: KeySettings): Promise<Result<{ key: string; keyId: string; prefix: string; accountId: string }>> {
+    const account = await this.get(accountId);
+    if (!account) return fail(404, 'account_not_found', `No account "${accountId}".`);
+    const key = newApiKey();
+    const hash = createHash('sha256').update(key).digest('hex');
+    const keyId = `key_${randomBytes(9).toString('base64url')}`;
+    const prefix = key.slice(0, 10);
+    const event = makeEvent('apikey.created', { id: `apikey:${keyId}:created`, source: this.source, accountPath: account.path, data: { keyId, accountId, hash, prefix, ...settings } });
+    await this.emitAndWait(event, this.applied(account.path[0] ?? accountId, event.id));
+    return { ok: true, value: { key, keyId, prefix, accountId } };
+  }
+
+  async revokeKey(accountId: string, keyId: string): Promise<Result<{ keyId: string; status: 'revoked' }>> {
+    const account = await this.get(accountId);
+    if (!account) return fail(404, 'account_not_found', `No account "${accountId}".`);
+    const root = account.path[0] ?? accountId;
+    const meta = await this.redis.hgetall(redisKeys.keyMeta(root, keyId));
+    if (!meta.keyId || meta.accountId !== accountId || !meta.hash) return fail(404, 'key_not_found', `No key "${keyId}" on account "${accountId}".`);
+    const event = makeEvent('apikey.revoked', { id: `apikey:${keyId}:revoked`, source: this.source, accountPath: account.path, data: { keyId, accountId, hash: meta.hash } });
+    const hash = meta.hash;
+    await this.emitAndWait(event, async () => (await this.redis.hget(redisKeys.apiKey(hash), 'status')) === 'revoked');
+    return { ok: true, value: { keyId, status: 'revoked' } };
+  }
+
+  async addUpstreamKey(seed: { baseUrl: string; key: string; organization: string | null; models: string[] | null; weight: number; poolId: string }): Promise<Result<{ keyId: string; created: boolean }>> {
+    const keyId = upstreamKeyId(seed.baseUrl, seed.key);
+    if (await this.redis.hexists(redisKeys.upstreamKeys(), keyId)) return { ok: true, value: { keyId, created: false } };
+    const event = makeEvent('upstream.key.added', {
+      id: `upstream:${keyId}:added`, source: this.source, accountPath: [],
+      data: { keyId, poolId: seed.poolId, baseUrl: seed.baseUrl, organization: seed.organization, models: seed.models, weight: seed.weight, encryptedKey: encryptSecret(this.secretKey, seed.key) },
+    });
+    await this.emitAndWait(event, async () => (await this.redis.hexists(redisKeys.upstreamKeys(), keyId)) === 1);
+    return { ok: true, value: { keyId, created: true } };
+  }
+
+  async setUpstreamStatus(keyId: string, enabled: boolean, reason: string): Promise<Result<{ keyId: string; status: string }>> {
+    if (!(await this.redis.hexists(redisKeys.upstreamKeys(), keyId))) return fail(404, 'upstream_not_found', `No upstream key "${keyId}".`);
+    const event = enabled
+      ? makeEvent('upstream.key.enabled', { id: `upstream:${keyId}:enabled:${Date.now()}`, source: this.source, accountPath: [], data: { keyId, reason } })
+      : makeEvent('upstream.key.disabled', { id: `upstream:${keyId}:disabled:${Date.now()}`, source: this.source, accountPath: [], data: { keyId, reason } });
+    const want = enabled ? 'active' : 'disabled';
+    await this.emitAndWait(event, async () => {
+      const raw = await this.redis.hget(redisKeys.upstreamKeys(), keyId);
+      return raw !== null && (JSON.parse(raw) as { status?: string }).status === want;
+    });
+    return { ok: true, value: { keyId, status: want } };
+  }
+}

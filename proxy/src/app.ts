@@ -1,0 +1,198 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import express, { type NextFunction, type Request, type Response } from 'express';
+import type { Redis } from 'ioredis';
+import type { Producer } from 'kafkajs';
+import type { Logger } from 'pino';
+import { makeEvent, redisKeys } from '@yugong/schemas';
+import { createAdmitter } from './admission/admit.js';
+import { adminRouter, sendApiError } from './admin/router.js';
+import { AccountsService, upstreamKeyId } from './admin/service.js';
+import { FailedAuthLimiter } from './auth/limiter.js';
+import { Projections } from './auth/projections.js';
+import type { ProxyConfig } from './config.js';
+import { createEventSink, type EventSink } from './events/sink.js';
+import { isApiPath } from './http/endpoints.js';
+import { clientErrors, sendError } from './http/errors.js';
+import { createApiHandler } from './http/handler.js';
+import { createMetrics, type ProxyMetrics } from './metrics.js';
+import { decryptSecret, encryptSecret } from './pool/crypto.js';
+import { UpstreamPool, type HealthChange } from './pool/pool.js';
+import { PriceBook } from './prices.js';
+import { createForwarder } from './upstream/forward.js';
+
+export interface ProxyDeps {
+  config: ProxyConfig;
+  /** Commands. */
+  redis: Redis;
+  /** A second connection, used only to subscribe to projection changes. */
+  subscriber: Redis;
+  producer: Producer;
+  log: Logger;
+}
+
+export interface Proxy {
+  server: Server;
+  pool: UpstreamPool;
+  sink: EventSink;
+  metrics: ProxyMetrics;
+  service: AccountsService;
+  listen(port?: number, host?: string): Promise<string>;
+  /** Stops accepting, lets in-flight requests finish up to the grace period, flushes events. */
+  close(): Promise<void>;
+}
+
+type Notice =
+  | { type: 'account'; accountId: string }
+  | { type: 'apikey'; hash: string }
+  | { type: 'upstream'; keyId: string }
+  | { type: 'prices'; version: string }
+  | { type: 'upstream-health'; from: string; change: HealthChange };
+
+export async function createProxy(deps: ProxyDeps): Promise<Proxy> {
+  const { config, redis, subscriber, producer, log } = deps;
+  const metrics = createMetrics();
+  const sink = createEventSink({ producer, spoolDir: config.spoolDir, spoolMaxBytes: config.spoolMaxBytes, log, onSpoolChange: (b) => metrics.spoolBytes.set(b) });
+  const projections = new Projections(redis);
+  const prices = new PriceBook(redis);
+  await prices.load(sink, config.nodeId);
+  const pool = new UpstreamPool((change) => {
+    void redis.publish(redisKeys.changes(), JSON.stringify({ type: 'upstream-health', from: config.nodeId, change })).catch(() => undefined);
+  });
+  const service = new AccountsService(redis, sink, config.nodeId, config.secretKey);
+
+  async function loadUpstream(only?: string): Promise<void> {
+    const entries = only
+      ? [[only, await redis.hget(redisKeys.upstreamKeys(), only)] as const]
+      : Object.entries(await redis.hgetall(redisKeys.upstreamKeys()));
+    for (const [id, raw] of entries) {
+      if (!raw) {
+        pool.remove(id);
+        continue;
+      }
+      const p = JSON.parse(raw) as { poolId: string; baseUrl: string; organization: string | null; models: string[] | null; weight: number; encryptedKey: string; status: string; reason?: string };
+      if (config.poolIds && !config.poolIds.includes(p.poolId)) continue;
+      let secret: string;
+      try {
+        secret = decryptSecret(config.secretKey, p.encryptedKey);
+      } catch {
+        log.error({ keyId: id }, 'cannot decrypt upstream key: was YUGONG_SECRET_KEY changed?');
+        continue;
+      }
+      pool.upsert({ id, poolId: p.poolId, baseUrl: p.baseUrl, organization: p.organization, models: p.models, weight: p.weight, secret, status: p.status === 'active' ? 'active' : 'disabled', reason: p.reason ?? '' });
+    }
+    const keys = pool.all();
+    metrics.poolKeys.set({ state: 'active' }, keys.filter((k) => k.status === 'active').length);
+    metrics.poolKeys.set({ state: 'disabled' }, keys.filter((k) => k.status !== 'active').length);
+  }
+
+  subscriber.on('message', (_channel: string, message: string) => {
+    let n: Notice;
+    try {
+      n = JSON.parse(message) as Notice;
+    } catch {
+      return;
+    }
+    if (n.type === 'apikey') projections.forgetKey(n.hash);
+    else if (n.type === 'account') projections.forgetAccount(n.accountId);
+    else if (n.type === 'upstream') void loadUpstream(n.keyId).catch((err: unknown) => log.error({ err }, 'upstream reload failed'));
+    else if (n.type === 'prices') void prices.reload(n.version).catch((err: unknown) => log.error({ err }, 'price reload failed'));
+    else if (n.type === 'upstream-health' && n.from !== config.nodeId) pool.applyRemote(n.change);
+  });
+  // A lost subscription may have missed notices: forget everything cached when it comes back.
+  subscriber.on('ready', () => projections.forgetAll());
+  await subscriber.subscribe(redisKeys.changes());
+  await loadUpstream();
+
+  // Keys from the configuration join the pool now and are published for the other nodes.
+  for (const seed of config.upstreams) {
+    const id = upstreamKeyId(seed.baseUrl, seed.key);
+    if (pool.get(id)) continue;
+    pool.upsert({ id, poolId: seed.poolId, baseUrl: seed.baseUrl, organization: seed.organization, models: seed.models, weight: seed.weight, secret: seed.key, status: 'active', reason: '' });
+    await sink.emit(makeEvent('upstream.key.added', {
+      id: `upstream:${id}:added`, source: config.nodeId, accountPath: [],
+      data: { keyId: id, poolId: seed.poolId, baseUrl: seed.baseUrl, organization: seed.organization, models: seed.models, weight: seed.weight, encryptedKey: encryptSecret(config.secretKey, seed.key) },
+    }));
+  }
+
+  const forwarder = createForwarder(
+    pool,
+    { maxAttempts: config.maxAttempts, headersTimeoutMs: config.upstreamHeadersTimeoutMs, baseDelayMs: 50, maxDelayMs: 2_000 },
+    {
+      onDisable(key, reason) {
+        log.warn({ keyId: key.id, reason }, 'upstream key disabled');
+        void sink.emit(makeEvent('upstream.key.disabled', { id: `upstream:${key.id}:disabled:${Date.now()}`, source: config.nodeId, accountPath: [], data: { keyId: key.id, reason } }));
+      },
+    },
+  );
+
+  let draining = false;
+  let inFlight = 0;
+  const handle = createApiHandler({
+    config, projections, admitter: createAdmitter(redis), forwarder, prices, sink, authLimiter: new FailedAuthLimiter(), metrics, log, draining: () => draining,
+  });
+
+  const app = express();
+  app.disable('x-powered-by');
+  app.use(express.json({ limit: '1mb' }));
+  app.get('/healthz', (_req, res) => {
+    res.json({ status: 'ok' });
+  });
+  app.get('/readyz', async (_req, res) => {
+    const redisOk = await redis.ping().then(() => true, () => false);
+    const ready = !draining && redisOk && sink.accepting();
+    res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'not_ready', redis: redisOk, spool_bytes: sink.spoolBytes(), draining, upstream_keys: pool.all().filter((k) => k.status === 'active').length });
+  });
+  app.get('/metrics', async (_req, res) => {
+    res.set('content-type', metrics.registry.contentType).send(await metrics.registry.metrics());
+  });
+  app.use('/admin/v1', adminRouter(service, pool, config.adminToken));
+  app.use((req: Request, res: Response) => sendApiError(res, 404, 'unknown_url', `Invalid URL (${req.method} ${req.path}). The OpenAI API is under ${config.publicUrl}/v1.`));
+  app.use((err: Error & { type?: string; status?: number }, _req: Request, res: Response, _next: NextFunction) => {
+    if (err.type === 'entity.parse.failed') return sendApiError(res, 400, null, 'We could not parse the JSON body of your request.');
+    if (err.type === 'entity.too.large') return sendApiError(res, 413, 'request_too_large', 'The request body is too large.');
+    log.error({ err: err.message }, 'admin request failed');
+    sendApiError(res, 500, null, 'The gateway had an error while processing your request.', null, 'server_error');
+  });
+
+  const server = createServer((req, res) => {
+    const url = req.url ?? '/';
+    const q = url.indexOf('?');
+    const path = q >= 0 ? url.slice(0, q) : url;
+    if (!isApiPath(path)) {
+      app(req, res);
+      return;
+    }
+    inFlight++;
+    res.once('close', () => inFlight--);
+    handle(req, res, path, q >= 0 ? url.slice(q) : '').catch((err: unknown) => {
+      log.error({ err: (err as Error).message }, 'request failed');
+      sendError(res, clientErrors.internal());
+    });
+  });
+  server.keepAliveTimeout = 65_000;
+  server.headersTimeout = 66_000;
+
+  return {
+    server, pool, sink, metrics, service,
+    listen(port = config.port, host = config.host) {
+      return new Promise((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(port, host, () => {
+          const a = server.address() as AddressInfo;
+          resolve(`http://${host}:${a.port}`);
+        });
+      });
+    },
+    async close() {
+      draining = true;
+      server.close();
+      server.closeIdleConnections();
+      const deadline = Date.now() + config.shutdownGraceMs;
+      while (inFlight > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      server.closeAllConnections();
+      await sink.close();
+      await forwarder.close();
+    },
+  };
+}

@@ -1,0 +1,118 @@
+import { hostname } from 'node:os';
+import { z } from 'zod';
+
+const upstreamSeed = z
+  .object({
+    baseUrl: z.string().url(),
+    key: z.string().min(1),
+    organization: z.string().nullable().default(null),
+    models: z.array(z.string()).nullable().default(null),
+    weight: z.number().int().min(1).max(1000).default(1),
+    poolId: z.string().default('default'),
+  })
+  .strict();
+export type UpstreamSeed = z.infer<typeof upstreamSeed>;
+
+const schema = z.object({
+  YUGONG_KAFKA_BROKERS: z.string().min(1, 'YUGONG_KAFKA_BROKERS is required (host:port,…)'),
+  YUGONG_REDIS_URL: z.string().url('YUGONG_REDIS_URL must be a redis:// URL'),
+  YUGONG_PROXY_PORT: z.coerce.number().int().min(0).max(65535).default(18080),
+  YUGONG_PROXY_HOST: z.string().default('127.0.0.1'),
+  /** The base URL clients should use; named in 401 messages. */
+  YUGONG_PUBLIC_URL: z.string().url().optional(),
+  YUGONG_ADMIN_TOKEN: z.string().min(24, 'YUGONG_ADMIN_TOKEN must be at least 24 characters'),
+  /** 32 bytes (hex or base64) encrypting upstream keys at rest. */
+  YUGONG_SECRET_KEY: z.string().min(32, 'YUGONG_SECRET_KEY must be 32 bytes as hex (64 chars) or base64 (44 chars)'),
+  /** JSON array of upstream keys to add to the pool at start (if not there yet). */
+  YUGONG_UPSTREAMS: z.string().default('[]'),
+  /** Serve only these upstream pools (comma-separated); all pools when unset. */
+  YUGONG_POOL_IDS: z.string().regex(/^[A-Za-z0-9_,-]*$/).default(''),
+  YUGONG_NODE_ID: z.string().regex(/^[A-Za-z0-9._-]{1,100}$/).default(`${hostname()}-${process.pid}`.replace(/[^A-Za-z0-9._-]/g, '-').slice(0, 100)),
+  YUGONG_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  YUGONG_MAX_BODY_BYTES: z.coerce.number().int().min(1024).default(32 * 1024 * 1024),
+  /** Overall deadline of one client request across every upstream attempt. */
+  YUGONG_REQUEST_DEADLINE_MS: z.coerce.number().int().min(1000).default(600_000),
+  /** How long an upstream may take to start answering before the attempt is retried. */
+  YUGONG_UPSTREAM_HEADERS_TIMEOUT_MS: z.coerce.number().int().min(100).default(120_000),
+  YUGONG_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(10).default(4),
+  /** Holds expire after this long if no settlement arrives (a crashed node's requests). */
+  YUGONG_HOLD_TTL_MS: z.coerce.number().int().min(10_000).default(15 * 60_000),
+  /** Completion tokens assumed for a hold when the request sets no max_tokens. */
+  YUGONG_DEFAULT_HOLD_COMPLETION_TOKENS: z.coerce.number().int().min(1).default(1024),
+  YUGONG_SPOOL_DIR: z.string().default('.yugong/spool'),
+  YUGONG_SPOOL_MAX_BYTES: z.coerce.number().int().min(1024).default(512 * 1024 * 1024),
+  YUGONG_SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).default(30_000),
+});
+
+export interface ProxyConfig {
+  kafkaBrokers: string[];
+  redisUrl: string;
+  port: number;
+  host: string;
+  publicUrl: string;
+  adminToken: string;
+  secretKey: Buffer;
+  upstreams: UpstreamSeed[];
+  poolIds: string[] | null;
+  nodeId: string;
+  logLevel: string;
+  maxBodyBytes: number;
+  requestDeadlineMs: number;
+  upstreamHeadersTimeoutMs: number;
+  maxAttempts: number;
+  holdTtlMs: number;
+  defaultHoldCompletionTokens: number;
+  spoolDir: string;
+  spoolMaxBytes: number;
+  shutdownGraceMs: number;
+}
+
+function parseSecret(text: string): Buffer | null {
+  const hex = /^[0-9a-fA-F]{64}$/.test(text) ? Buffer.from(text, 'hex') : null;
+  const b64 = hex ? null : Buffer.from(text, 'base64');
+  const key = hex ?? b64;
+  return key && key.length === 32 ? key : null;
+}
+
+/** Parsed and validated once, at start; every problem is named with its variable. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): ProxyConfig {
+  const r = schema.safeParse(env);
+  const problems = r.success ? [] : r.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`);
+  let upstreams: UpstreamSeed[] = [];
+  let secretKey: Buffer | null = null;
+  if (r.success) {
+    secretKey = parseSecret(r.data.YUGONG_SECRET_KEY);
+    if (!secretKey) problems.push('  YUGONG_SECRET_KEY: must decode to exactly 32 bytes (hex or base64)');
+    try {
+      const parsed = z.array(upstreamSeed).safeParse(JSON.parse(r.data.YUGONG_UPSTREAMS));
+      if (parsed.success) upstreams = parsed.data;
+      else problems.push(`  YUGONG_UPSTREAMS: ${parsed.error.issues[0]?.path.join('.')}: ${parsed.error.issues[0]?.message}`);
+    } catch {
+      problems.push('  YUGONG_UPSTREAMS: not JSON (expected an array of {baseUrl, key, organization, models, weight})');
+    }
+  }
+  if (!r.success || problems.length || !secretKey) throw new Error(`invalid configuration:\n${problems.join('\n')}`);
+  const c = r.data;
+  return {
+    kafkaBrokers: c.YUGONG_KAFKA_BROKERS.split(',').map((s) => s.trim()).filter(Boolean),
+    redisUrl: c.YUGONG_REDIS_URL,
+    port: c.YUGONG_PROXY_PORT,
+    host: c.YUGONG_PROXY_HOST,
+    publicUrl: (c.YUGONG_PUBLIC_URL ?? `http://${c.YUGONG_PROXY_HOST}:${c.YUGONG_PROXY_PORT}`).replace(/\/+$/, ''),
+    adminToken: c.YUGONG_ADMIN_TOKEN,
+    secretKey,
+    upstreams,
+    poolIds: c.YUGONG_POOL_IDS ? c.YUGONG_POOL_IDS.split(',').filter(Boolean) : null,
+    nodeId: c.YUGONG_NODE_ID,
+    logLevel: c.YUGONG_LOG_LEVEL,
+    maxBodyBytes: c.YUGONG_MAX_BODY_BYTES,
+    requestDeadlineMs: c.YUGONG_REQUEST_DEADLINE_MS,
+    upstreamHeadersTimeoutMs: c.YUGONG_UPSTREAM_HEADERS_TIMEOUT_MS,
+    maxAttempts: c.YUGONG_MAX_ATTEMPTS,
+    holdTtlMs: c.YUGONG_HOLD_TTL_MS,
+    defaultHoldCompletionTokens: c.YUGONG_DEFAULT_HOLD_COMPLETION_TOKENS,
+    spoolDir: c.YUGONG_SPOOL_DIR,
+    spoolMaxBytes: c.YUGONG_SPOOL_MAX_BYTES,
+    shutdownGraceMs: c.YUGONG_SHUTDOWN_GRACE_MS,
+  };
+}

@@ -1,0 +1,174 @@
+import { mkdirSync, readdirSync, statSync } from 'node:fs';
+import { appendFile, open, readFile, rename, unlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Producer } from 'kafkajs';
+import type { Logger } from 'pino';
+import { partitionKeyFor, topicFor, type YugongEvent } from '@yugong/schemas';
+
+export interface EventSink {
+  /** Resolves once the event is in Kafka or durably in the spool. */
+  emit(event: YugongEvent): Promise<void>;
+  /** False while the spool is full: the proxy must not serve traffic it cannot bill. */
+  accepting(): boolean;
+  spoolBytes(): number;
+  /** Sends everything buffered and stops the replay loop. */
+  close(): Promise<void>;
+}
+
+interface Pending {
+  event: YugongEvent;
+  resolve(): void;
+  reject(err: Error): void;
+}
+
+export interface SinkOptions {
+  producer: Producer;
+  spoolDir: string;
+  spoolMaxBytes: number;
+  log: Logger;
+  /** Events wait at most this long to share a Kafka request. */
+  lingerMs?: number;
+  maxBatch?: number;
+  replayIntervalMs?: number;
+  onSpoolChange?(bytes: number): void;
+}
+
+const CURRENT = 'events.jsonl';
+
+/**
+ * Events go to Kafka in small batches (one request per few ms, acks from all replicas,
+ * idempotent producer). If Kafka fails, the batch is appended to a local spool file and
+ * fsync'd; a replay loop sends spooled files once Kafka answers again. Event ids make a
+ * replay harmless downstream.
+ */
+export function createEventSink(opts: SinkOptions): EventSink {
+  const linger = opts.lingerMs ?? 2;
+  const maxBatch = opts.maxBatch ?? 500;
+  mkdirSync(opts.spoolDir, { recursive: true });
+  let queue: Pending[] = [];
+  let timer: NodeJS.Timeout | null = null;
+  let kafkaDown = false;
+  let spooled = existingSpoolBytes();
+  let inFlight = Promise.resolve();
+  let closed = false;
+
+  function existingSpoolBytes(): number {
+    return readdirSync(opts.spoolDir)
+      .filter((f) => f.endsWith('.jsonl'))
+      .reduce((s, f) => s + statSync(join(opts.spoolDir, f)).size, 0);
+  }
+
+  function setSpooled(bytes: number): void {
+    spooled = bytes;
+    opts.onSpoolChange?.(bytes);
+  }
+
+  async function send(events: YugongEvent[]): Promise<void> {
+    const byTopic = new Map<string, { key: string; value: string }[]>();
+    for (const e of events) {
+      const t = topicFor(e.type);
+      const list = byTopic.get(t) ?? [];
+      list.push({ key: partitionKeyFor(e), value: JSON.stringify(e) });
+      byTopic.set(t, list);
+    }
+    await opts.producer.sendBatch({ acks: -1, topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })) });
+  }
+
+  async function spool(events: YugongEvent[]): Promise<void> {
+    const text = events.map((e) => JSON.stringify(e)).join('\n') + '\n';
+    const file = join(opts.spoolDir, CURRENT);
+    await appendFile(file, text);
+    const fh = await open(file, 'r');
+    try {
+      await fh.datasync();
+    } finally {
+      await fh.close();
+    }
+    setSpooled(spooled + Buffer.byteLength(text));
+  }
+
+  async function flush(): Promise<void> {
+    timer = null;
+    const batch = queue;
+    queue = [];
+    if (batch.length === 0) return;
+    const events = batch.map((p) => p.event);
+    try {
+      if (kafkaDown) throw new Error('kafka is down');
+      await send(events);
+    } catch (err) {
+      if (!kafkaDown) opts.log.error({ err: (err as Error).message }, 'kafka unavailable: spooling events');
+      kafkaDown = true;
+      try {
+        await spool(events);
+      } catch (spoolErr) {
+        for (const p of batch) p.reject(spoolErr as Error);
+        return;
+      }
+    }
+    for (const p of batch) p.resolve();
+  }
+
+  function schedule(): void {
+    if (queue.length >= maxBatch) {
+      if (timer) clearTimeout(timer);
+      timer = null;
+      inFlight = inFlight.then(flush);
+    } else if (!timer) {
+      timer = setTimeout(() => {
+        inFlight = inFlight.then(flush);
+      }, linger);
+    }
+  }
+
+  /** Sends spooled files oldest first; the current file is rotated so new events keep appending. */
+  async function replay(): Promise<void> {
+    if (spooled === 0) {
+      kafkaDown = false;
+      return;
+    }
+    const current = join(opts.spoolDir, CURRENT);
+    try {
+      await rename(current, join(opts.spoolDir, `replay-${Date.now()}.jsonl`));
+    } catch {
+      // nothing current to rotate
+    }
+    const files = readdirSync(opts.spoolDir).filter((f) => f.startsWith('replay-') && f.endsWith('.jsonl')).sort();
+    for (const f of files) {
+      const path = join(opts.spoolDir, f);
+      const lines = (await readFile(path, 'utf8')).split('\n').filter(Boolean);
+      const events = lines.map((l) => JSON.parse(l) as YugongEvent);
+      for (let i = 0; i < events.length; i += maxBatch) await send(events.slice(i, i + maxBatch));
+      await unlink(path);
+      opts.log.info({ file: f, events: events.length }, 'replayed spooled events');
+    }
+    setSpooled(existingSpoolBytes());
+    kafkaDown = spooled > 0;
+  }
+
+  const replayTimer = setInterval(() => {
+    if (!kafkaDown && spooled === 0) return;
+    inFlight = inFlight.then(() => replay().catch(() => undefined));
+  }, opts.replayIntervalMs ?? 1000);
+  replayTimer.unref();
+  if (spooled > 0) kafkaDown = true;
+
+  return {
+    emit(event) {
+      if (closed) return Promise.reject(new Error('event sink closed'));
+      return new Promise<void>((resolve, reject) => {
+        queue.push({ event, resolve, reject });
+        schedule();
+      });
+    },
+    accepting: () => spooled < opts.spoolMaxBytes,
+    spoolBytes: () => spooled,
+    async close() {
+      closed = true;
+      clearInterval(replayTimer);
+      if (timer) clearTimeout(timer);
+      inFlight = inFlight.then(flush);
+      await inFlight;
+    },
+  };
+}

@@ -1,0 +1,68 @@
+import type { ServerResponse } from 'node:http';
+
+/** An error as OpenAI sends it: status, then {error:{message,type,param,code}}. */
+export interface ApiError {
+  status: number;
+  message: string;
+  type: string;
+  code: string | null;
+  param: string | null;
+  headers?: Record<string, string>;
+}
+
+export function apiError(status: number, type: string, code: string | null, message: string, param: string | null = null, headers?: Record<string, string>): ApiError {
+  return { status, type, code, message, param, ...(headers ? { headers } : {}) };
+}
+
+export const clientErrors = {
+  missingKey: (base: string) =>
+    apiError(401, 'invalid_request_error', 'missing_api_key',
+      `You didn't provide an API key. Send your Yugong key (sk-yg-…) as "Authorization: Bearer <key>", with the base URL ${base}/v1.`),
+  invalidKey: (base: string) =>
+    apiError(401, 'invalid_request_error', 'invalid_api_key',
+      `Incorrect API key provided. Use a Yugong key (sk-yg-…) with the base URL ${base}/v1; OpenAI keys do not work here.`),
+  keyRevoked: () => apiError(401, 'invalid_request_error', 'invalid_api_key', 'This API key has been revoked.'),
+  keyExpired: () => apiError(401, 'invalid_request_error', 'invalid_api_key', 'This API key has expired.'),
+  authRateLimited: (retryAfterS: number) =>
+    apiError(429, 'requests', 'rate_limit_exceeded', `Too many failed authentication attempts from your address. Try again in ${retryAfterS}s.`, null, { 'retry-after': String(retryAfterS) }),
+  badJson: () =>
+    apiError(400, 'invalid_request_error', null,
+      'We could not parse the JSON body of your request. The API expects a JSON object; check that the body is valid JSON and that Content-Type is application/json.'),
+  bodyTooLarge: (limit: number) => apiError(413, 'invalid_request_error', 'request_too_large', `The request body is larger than the ${limit} bytes this gateway accepts.`),
+  missingModel: () => apiError(400, 'invalid_request_error', 'missing_required_parameter', "Missing required parameter: 'model'.", 'model'),
+  wrongType: (param: string, expected: string) => apiError(400, 'invalid_request_error', 'invalid_type', `Invalid type for '${param}': expected ${expected}.`, param),
+  invalidValue: (param: string, message: string) => apiError(400, 'invalid_request_error', 'invalid_value', message, param),
+  unknownModel: (model: string) => apiError(404, 'invalid_request_error', 'model_not_found', `The model \`${model}\` does not exist or you do not have access to it.`, 'model'),
+  modelNotAllowed: (model: string) => apiError(403, 'invalid_request_error', 'model_not_allowed', `This API key is not allowed to use the model \`${model}\`.`, 'model'),
+  ipNotAllowed: () => apiError(403, 'invalid_request_error', 'ip_not_allowed', 'Requests from your IP address are not allowed for this API key.'),
+  originNotAllowed: () => apiError(403, 'invalid_request_error', 'origin_not_allowed', 'Requests from this web origin are not allowed for this API key.'),
+  accountDisabled: () => apiError(403, 'invalid_request_error', 'account_disabled', 'The account of this API key is disabled.'),
+  insufficientQuota: () =>
+    apiError(429, 'insufficient_quota', 'insufficient_quota', 'You exceeded your current quota, please top up your balance or ask your account owner for a higher limit.'),
+  rateLimited: (kind: 'requests' | 'tokens', limit: number, retryAfterS: number) =>
+    apiError(429, kind, 'rate_limit_exceeded',
+      `Rate limit reached on ${kind === 'requests' ? 'requests per min (RPM)' : 'tokens per min (TPM)'}: Limit ${limit}. Please try again in ${retryAfterS}s.`, null, { 'retry-after': String(retryAfterS) }),
+  notFound: (method: string, path: string) =>
+    apiError(404, 'invalid_request_error', 'unknown_url', `Invalid URL (${method} ${path}). Yugong serves the OpenAI API under /v1, e.g. POST /v1/chat/completions.`),
+  methodNotAllowed: (method: string, path: string) => apiError(405, 'invalid_request_error', 'method_not_allowed', `Method ${method} is not allowed for ${path}.`),
+  noUpstream: (model: string) => apiError(503, 'server_error', 'no_upstream_available', `No upstream key can serve \`${model}\` right now. Please try again shortly.`),
+  upstreamFailed: () => apiError(502, 'server_error', 'upstream_error', 'The upstream service failed to answer after several attempts. Please try again.'),
+  upstreamTimeout: () => apiError(504, 'server_error', 'upstream_timeout', 'The upstream service did not answer in time. Please try again.'),
+  spoolFull: () => apiError(503, 'server_error', 'billing_unavailable', 'The gateway cannot record usage right now and is not accepting requests. Please try again shortly.'),
+  overloaded: () => apiError(503, 'server_error', 'shutting_down', 'This gateway node is shutting down. Please retry.'),
+  internal: () => apiError(500, 'server_error', null, 'The gateway had an error while processing your request.'),
+};
+
+export function errorBody(e: ApiError): string {
+  return JSON.stringify({ error: { message: e.message, type: e.type, param: e.param, code: e.code } });
+}
+
+export function sendError(res: ServerResponse, e: ApiError, headers: Record<string, string> = {}): void {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  const body = errorBody(e);
+  res.writeHead(e.status, { ...headers, ...e.headers, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+  res.end(body);
+}

@@ -1,0 +1,377 @@
+import { createHash, randomBytes } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Logger } from 'pino';
+import {
+  costOf, costsForPath, countChatPromptTokens, countTokens, findModelPrice, makeEvent, writeChunk as write,
+  type Attempt, type BillableUsage, type ChatMessageLike, type RequestStatus,
+} from '@yugong/schemas';
+import type { Admitter } from '../admission/admit.js';
+import type { FailedAuthLimiter } from '../auth/limiter.js';
+import type { AccountView, ClientKey, Projections } from '../auth/projections.js';
+import type { ProxyConfig } from '../config.js';
+import type { EventSink } from '../events/sink.js';
+import { estimate, type Estimate } from '../metering/estimate.js';
+import { SseMeter } from '../metering/sse.js';
+import { readUsage, TailWindow, usageFromTail } from '../metering/usage.js';
+import type { ProxyMetrics } from '../metrics.js';
+import type { PriceBook } from '../prices.js';
+import type { Forwarder } from '../upstream/forward.js';
+import { parseMultipart, readBody, type MultipartView } from './body.js';
+import { apiSuffix, findEndpoint, type EndpointDef } from './endpoints.js';
+import { clientErrors, sendError, type ApiError } from './errors.js';
+import { ipAllowed, modelAllowed, normalizeIp } from './limits.js';
+
+export interface HandlerDeps {
+  config: ProxyConfig;
+  projections: Projections;
+  admitter: Admitter;
+  forwarder: Forwarder;
+  prices: PriceBook;
+  sink: EventSink;
+  authLimiter: FailedAuthLimiter;
+  metrics: ProxyMetrics;
+  log: Logger;
+  draining(): boolean;
+}
+
+type Obj = Record<string, unknown>;
+
+/** Request ids double as hold ids and (prefixed) as usage event ids. */
+export function newRequestId(): string {
+  return `req_${randomBytes(16).toString('hex')}`;
+}
+
+function corsHeaders(origin: string | undefined): Record<string, string> {
+  if (!origin) return {};
+  return {
+    'access-control-allow-origin': origin,
+    vary: 'origin',
+    'access-control-expose-headers': 'x-request-id, x-ratelimit-limit-requests, x-ratelimit-remaining-requests, x-ratelimit-reset-requests, x-ratelimit-limit-tokens, x-ratelimit-remaining-tokens, x-ratelimit-reset-tokens, retry-after',
+  };
+}
+
+function bearer(req: IncomingMessage): string | null {
+  const h = req.headers.authorization;
+  if (!h) return null;
+  const m = /^Bearer\s+(\S+)\s*$/i.exec(h);
+  return m?.[1] ?? null;
+}
+
+/** Upstream headers the client sees; everything else (organization, cookies) stays here. */
+const PASSED_RESPONSE_HEADERS = ['content-type', 'content-length', 'openai-processing-ms', 'openai-version', 'content-disposition'];
+
+function validate(endpoint: EndpointDef, json: Obj): ApiError | null {
+  if ('stream' in json && typeof json.stream !== 'boolean') return clientErrors.wrongType('stream', 'a boolean');
+  if (json.stream === true && !endpoint.streamable) return clientErrors.invalidValue('stream', `Streaming is not supported for ${endpoint.suffix}.`);
+  for (const p of ['max_tokens', 'max_completion_tokens', 'max_output_tokens']) {
+    if (p in json && json[p] !== null && !(Number.isInteger(json[p]) && (json[p] as number) >= 1)) return clientErrors.invalidValue(p, `Invalid '${p}': expected an integer of at least 1.`);
+  }
+  if ('n' in json && json.n !== null && !(Number.isInteger(json.n) && (json.n as number) >= 1 && (json.n as number) <= 128)) {
+    return clientErrors.invalidValue('n', "Invalid 'n': expected an integer from 1 to 128.");
+  }
+  if (endpoint.name === 'chat.completions' && !Array.isArray(json.messages)) return clientErrors.wrongType('messages', 'an array of message objects');
+  if (endpoint.name === 'embeddings' && !(typeof json.input === 'string' || Array.isArray(json.input))) return clientErrors.wrongType('input', 'a string or an array');
+  return null;
+}
+
+export function createApiHandler(deps: HandlerDeps) {
+  const { config, log, metrics } = deps;
+
+  function listModels(key: ClientKey, accounts: AccountView[]) {
+    const table = deps.prices.current;
+    const created = Math.floor(Date.parse(table.createdAt) / 1000);
+    return table.models
+      .map((m) => m.id)
+      .filter((id) => /^[a-z0-9][a-z0-9.-]*[a-z0-9]$/i.test(id) && modelAllowed(key.models, id) && accounts.every((a) => modelAllowed(a.models, id)))
+      .map((id) => ({ id, object: 'model', created, owned_by: 'openai' }));
+  }
+
+  return async function handle(req: IncomingMessage, res: ServerResponse, path: string, query: string): Promise<void> {
+    const t0 = performance.now();
+    const requestId = newRequestId();
+    const headers: Record<string, string> = { 'x-request-id': requestId, ...corsHeaders(req.headers.origin) };
+    const suffix = apiSuffix(path);
+    const endpoint = findEndpoint(suffix);
+    let label = endpoint?.name ?? (suffix.startsWith('/models') ? 'models' : 'unknown');
+    const fail = (e: ApiError) => {
+      metrics.requests.inc({ endpoint: label, status: String(e.status) });
+      sendError(res, e, headers);
+    };
+
+    if (req.method === 'OPTIONS') {
+      res.writeHead(204, {
+        ...headers,
+        'access-control-allow-methods': 'GET, POST, OPTIONS',
+        'access-control-allow-headers': String(req.headers['access-control-request-headers'] ?? 'authorization, content-type'),
+        'access-control-max-age': '600',
+      });
+      res.end();
+      return;
+    }
+    const isModels = suffix === '/models' || suffix.startsWith('/models/');
+    if (!endpoint && !isModels) return fail(clientErrors.notFound(req.method ?? 'GET', path));
+    if ((endpoint && req.method !== endpoint.method) || (isModels && req.method !== 'GET')) return fail(clientErrors.methodNotAllowed(req.method ?? '', path));
+    if (deps.draining()) return fail(clientErrors.overloaded());
+    if (!deps.sink.accepting()) return fail(clientErrors.spoolFull());
+
+    // --- who is calling ---------------------------------------------------------------
+    const ip = normalizeIp(req.socket.remoteAddress);
+    const blocked = deps.authLimiter.blockedFor(ip);
+    if (blocked > 0) return fail(clientErrors.authRateLimited(blocked));
+    const token = bearer(req);
+    if (!token) {
+      deps.authLimiter.fail(ip);
+      return fail(clientErrors.missingKey(config.publicUrl));
+    }
+    const key = await deps.projections.clientKey(createHash('sha256').update(token).digest('hex'));
+    if (!key) {
+      deps.authLimiter.fail(ip);
+      return fail(clientErrors.invalidKey(config.publicUrl));
+    }
+    if (key.status !== 'active') return fail(clientErrors.keyRevoked());
+    const now = Date.now();
+    if (key.expiresAt !== null && key.expiresAt <= now) return fail(clientErrors.keyExpired());
+    const accounts = await deps.projections.path(key.root, key.path);
+    if (!accounts) return fail(clientErrors.invalidKey(config.publicUrl));
+    if (accounts.some((a) => a.status !== 'active' || (a.expiresAt !== null && a.expiresAt <= now))) return fail(clientErrors.accountDisabled());
+    if (!ipAllowed(key.ipAllowlist, ip) || accounts.some((a) => !ipAllowed(a.ipAllowlist, ip))) return fail(clientErrors.ipNotAllowed());
+    if (req.headers.origin && key.origins && !key.origins.includes(req.headers.origin)) return fail(clientErrors.originNotAllowed());
+
+    if (isModels) {
+      req.resume();
+      const models = listModels(key, accounts);
+      const id = suffix.startsWith('/models/') ? decodeURIComponent(suffix.slice(8)) : null;
+      const body = id === null ? { object: 'list', data: models } : models.find((m) => m.id === id);
+      if (!body) return fail(clientErrors.unknownModel(id ?? ''));
+      const text = JSON.stringify(body);
+      metrics.requests.inc({ endpoint: label, status: '200' });
+      res.writeHead(200, { ...headers, 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+      res.end(text);
+      return;
+    }
+    if (!endpoint) return;
+    label = endpoint.name;
+
+    // --- what is asked --------------------------------------------------------------
+    const read = await readBody(req, config.maxBodyBytes);
+    if (!read.ok) return read.reason === 'too_large' ? fail(clientErrors.bodyTooLarge(config.maxBodyBytes)) : undefined;
+    let json: Obj = {};
+    let multipart: MultipartView | null = null;
+    if (endpoint.body === 'json') {
+      try {
+        const parsed: unknown = JSON.parse(read.bytes.toString('utf8'));
+        if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return fail(clientErrors.badJson());
+        json = parsed as Obj;
+      } catch {
+        return fail(clientErrors.badJson());
+      }
+    } else {
+      multipart = await parseMultipart(read.bytes, req.headers['content-type']);
+      if (!multipart) return fail(clientErrors.invalidValue('file', 'The request must be multipart/form-data with the file and model fields.'));
+      if (!multipart.files.some((f) => f.field === 'file' || f.field === 'image' || f.field === 'image[]')) {
+        return fail(clientErrors.invalidValue(endpoint.name.startsWith('audio') ? 'file' : 'image', `Missing required parameter: '${endpoint.name.startsWith('audio') ? 'file' : 'image'}'.`));
+      }
+    }
+    const rawModel = endpoint.body === 'json' ? json.model : multipart?.fields.model;
+    if (rawModel !== undefined && typeof rawModel !== 'string') return fail(clientErrors.wrongType('model', 'a string'));
+    const model = rawModel || endpoint.defaultModel;
+    if (!model) return fail(clientErrors.missingModel());
+    const invalid = endpoint.body === 'json' ? validate(endpoint, json) : null;
+    if (invalid) return fail(invalid);
+    const table = deps.prices.current;
+    if (!findModelPrice(table, model)) return fail(clientErrors.unknownModel(model));
+    if (!modelAllowed(key.models, model) || accounts.some((a) => !modelAllowed(a.models, model))) return fail(clientErrors.modelNotAllowed(model));
+
+    // --- admission: funds and limits for the whole path, and the hold -----------------
+    const est: Estimate = estimate(endpoint.name, model, json, multipart, config.defaultHoldCompletionTokens);
+    const listEstimate = costOf(table, model, est.usage);
+    if (!listEstimate.ok) return fail(clientErrors.invalidValue('size', `This image size is not available for ${model}.`));
+    const multipliers = accounts.map((a) => a.multiplierPpm);
+    const admission = await deps.admitter.admit({
+      root: key.root, path: key.path, keyId: key.keyId, holdId: requestId,
+      amounts: costsForPath(listEstimate.nano, multipliers), tokens: est.tokens,
+      keyRpm: key.rpm, keyTpm: key.tpm, holdTtlMs: config.holdTtlMs,
+    });
+    if (!admission.ok) {
+      if (admission.reason === 'rpm' || admission.reason === 'tpm') {
+        return fail(clientErrors.rateLimited(admission.reason === 'rpm' ? 'requests' : 'tokens', admission.limit, Math.max(1, Math.ceil(admission.retryAfterMs / 1000))));
+      }
+      return fail(admission.reason === 'funds' ? clientErrors.insufficientQuota() : clientErrors.accountDisabled());
+    }
+    const reset = `${Math.ceil(admission.windowResetMs / 1000)}s`;
+    if (key.rpm !== null) Object.assign(headers, { 'x-ratelimit-limit-requests': String(key.rpm), 'x-ratelimit-remaining-requests': String(admission.keyRpmRemaining ?? 0), 'x-ratelimit-reset-requests': reset });
+    if (key.tpm !== null) Object.assign(headers, { 'x-ratelimit-limit-tokens': String(key.tpm), 'x-ratelimit-remaining-tokens': String(admission.keyTpmRemaining ?? 0), 'x-ratelimit-reset-tokens': reset });
+
+    // From here on every outcome is recorded as exactly one usage event, which also
+    // releases the hold.
+    const stream = endpoint.streamable && json.stream === true;
+    let body = read.bytes;
+    let stripUsage = false;
+    if (stream && (endpoint.name === 'chat.completions' || endpoint.name === 'completions')) {
+      const so = (json.stream_options ?? {}) as Obj;
+      if (so.include_usage !== true) {
+        body = Buffer.from(JSON.stringify({ ...json, stream_options: { ...so, include_usage: true } }));
+        stripUsage = true;
+      }
+    }
+    const abort = new AbortController();
+    res.once('close', () => {
+      if (!res.writableFinished) abort.abort();
+    });
+    const extraHeaders: Record<string, string> = {};
+    const beta = req.headers['openai-beta'];
+    if (typeof beta === 'string') extraHeaders['openai-beta'] = beta;
+    const fwd = await deps.forwarder.forward({
+      method: endpoint.method, suffix: suffix + query, model, body, contentType: req.headers['content-type'],
+      extraHeaders, deadline: Date.now() + config.requestDeadlineMs, signal: abort.signal,
+    });
+    for (const a of fwd.attempts) metrics.attempts.inc({ outcome: a.outcome });
+
+    let status: RequestStatus = 'ok';
+    let httpStatus = 200;
+    let errorCode: string | null = null;
+    let reported: unknown = null;
+    let delivered = '';
+    let ttftMs: number | null = null;
+    const upstreamKey = fwd.ok ? fwd.key : fwd.lastKey;
+
+    if (!fwd.ok) {
+      status = abort.signal.aborted ? 'client_abort' : 'upstream_error';
+      httpStatus = fwd.error.status;
+      errorCode = fwd.error.code;
+      if (!abort.signal.aborted) fail(fwd.error);
+    } else {
+      httpStatus = fwd.status;
+      const out: Record<string, string> = { ...headers };
+      for (const h of PASSED_RESPONSE_HEADERS) {
+        const v = fwd.headers[h];
+        if (typeof v === 'string') out[h] = v;
+      }
+      const isSse = stream && String(fwd.headers['content-type'] ?? '').includes('text/event-stream');
+      if (isSse) {
+        delete out['content-length'];
+        out['cache-control'] = 'no-cache';
+        out.connection = 'keep-alive';
+      }
+      if (fwd.status >= 400) {
+        status = 'rejected';
+        const text = await fwd.body.text();
+        try {
+          const code = (JSON.parse(text) as { error?: { code?: unknown } }).error?.code;
+          errorCode = typeof code === 'string' ? code : `http_${fwd.status}`;
+        } catch {
+          errorCode = `http_${fwd.status}`;
+        }
+        out['content-length'] = String(Buffer.byteLength(text));
+        res.writeHead(fwd.status, out);
+        res.end(text);
+      } else {
+        res.writeHead(fwd.status, out);
+        const meter = isSse ? new SseMeter(endpoint.name, stripUsage) : null;
+        const tail = isSse ? null : new TailWindow();
+        let cut = false;
+        try {
+          for await (const chunk of fwd.body as AsyncIterable<Buffer>) {
+            if (meter) {
+              const text = meter.feed(chunk);
+              if (meter.firstTokenAt !== null && ttftMs === null) ttftMs = Math.round(meter.firstTokenAt - t0);
+              if (text && !(await write(res, text))) break;
+            } else {
+              tail?.push(chunk);
+              if (!(await write(res, chunk))) break;
+            }
+          }
+          if (meter) {
+            const rest = meter.flush();
+            if (rest) await write(res, rest);
+            cut = !meter.done && !abort.signal.aborted;
+          }
+        } catch {
+          cut = !abort.signal.aborted;
+        }
+        if (abort.signal.aborted || res.destroyed) {
+          status = 'client_abort';
+          errorCode = 'client_closed_request';
+        } else if (cut) {
+          // The client must not mistake a cut stream for a complete one: an error event, no [DONE].
+          status = 'upstream_error';
+          errorCode = 'upstream_stream_cut';
+          await write(res, `data: ${JSON.stringify({ error: { message: 'The upstream connection was lost before the response was complete.', type: 'server_error', param: null, code: 'upstream_stream_cut' } })}\n\n`);
+          const last = fwd.attempts[fwd.attempts.length - 1];
+          if (last) last.outcome = 'cut';
+        }
+        if (!res.writableEnded) res.end();
+        reported = meter ? meter.usage : usageFromTail(tail?.text() ?? '');
+        delivered = meter?.delivered ?? '';
+      }
+    }
+
+    // --- metering ---------------------------------------------------------------------
+    const { usage, source } = finalUsage(endpoint, model, json, est, reported, delivered, httpStatus < 400 && status !== 'upstream_error' ? 'served' : 'failed', status === 'upstream_error' && delivered.length > 0);
+    const priced = costOf(table, model, usage);
+    const list = priced.ok ? priced.nano : 0n;
+    const latencyMs = Math.round(performance.now() - t0);
+    metrics.requests.inc({ endpoint: label, status: String(httpStatus) });
+    metrics.latency.observe({ endpoint: label, stream: String(stream) }, latencyMs / 1000);
+    if (ttftMs !== null) metrics.ttft.observe({ endpoint: label }, ttftMs / 1000);
+    const event = makeEvent('usage.recorded', {
+      id: `usage:${requestId}`,
+      source: config.nodeId,
+      accountPath: key.path,
+      data: {
+        requestId, apiKeyId: key.keyId, endpoint: endpoint.name, model, status, httpStatus, errorCode, stream,
+        tokens: usage.tokens, images: usage.images, imageSize: usage.imageSize, imageQuality: usage.imageQuality,
+        audioMs: usage.audioMs, speechCharacters: usage.speechCharacters, usageSource: source,
+        costs: costsForPath(list, multipliers).map(String), listCostNano: list.toString(), priceVersion: table.version,
+        holdId: requestId, attempts: fwd.attempts as Attempt[], upstreamKeyId: upstreamKey?.id ?? null,
+        upstreamOrg: upstreamKey?.organization ?? null, latencyMs, ttftMs,
+      },
+    });
+    try {
+      await deps.sink.emit(event);
+    } catch (err) {
+      metrics.eventsFailed.inc();
+      log.error({ err: (err as Error).message, requestId }, 'usage event lost: neither Kafka nor the spool took it');
+    }
+  };
+}
+
+/**
+ * What to bill. Upstream's own usage when it sent one; otherwise, for text that reached the
+ * client (an abort or a cut stream), the delivered text counted with the model's tokenizer;
+ * for requests priced by what was asked (images, speech, translation minutes) the request.
+ */
+function finalUsage(
+  endpoint: EndpointDef, model: string, json: Obj, est: Estimate, reported: unknown, delivered: string,
+  outcome: 'served' | 'failed', partial: boolean,
+): { usage: BillableUsage; source: 'upstream' | 'estimated' | 'none' } {
+  const none: BillableUsage = { ...est.usage, tokens: { ...est.usage.tokens, prompt: 0, cached: 0, completion: 0, reasoning: 0, audioPrompt: 0, audioCompletion: 0, imagePrompt: 0, imageCompletion: 0 }, images: 0, audioMs: 0, speechCharacters: 0 };
+  if (reported) {
+    const r = readUsage(reported, model.startsWith('gpt-image'));
+    const usage: BillableUsage = { ...none, tokens: r.tokens };
+    if (r.audioSeconds !== null) usage.audioMs = r.audioSeconds * 1000;
+    if (endpoint.name.startsWith('images') && !model.startsWith('gpt-image')) usage.images = est.usage.images;
+    return { usage, source: 'upstream' };
+  }
+  const textual = endpoint.name === 'chat.completions' || endpoint.name === 'completions' || endpoint.name === 'responses';
+  if (textual && (delivered.length > 0 || partial)) {
+    const prompt = endpoint.name === 'chat.completions' && Array.isArray(json.messages)
+      ? countChatPromptTokens(model, json.messages as ChatMessageLike[])
+      : countTokens(model, typeof json.prompt === 'string' ? json.prompt : typeof json.input === 'string' ? json.input : JSON.stringify(json.input ?? json.prompt ?? ''));
+    return { usage: { ...none, tokens: { ...none.tokens, prompt, completion: countTokens(model, delivered) } }, source: 'estimated' };
+  }
+  if (outcome === 'failed') return { usage: none, source: 'none' };
+  switch (endpoint.name) {
+    case 'images.generations':
+    case 'images.edits':
+    case 'images.variations':
+      return { usage: { ...none, images: est.usage.images }, source: 'upstream' };
+    case 'audio.speech':
+      return { usage: { ...none, speechCharacters: est.usage.speechCharacters, tokens: { ...none.tokens, prompt: est.usage.tokens.prompt } }, source: 'estimated' };
+    case 'audio.translations':
+    case 'audio.transcriptions':
+      return { usage: { ...none, audioMs: est.usage.audioMs }, source: 'estimated' };
+    default:
+      return { usage: none, source: 'none' };
+  }
+}

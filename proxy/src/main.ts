@@ -1,0 +1,31 @@
+#!/usr/bin/env node
+import { Redis } from 'ioredis';
+import { Kafka, logLevel } from 'kafkajs';
+import { pino } from 'pino';
+import { createProxy } from './app.js';
+import { loadConfig } from './config.js';
+
+const config = loadConfig();
+const log = pino({ name: 'proxy', level: config.logLevel, redact: { paths: ['*.authorization', '*.key', '*.secret', 'req.headers.authorization'], censor: '[redacted]' } });
+const kafka = new Kafka({ clientId: `yugong-proxy-${config.nodeId}`, brokers: config.kafkaBrokers, logLevel: logLevel.NOTHING, retry: { retries: 2, initialRetryTime: 100, maxRetryTime: 1000 }, requestTimeout: 5000 });
+const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
+await producer.connect();
+const redis = new Redis(config.redisUrl);
+const subscriber = new Redis(config.redisUrl);
+const proxy = await createProxy({ config, redis, subscriber, producer, log });
+const url = await proxy.listen();
+log.info({ url: `${url}/v1`, node: config.nodeId, upstream_keys: proxy.pool.all().length }, 'proxy listening');
+
+let stopping = false;
+async function shutdown(signal: string): Promise<void> {
+  if (stopping) return;
+  stopping = true;
+  log.info({ signal }, 'draining');
+  await proxy.close();
+  await producer.disconnect().catch(() => undefined);
+  redis.disconnect();
+  subscriber.disconnect();
+  process.exit(0);
+}
+process.once('SIGINT', () => void shutdown('SIGINT'));
+process.once('SIGTERM', () => void shutdown('SIGTERM'));

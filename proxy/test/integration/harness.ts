@@ -1,0 +1,173 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createClient, type ClickHouseClient } from '@clickhouse/client';
+import { Redis } from 'ioredis';
+import { Kafka, logLevel, type Producer } from 'kafkajs';
+import OpenAI from 'openai';
+import { pino } from 'pino';
+import { endpointsFromEnv } from '@yugong/infra';
+import { createMetrics as ledgerMetrics, startLedger, type Ledger } from '@yugong/ledger-consumer';
+import { createMockOpenAI, type MockOpenAI } from '@yugong/mock-openai';
+import { redisKeys } from '@yugong/schemas';
+import { createProxy, type Proxy } from '../../src/app.js';
+import { loadConfig, type ProxyConfig } from '../../src/config.js';
+
+export const ADMIN_TOKEN = 'test-admin-token-0123456789abcdef';
+
+export interface UpstreamSpec {
+  key: string;
+  organization?: string;
+  models?: string[];
+}
+
+export interface Node {
+  proxy: Proxy;
+  url: string;
+  config: ProxyConfig;
+  redis: Redis;
+  subscriber: Redis;
+  producer: Producer;
+}
+
+export interface Stack {
+  mock: MockOpenAI;
+  nodes: Node[];
+  url: string;
+  redis: Redis;
+  clickhouse: ClickHouseClient;
+  kafka: Kafka;
+  ledger: Ledger;
+  admin(method: string, path: string, body?: unknown): Promise<{ status: number; json: any }>;
+  /** A root account with a balance and a key; returns the key and the account id. */
+  fundedKey(opts?: { usd?: string; key?: Record<string, unknown>; account?: Record<string, unknown> }): Promise<{ accountId: string; key: string; keyId: string }>;
+  client(key: string, opts?: Partial<ConstructorParameters<typeof OpenAI>[0]>): OpenAI;
+  account(accountId: string): Promise<Record<string, string>>;
+  /** Waits until the account has settled `requests` requests; returns its hash. */
+  settled(accountId: string, requests: number, root?: string): Promise<Record<string, string>>;
+  lineItems(accountId: string, expected: number): Promise<Record<string, any>[]>;
+  addNode(): Promise<Node>;
+  close(): Promise<void>;
+}
+
+async function waitFor<T>(what: string, probe: () => Promise<T | null | undefined | false>, timeoutMs = 20_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await probe();
+    if (v !== null && v !== undefined && v !== false) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+export async function startStack(opts: { upstreams?: UpstreamSpec[]; nodes?: number; env?: Record<string, string> } = {}): Promise<Stack> {
+  const endpoints = endpointsFromEnv();
+  const mock = await createMockOpenAI();
+  const kafka = new Kafka({ clientId: 'proxy-test', brokers: endpoints.kafkaBrokers, logLevel: logLevel.NOTHING });
+  const redis = new Redis(endpoints.redisUrl);
+  const database = `yg_proxy_${randomUUID().replace(/-/g, '').slice(0, 12)}`;
+  const chAdmin = createClient({ url: endpoints.clickhouseUrl });
+  await chAdmin.command({ query: `CREATE DATABASE IF NOT EXISTS ${database}` });
+  await chAdmin.close();
+  const clickhouse = createClient({ url: endpoints.clickhouseUrl, database });
+  const ledger = await startLedger({
+    config: { dedupeTtlSeconds: 3600, clickhouseMaxWaitMs: 50, groupSuffix: `-${randomUUID()}` },
+    kafka, redis, clickhouse, log: pino({ level: 'silent' }), metrics: ledgerMetrics(),
+  });
+  const poolId = `p${randomUUID().replace(/-/g, '').slice(0, 12)}`;
+  const upstreams = (opts.upstreams ?? [{ key: 'sk-upstream-a', organization: 'org-a' }]).map((u) => ({
+    baseUrl: mock.baseURL, key: u.key, organization: u.organization ?? null, models: u.models ?? null, weight: 1, poolId,
+  }));
+  const secret = randomBytes(32).toString('hex');
+  const spoolRoot = mkdtempSync(join(tmpdir(), 'yugong-spool-'));
+  const nodes: Node[] = [];
+
+  async function addNode(): Promise<Node> {
+    const config = loadConfig({
+      YUGONG_KAFKA_BROKERS: endpoints.kafkaBrokers.join(','),
+      YUGONG_REDIS_URL: endpoints.redisUrl,
+      YUGONG_ADMIN_TOKEN: ADMIN_TOKEN,
+      YUGONG_SECRET_KEY: secret,
+      YUGONG_UPSTREAMS: JSON.stringify(upstreams),
+      YUGONG_POOL_IDS: poolId,
+      YUGONG_PROXY_PORT: '0',
+      YUGONG_NODE_ID: `node-${nodes.length + 1}-${poolId}`,
+      YUGONG_SPOOL_DIR: join(spoolRoot, `node-${nodes.length + 1}`),
+      YUGONG_LOG_LEVEL: 'silent',
+      YUGONG_SHUTDOWN_GRACE_MS: '2000',
+      ...opts.env,
+    });
+    const nodeRedis = new Redis(endpoints.redisUrl);
+    const subscriber = new Redis(endpoints.redisUrl);
+    const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, retry: { retries: 2, initialRetryTime: 100, maxRetryTime: 500 } });
+    await producer.connect();
+    const proxy = await createProxy({ config, redis: nodeRedis, subscriber, producer, log: pino({ level: 'silent' }) });
+    const url = await proxy.listen(0, '127.0.0.1');
+    const node = { proxy, url, config, redis: nodeRedis, subscriber, producer };
+    nodes.push(node);
+    return node;
+  }
+  for (let i = 0; i < (opts.nodes ?? 1); i++) await addNode();
+  const url = nodes[0]?.url ?? '';
+
+  const stack: Stack = {
+    mock, nodes, url, redis, clickhouse, kafka, ledger, addNode,
+    async admin(method, path, body) {
+      const res = await fetch(`${url}/admin/v1${path}`, {
+        method,
+        headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+      return { status: res.status, json: await res.json() };
+    },
+    async fundedKey(o = {}) {
+      const accountId = `acct-${randomUUID().slice(0, 8)}`;
+      const created = await stack.admin('POST', '/accounts', { id: accountId, name: 'Test', ...o.account });
+      if (created.status !== 201) throw new Error(`account: ${JSON.stringify(created.json)}`);
+      if ((o.usd ?? '10') !== '0') {
+        const credit = await stack.admin('POST', `/accounts/${accountId}/credits`, { amount_usd: o.usd ?? '10', idempotency_key: randomUUID() });
+        if (credit.status !== 201) throw new Error(`credit: ${JSON.stringify(credit.json)}`);
+      }
+      const key = await stack.admin('POST', `/accounts/${accountId}/keys`, { name: 'test', ...o.key });
+      if (key.status !== 201) throw new Error(`key: ${JSON.stringify(key.json)}`);
+      return { accountId, key: key.json.key as string, keyId: key.json.id as string };
+    },
+    client(key, o = {}) {
+      return new OpenAI({ apiKey: key, baseURL: `${url}/v1`, maxRetries: 0, ...o });
+    },
+    async account(accountId) {
+      const root = (await redis.hget(redisKeys.accountRoots(), accountId)) ?? accountId;
+      return redis.hgetall(redisKeys.account(root, accountId));
+    },
+    settled(accountId, requests, root) {
+      return waitFor(`${requests} settled requests on ${accountId}`, async () => {
+        const h = await redis.hgetall(redisKeys.account(root ?? accountId, accountId));
+        return Number(h.requests ?? 0) >= requests ? h : null;
+      });
+    },
+    lineItems(accountId, expected) {
+      return waitFor(`${expected} line items of ${accountId}`, async () => {
+        const rs = await clickhouse.query({ query: `SELECT * FROM line_items WHERE has(account_path, '${accountId}') ORDER BY time, event_id`, format: 'JSONEachRow' });
+        const rows = await rs.json<Record<string, any>>();
+        return rows.length >= expected ? rows : null;
+      });
+    },
+    async close() {
+      for (const n of nodes) {
+        await n.proxy.close();
+        await n.producer.disconnect();
+        n.redis.disconnect();
+        n.subscriber.disconnect();
+      }
+      await ledger.stop();
+      await mock.close();
+      await clickhouse.command({ query: `DROP DATABASE IF EXISTS ${database}` });
+      await clickhouse.close();
+      redis.disconnect();
+    },
+  };
+  return stack;
+}
+
+export { waitFor };
