@@ -117,7 +117,7 @@ export async function createProxy(deps: ProxyDeps): Promise<Proxy> {
 
   const forwarder = createForwarder(
     pool,
-    { maxAttempts: config.maxAttempts, headersTimeoutMs: config.upstreamHeadersTimeoutMs, baseDelayMs: 50, maxDelayMs: 2_000 },
+    { maxAttempts: config.maxAttempts, headersTimeoutMs: config.upstreamHeadersTimeoutMs, baseDelayMs: 50, maxDelayMs: 2_000, maxCooldownWaitMs: 10_000 },
     {
       onDisable(key, reason) {
         log.warn({ keyId: key.id, reason }, 'upstream key disabled');

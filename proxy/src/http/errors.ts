@@ -45,7 +45,9 @@ export const clientErrors = {
   notFound: (method: string, path: string) =>
     apiError(404, 'invalid_request_error', 'unknown_url', `Invalid URL (${method} ${path}). Yugong serves the OpenAI API under /v1, e.g. POST /v1/chat/completions.`),
   methodNotAllowed: (method: string, path: string) => apiError(405, 'invalid_request_error', 'method_not_allowed', `Method ${method} is not allowed for ${path}.`),
-  noUpstream: (model: string) => apiError(503, 'server_error', 'no_upstream_available', `No upstream key can serve \`${model}\` right now. Please try again shortly.`),
+  noUpstream: (model: string, retryAfterS?: number) =>
+    apiError(503, 'server_error', 'no_upstream_available', `No upstream key can serve \`${model}\` right now. Please try again shortly.`, null,
+      retryAfterS ? { 'retry-after': String(Math.max(1, retryAfterS)) } : undefined),
   upstreamFailed: () => apiError(502, 'server_error', 'upstream_error', 'The upstream service failed to answer after several attempts. Please try again.'),
   upstreamTimeout: () => apiError(504, 'server_error', 'upstream_timeout', 'The upstream service did not answer in time. Please try again.'),
   spoolFull: () => apiError(503, 'server_error', 'billing_unavailable', 'The gateway cannot record usage right now and is not accepting requests. Please try again shortly.'),

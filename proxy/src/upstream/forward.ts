@@ -26,6 +26,8 @@ export interface RetryPolicy {
   /** Backoff before attempt n (n ≥ 2): full jitter, capped. */
   baseDelayMs: number;
   maxDelayMs: number;
+  /** How long a request may wait for a cooling key before it gets a 503 with retry-after. */
+  maxCooldownWaitMs: number;
 }
 
 type Verdict =
@@ -92,13 +94,15 @@ export function createForwarder(pool: UpstreamPool, policy: RetryPolicy, hooks: 
       let lastKey: UpstreamKey | null = null;
       for (let n = 1; n <= policy.maxAttempts; n++) {
         if (req.signal.aborted) break;
-        let key = pool.pick(req.model, tried);
+        // Another key if there is one; otherwise the same keys again once their cooldown ends.
+        const none = new Set<string>();
+        let key = pool.pick(req.model, tried) ?? pool.pick(req.model, none);
         if (!key) {
-          // Every key is cooling: wait for the soonest if the deadline allows, once.
-          const wait = pool.soonestAvailableIn(req.model, tried);
-          if (wait === null || Date.now() + wait >= req.deadline) break;
+          const wait = pool.soonestAvailableIn(req.model, none);
+          if (wait !== null) lastError = clientErrors.noUpstream(req.model, Math.ceil(wait / 1000));
+          if (wait === null || wait > policy.maxCooldownWaitMs || Date.now() + wait >= req.deadline) break;
           await sleep(wait + 5, req.signal);
-          key = pool.pick(req.model, tried);
+          key = pool.pick(req.model, none);
           if (!key) break;
         }
         if (n > 1) {

@@ -1,0 +1,170 @@
+import assert from 'node:assert/strict';
+import OpenAI from 'openai';
+import { countTokens } from '@yugong/schemas';
+import { startStack, waitFor, type Stack } from './harness.js';
+
+const ask = (s: Stack, key: string) => s.client(key).chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'x' }] });
+const hits = (s: Stack, upstreamKey: string) => s.mock.requests.filter((r) => r.key === upstreamKey).length;
+
+describe('proxy: upstream key pool and transparent retries', function () {
+  this.timeout(60_000);
+
+  describe('with two organizations', () => {
+    let s: Stack;
+    beforeEach(async () => {
+      s = await startStack({ upstreams: [{ key: 'sk-a', organization: 'org-a' }, { key: 'sk-b', organization: 'org-b' }] });
+    });
+    afterEach(() => s.close());
+
+    it('a key answering 429 is cooled and traffic moves; the client never sees it', async () => {
+      s.mock.fail('sk-a', { kind: 'rate_limit', retryAfterS: 30, times: Infinity });
+      const { key, accountId } = await s.fundedKey();
+      for (let i = 0; i < 6; i++) assert.equal((await ask(s, key)).object, 'chat.completion');
+      assert.ok(hits(s, 'sk-a') <= 1, `the cooled key got ${hits(s, 'sk-a')} requests`);
+      assert.equal(s.mock.requests.filter((r) => r.key === 'sk-b').length, 6);
+      const items = await s.lineItems(accountId, 6);
+      assert.equal(items.length, 6, 'one usage event per client request, retried or not');
+      const retried = items.filter((i) => Number(i.attempts) === 2);
+      assert.equal(retried.length, hits(s, 'sk-a'));
+      for (const r of retried) {
+        const attempts = JSON.parse(r.attempts_json) as { status: number; outcome: string }[];
+        assert.deepEqual(attempts.map((a) => [a.status, a.outcome]), [[429, 'retryable'], [200, 'ok']]);
+      }
+    });
+
+    it('a 401 key is disabled and never tried again, on this node and after the event round-trip', async () => {
+      s.mock.script('sk-a', { valid: false });
+      const { key } = await s.fundedKey();
+      for (let i = 0; i < 5; i++) await ask(s, key);
+      assert.equal(hits(s, 'sk-a'), 1);
+      const list = await s.admin('GET', '/upstreams');
+      const a = (list.json.data as { status: string; reason: string }[]).find((k) => k.reason === 'invalid_api_key');
+      assert.equal(a?.status, 'disabled');
+      // The disable went through Kafka and the ledger; a node started now loads it disabled.
+      const fresh = await s.addNode();
+      await waitFor('disabled in the projection', async () => fresh.proxy.pool.all().some((k) => k.status === 'disabled'));
+      for (let i = 0; i < 3; i++) await s.client(key, { baseURL: `${fresh.url}/v1` }).chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'x' }] });
+      assert.equal(hits(s, 'sk-a'), 1);
+    });
+
+    it('insufficient_quota disables the key', async () => {
+      s.mock.fail('sk-a', { kind: 'insufficient_quota', times: Infinity });
+      const { key } = await s.fundedKey();
+      for (let i = 0; i < 4; i++) await ask(s, key);
+      assert.ok(hits(s, 'sk-a') <= 1);
+      const list = await s.admin('GET', '/upstreams');
+      assert.ok((list.json.data as { reason: string }[]).some((k) => k.reason === 'insufficient_quota'));
+      // …and the operator can put it back.
+      const id = (list.json.data as { id: string; reason: string }[]).find((k) => k.reason === 'insufficient_quota')?.id;
+      const enabled = await s.admin('POST', `/upstreams/${id}/enable`);
+      assert.equal(enabled.json.status, 'active');
+      await waitFor('re-enabled on the node', async () => s.nodes[0]?.proxy.pool.get(id ?? '')?.status === 'active');
+    });
+
+    it('when every key fails the client gets one clear error and one usage event', async () => {
+      s.mock.fail('sk-a', { kind: 'server_error', times: Infinity });
+      s.mock.fail('sk-b', { kind: 'bad_gateway', times: Infinity });
+      const { key, accountId } = await s.fundedKey();
+      await assert.rejects(ask(s, key), (e: unknown) => e instanceof OpenAI.APIError && (e.status === 502 || e.status === 503));
+      const [item] = await s.lineItems(accountId, 1);
+      assert.equal(item?.status, 'upstream_error');
+      assert.equal(item?.cost_nano, '0');
+      assert.ok(Number(item?.attempts) >= 2);
+      assert.equal((await s.account(accountId)).held, '0', 'the hold was released');
+    });
+  });
+
+  describe('streams', () => {
+    let s: Stack;
+    before(async () => {
+      s = await startStack({ upstreams: [{ key: 'sk-only' }] });
+    });
+    after(() => s.close());
+
+    it('a cut in the middle reaches the client as an error, and the delivered tokens are billed', async () => {
+      s.mock.script('sk-only', { cutStreamAfterChunks: 3 });
+      const { key, accountId } = await s.fundedKey();
+      const stream = await s.client(key).chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'x' }], stream: true });
+      let text = '';
+      await assert.rejects(async () => {
+        for await (const c of stream) text += c.choices[0]?.delta.content ?? '';
+      }, (e: unknown) => e instanceof OpenAI.APIError);
+      assert.equal(text, 'Hello! This');
+      const [item] = await s.lineItems(accountId, 1);
+      assert.equal(item?.status, 'upstream_error');
+      assert.equal(item?.error_code, 'upstream_stream_cut');
+      assert.equal(item?.usage_source, 'estimated');
+      assert.equal(Number(item?.completion_tokens), countTokens('gpt-4o', 'Hello! This'));
+      s.mock.script('sk-only', { cutStreamAfterChunks: undefined });
+    });
+
+    it('a client that hangs up mid-stream is billed for what it received', async () => {
+      s.mock.script('sk-only', { tokenDelayMs: 40, reply: 'one two three four five six seven eight nine ten eleven twelve' });
+      const { key, accountId } = await s.fundedKey();
+      const controller = new AbortController();
+      const stream = await s.client(key).chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'x' }], stream: true }, { signal: controller.signal });
+      let received = 0;
+      try {
+        for await (const c of stream) {
+          if (c.choices[0]?.delta.content) received++;
+          if (received === 3) controller.abort();
+        }
+      } catch {
+        // the SDK may end the iteration or throw on abort; either way the client has gone
+      }
+      assert.equal(received, 3);
+      const [item] = await s.lineItems(accountId, 1);
+      assert.equal(item?.status, 'client_abort');
+      assert.equal(item?.usage_source, 'estimated');
+      assert.ok(Number(item?.completion_tokens) >= 3 && Number(item?.completion_tokens) < 12, `billed ${item?.completion_tokens} tokens`);
+      s.mock.script('sk-only', { tokenDelayMs: 0, reply: undefined });
+    });
+
+    it('a single key retries after its short cooldown on a transient 503', async () => {
+      s.mock.fail('sk-only', { kind: 'overloaded', times: 1 });
+      const { key, accountId } = await s.fundedKey();
+      assert.equal((await ask(s, key)).object, 'chat.completion');
+      const [item] = await s.lineItems(accountId, 1);
+      assert.equal(Number(item?.attempts), 2);
+    });
+  });
+
+  describe('two proxy nodes', () => {
+    let s: Stack;
+    before(async () => {
+      s = await startStack({ nodes: 2, upstreams: [{ key: 'sk-a', organization: 'org-a' }, { key: 'sk-b', organization: 'org-b' }] });
+    });
+    after(() => s.close());
+
+    it('share upstream health within a second', async () => {
+      s.mock.fail('sk-a', { kind: 'rate_limit', retryAfterS: 60, times: 1 });
+      const { key } = await s.fundedKey();
+      const [n1, n2] = s.nodes;
+      // Node 1 meets the 429 (sk-a is first choice while nothing is known about either key).
+      for (let i = 0; i < 4 && hits(s, 'sk-a') === 0; i++) await ask(s, key);
+      assert.equal(hits(s, 'sk-a'), 1);
+      const orgCooled = async () => n2?.proxy.pool.pick('gpt-4o', new Set())?.id === n2?.proxy.pool.all().find((k) => k.organization === 'org-b')?.id && n2?.proxy.pool.pick('gpt-4o', new Set(n2.proxy.pool.all().filter((k) => k.organization === 'org-b').map((k) => k.id))) === null;
+      const t0 = Date.now();
+      await waitFor('node 2 hears of the cooldown', orgCooled, 1000);
+      assert.ok(Date.now() - t0 <= 1000);
+      for (let i = 0; i < 5; i++) await s.client(key, { baseURL: `${n2?.url}/v1` }).chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'x' }] });
+      assert.equal(hits(s, 'sk-a'), 1, 'node 2 never sent to the cooled organization');
+      void n1;
+    });
+
+    it('revoking a key takes effect on every node within a second', async () => {
+      const { key, keyId, accountId } = await s.fundedKey();
+      for (const n of s.nodes) await s.client(key, { baseURL: `${n.url}/v1` }).models.list();
+      const revoked = await s.admin('DELETE', `/accounts/${accountId}/keys/${keyId}`);
+      assert.equal(revoked.status, 200);
+      const t0 = Date.now();
+      for (const n of s.nodes) {
+        await waitFor('revoked everywhere', async () => {
+          const r = await fetch(`${n.url}/v1/models`, { headers: { authorization: `Bearer ${key}` } });
+          return r.status === 401;
+        }, 1000);
+      }
+      assert.ok(Date.now() - t0 <= 1000);
+    });
+  });
+});
