@@ -32,7 +32,13 @@ export interface RunningLoop {
  * what was not committed, and every apply is idempotent by event id.
  */
 export async function startLoop(opts: LoopOptions): Promise<RunningLoop> {
-  const consumer = opts.kafka.consumer({ groupId: opts.groupId, ...opts.consumerConfig });
+  // After a broker outage the consumer restarts on this backoff: short and capped, so
+  // balances catch up seconds after Kafka returns instead of half a minute.
+  const consumer = opts.kafka.consumer({
+    groupId: opts.groupId,
+    retry: { initialRetryTime: 250, maxRetryTime: 3000, retries: 8 },
+    ...opts.consumerConfig,
+  });
   const group = opts.groupId;
   let crash: (err: Error) => void = () => undefined;
   const crashed = new Promise<Error>((resolve) => {

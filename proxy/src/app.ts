@@ -128,6 +128,7 @@ export async function createProxy(deps: ProxyDeps): Promise<Proxy> {
 
   let draining = false;
   let inFlight = 0;
+  let closing: Promise<void> | null = null;
   const handle = createApiHandler({
     config, projections, admitter: createAdmitter(redis), forwarder, prices, sink, authLimiter: new FailedAuthLimiter(), metrics, log, draining: () => draining,
   });
@@ -184,15 +185,18 @@ export async function createProxy(deps: ProxyDeps): Promise<Proxy> {
         });
       });
     },
-    async close() {
-      draining = true;
-      server.close();
-      server.closeIdleConnections();
-      const deadline = Date.now() + config.shutdownGraceMs;
-      while (inFlight > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-      server.closeAllConnections();
-      await sink.close();
-      await forwarder.close();
+    close() {
+      closing ??= (async () => {
+        draining = true;
+        server.close();
+        server.closeIdleConnections();
+        const deadline = Date.now() + config.shutdownGraceMs;
+        while (inFlight > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+        server.closeAllConnections();
+        await sink.close();
+        await forwarder.close();
+      })();
+      return closing;
     },
   };
 }

@@ -30,6 +30,9 @@ export interface SinkOptions {
   lingerMs?: number;
   maxBatch?: number;
   replayIntervalMs?: number;
+  /** A send not acknowledged within this long counts as failed (kafkajs would keep retrying
+   *  for minutes against a dead broker); the batch goes to the spool instead. */
+  sendTimeoutMs?: number;
   onSpoolChange?(bytes: number): void;
 }
 
@@ -63,7 +66,22 @@ export function createEventSink(opts: SinkOptions): EventSink {
     opts.onSpoolChange?.(bytes);
   }
 
+  const sendTimeoutMs = opts.sendTimeoutMs ?? 3000;
+
+  /** A late acknowledgement after a timeout only duplicates events, which downstream ignores by id. */
   async function send(events: YugongEvent[]): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`kafka did not acknowledge within ${sendTimeoutMs} ms`)), sendTimeoutMs);
+    });
+    try {
+      await Promise.race([sendNow(events), timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  async function sendNow(events: YugongEvent[]): Promise<void> {
     const byTopic = new Map<string, { key: string; value: string }[]>();
     for (const e of events) {
       const t = topicFor(e.type);

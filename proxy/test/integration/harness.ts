@@ -45,9 +45,9 @@ export interface Stack {
   client(key: string, opts?: Partial<ConstructorParameters<typeof OpenAI>[0]>): OpenAI;
   account(accountId: string): Promise<Record<string, string>>;
   /** Waits until the account has settled `requests` requests; returns its hash. */
-  settled(accountId: string, requests: number, root?: string): Promise<Record<string, string>>;
+  settled(accountId: string, requests: number, root?: string, timeoutMs?: number): Promise<Record<string, string>>;
   lineItems(accountId: string, expected: number): Promise<Record<string, any>[]>;
-  addNode(): Promise<Node>;
+  addNode(env?: Record<string, string>): Promise<Node>;
   close(): Promise<void>;
 }
 
@@ -83,7 +83,7 @@ export async function startStack(opts: { upstreams?: UpstreamSpec[]; nodes?: num
   const spoolRoot = mkdtempSync(join(tmpdir(), 'yugong-spool-'));
   const nodes: Node[] = [];
 
-  async function addNode(): Promise<Node> {
+  async function addNode(extraEnv: Record<string, string> = {}): Promise<Node> {
     const config = loadConfig({
       YUGONG_KAFKA_BROKERS: endpoints.kafkaBrokers.join(','),
       YUGONG_REDIS_URL: endpoints.redisUrl,
@@ -97,6 +97,7 @@ export async function startStack(opts: { upstreams?: UpstreamSpec[]; nodes?: num
       YUGONG_LOG_LEVEL: 'silent',
       YUGONG_SHUTDOWN_GRACE_MS: '2000',
       ...opts.env,
+      ...extraEnv,
     });
     const nodeRedis = new Redis(endpoints.redisUrl);
     const subscriber = new Redis(endpoints.redisUrl);
@@ -140,11 +141,11 @@ export async function startStack(opts: { upstreams?: UpstreamSpec[]; nodes?: num
       const root = (await redis.hget(redisKeys.accountRoots(), accountId)) ?? accountId;
       return redis.hgetall(redisKeys.account(root, accountId));
     },
-    settled(accountId, requests, root) {
+    settled(accountId, requests, root, timeoutMs) {
       return waitFor(`${requests} settled requests on ${accountId}`, async () => {
         const h = await redis.hgetall(redisKeys.account(root ?? accountId, accountId));
         return Number(h.requests ?? 0) >= requests ? h : null;
-      });
+      }, timeoutMs);
     },
     lineItems(accountId, expected) {
       return waitFor(`${expected} line items of ${accountId}`, async () => {

@@ -1,0 +1,118 @@
+import assert from 'node:assert/strict';
+import { endpointsFromEnv, endpointsOf, ensureInstalled, loadProfile, stackServices, startService, stopByPidFile } from '@yugong/infra';
+import { startStack, waitFor, type Stack } from './harness.js';
+
+const ask = (s: Stack, key: string, url = s.url) =>
+  fetch(`${url}/v1/chat/completions`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hello' }] }),
+  });
+
+/** The test stack's own Kafka, which this machine runs as a local process. */
+function localKafka() {
+  const profile = loadProfile('test');
+  if (endpointsFromEnv().kafkaBrokers.join(',') !== endpointsOf(profile).kafkaBrokers.join(',')) return null;
+  const installed = ensureInstalled(profile.home);
+  const kafka = stackServices(profile, installed).find((d) => d.name === 'kafka');
+  return kafka ?? null;
+}
+
+describe('proxy: failures and lifecycle', function () {
+  this.timeout(240_000);
+
+  it('while Kafka is down every event is spooled, then delivered once; a full spool answers 503', async function () {
+    const kafka = localKafka();
+    // Reason: this test stops and restarts Kafka, which it can do only to the local test stack.
+    if (!kafka) this.skip();
+    const s = await startStack();
+    try {
+      const tiny = await s.addNode({ YUGONG_SPOOL_MAX_BYTES: '3000' });
+      const { key, accountId } = await s.fundedKey();
+      assert.equal((await ask(s, key)).status, 200);
+      await s.settled(accountId, 1);
+
+      assert.equal(await stopByPidFile(kafka.pidFile, kafka.markers), 'stopped');
+      const statuses: number[] = [];
+      for (let i = 0; i < 20; i++) statuses.push((await ask(s, key)).status);
+      assert.deepEqual(statuses, Array(20).fill(200), 'clients are served while Kafka is down');
+      await waitFor('events spooled', async () => (s.nodes[0]?.proxy.sink.spoolBytes() ?? 0) > 0);
+
+      // The node with a tiny spool stops serving traffic it could not bill.
+      const tinyStatuses: number[] = [];
+      let spooled = 0;
+      for (let i = 0; i < 10; i++) {
+        const r = await ask(s, key, tiny.url);
+        tinyStatuses.push(r.status);
+        if (r.status === 503) {
+          assert.equal(((await r.json()) as { error: { code: string } }).error.code, 'billing_unavailable');
+          break;
+        }
+        // The event is written after the response: wait until this request's event is in the spool.
+        await waitFor('the event spooled', async () => tiny.proxy.sink.spoolBytes() > spooled, 15_000);
+        spooled = tiny.proxy.sink.spoolBytes();
+      }
+      assert.equal(tinyStatuses[tinyStatuses.length - 1], 503, `tiny spool answered ${tinyStatuses.join(',')}`);
+      const served = tinyStatuses.filter((x) => x === 200).length;
+
+      await startService(kafka, () => undefined);
+      const t0 = Date.now();
+      const total = 1 + 20 + served;
+      // The consumers reconnect on kafkajs' own backoff after the broker returns.
+      await s.settled(accountId, total, undefined, 120_000);
+      console.log(`      (all ${total} events settled ${Date.now() - t0} ms after Kafka returned)`);
+      await waitFor('spools drained', async () => s.nodes.every((n) => n.proxy.sink.spoolBytes() === 0), 60_000);
+      const items = await s.lineItems(accountId, total);
+      assert.equal(items.length, total);
+      assert.equal(new Set(items.map((i) => i.event_id)).size, total, 'none twice downstream');
+      const h = await s.account(accountId);
+      assert.equal(BigInt(h.spent ?? '0'), items.reduce((sum, i) => sum + BigInt(i.cost_nano), 0n));
+      assert.equal(h.held, '0');
+      assert.equal((await ask(s, key, tiny.url)).status, 200, 'the tiny node serves again once its spool is empty');
+    } finally {
+      if (kafka) await startService(kafka, () => undefined).catch(() => undefined);
+      await s.close();
+    }
+  });
+
+  it('graceful shutdown: stops accepting, lets a running stream finish, flushes its event', async () => {
+    const s = await startStack({ upstreams: [{ key: 'sk-slow' }] });
+    try {
+      s.mock.script('sk-slow', { tokenDelayMs: 60 });
+      const { key, accountId } = await s.fundedKey();
+      const node = await s.addNode();
+      const stream = await s.client(key, { baseURL: `${node.url}/v1` }).chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'x' }], stream: true });
+      const it = stream[Symbol.asyncIterator]();
+      await it.next();
+      const closing = node.proxy.close();
+      await new Promise((r) => setTimeout(r, 50));
+      await assert.rejects(fetch(`${node.url}/healthz`), 'a closed node accepts no new connection');
+      let text = '';
+      for (let r = await it.next(); !r.done; r = await it.next()) text += r.value.choices[0]?.delta.content ?? '';
+      await closing;
+      assert.ok(text.endsWith('mock upstream.'), `the stream finished: ${text}`);
+      await s.settled(accountId, 1);
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('exposes health, readiness and Prometheus metrics', async () => {
+    const s = await startStack();
+    try {
+      const { key } = await s.fundedKey();
+      await ask(s, key);
+      assert.equal((await fetch(`${s.url}/healthz`)).status, 200);
+      const ready = await fetch(`${s.url}/readyz`);
+      assert.equal(ready.status, 200);
+      const metrics = await (await fetch(`${s.url}/metrics`)).text();
+      assert.match(metrics, /yugong_proxy_requests_total\{endpoint="chat.completions",status="200"\} 1/);
+      assert.match(metrics, /yugong_proxy_upstream_attempts_total\{outcome="ok"\} 1/);
+      assert.match(metrics, /yugong_proxy_pool_keys\{state="active"\} 1/);
+      assert.match(metrics, /yugong_proxy_spool_bytes 0/);
+      assert.doesNotMatch(metrics, /sk-upstream|sk-yg-/, 'no key in metrics');
+    } finally {
+      await s.close();
+    }
+  });
+});
