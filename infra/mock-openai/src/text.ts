@@ -1,4 +1,4 @@
-import { countTokens } from '@yugong/schemas';
+import { countTokens } from './tokens.js';
 
 /**
  * The mock's replies: a fixed opening and then common words, each a single token in both

@@ -45,7 +45,7 @@ const CURRENT = 'events.jsonl';
  * replay harmless downstream.
  */
 export function createEventSink(opts: SinkOptions): EventSink {
-  const linger = opts.lingerMs ?? 2;
+  const linger = opts.lingerMs ?? 10;
   const maxBatch = opts.maxBatch ?? 500;
   mkdirSync(opts.spoolDir, { recursive: true });
   let queue: Pending[] = [];

@@ -83,9 +83,24 @@ export function matches(rule: MatchRule, model: string): boolean {
   return rule.and.every((r) => matches(r, model));
 }
 
-/** The first entry that matches wins; operator overrides are placed first for that reason. */
+const lookups = new WeakMap<PriceTable, Map<string, ModelPrice | null>>();
+
+/**
+ * The first entry that matches wins; operator overrides are placed first for that reason.
+ * Answers are remembered per table (tables are immutable once published), since every
+ * request asks several times and some rules are regular expressions.
+ */
 export function findModelPrice(table: PriceTable, model: string): ModelPrice | undefined {
-  return table.models.find((m) => matches(m.match, model));
+  let cache = lookups.get(table);
+  if (!cache) {
+    cache = new Map();
+    lookups.set(table, cache);
+  }
+  const hit = cache.get(model);
+  if (hit !== undefined) return hit ?? undefined;
+  const found = table.models.find((m) => matches(m.match, model)) ?? null;
+  if (cache.size < 10_000) cache.set(model, found);
+  return found ?? undefined;
 }
 
 export interface BillableUsage {

@@ -1,4 +1,5 @@
-import { audioDuration, countTokens } from '@yugong/schemas';
+import { audioDuration } from '@yugong/schemas';
+import { countTokens } from '../tokens.js';
 import { badRequest, type Ctx, type Route } from '../context.js';
 import { replyPieces } from '../text.js';
 import { cutConnection, sendJson, sleep, write } from '../wire.js';

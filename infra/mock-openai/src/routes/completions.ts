@@ -1,4 +1,4 @@
-import { countTokens } from '@yugong/schemas';
+import { countTokens } from '../tokens.js';
 import { badRequest, int, streamEvents, type Route } from '../context.js';
 import { replyPieces } from '../text.js';
 import { nowSeconds, openaiId, sendJson, startSse } from '../wire.js';

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { countTokens } from '@yugong/schemas';
+import { countTokens } from '../tokens.js';
 import { badRequest, int, type Ctx, type Route } from '../context.js';
 import { sendJson } from '../wire.js';
 

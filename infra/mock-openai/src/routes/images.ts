@@ -1,4 +1,4 @@
-import { countTokens } from '@yugong/schemas';
+import { countTokens } from '../tokens.js';
 import { badRequest, int, type Ctx, type Route } from '../context.js';
 import { nowSeconds, sendJson } from '../wire.js';
 

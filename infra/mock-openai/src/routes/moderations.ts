@@ -1,4 +1,4 @@
-import { countTokens } from '@yugong/schemas';
+import { countTokens } from '../tokens.js';
 import { badRequest, type Route } from '../context.js';
 import { openaiId, sendJson } from '../wire.js';
 

@@ -1,4 +1,5 @@
-import { countChatPromptTokens, countTokens, type ChatMessageLike } from '@yugong/schemas';
+import type { ChatMessageLike } from '@yugong/schemas';
+import { countChatPromptTokens, countTokens } from '../tokens.js';
 import { badRequest, int, streamEvents, type Ctx, type Route } from '../context.js';
 import { reasoningTokensFor, replyPieces } from '../text.js';
 import { nowSeconds, openaiId, sendJson, startSse } from '../wire.js';
