@@ -18,6 +18,7 @@ import { createApiHandler } from './http/handler.js';
 import { createMetrics, type ProxyMetrics } from './metrics.js';
 import { decryptSecret, encryptSecret } from './pool/crypto.js';
 import { UpstreamPool, type HealthChange } from './pool/pool.js';
+import { startProber, type Prober } from './pool/probe.js';
 import { PriceBook } from './prices.js';
 import { createForwarder } from './upstream/forward.js';
 
@@ -37,6 +38,7 @@ export interface Proxy {
   sink: EventSink;
   metrics: ProxyMetrics;
   service: AccountsService;
+  prober: Prober;
   listen(port?: number, host?: string): Promise<string>;
   /** Stops accepting, lets in-flight requests finish up to the grace period, flushes events. */
   close(): Promise<void>;
@@ -126,6 +128,14 @@ export async function createProxy(deps: ProxyDeps): Promise<Proxy> {
     },
   );
 
+  const prober = startProber({
+    pool, redis, log, intervalMs: config.probeIntervalMs,
+    onWorking: async (keyId) => {
+      pool.upsert({ ...(pool.get(keyId) as NonNullable<ReturnType<typeof pool.get>>), status: 'active', reason: '' });
+      await sink.emit(makeEvent('upstream.key.enabled', { id: `upstream:${keyId}:enabled:${Date.now()}`, source: config.nodeId, accountPath: [], data: { keyId, reason: 'probe: the key answers again' } }));
+    },
+  });
+
   let draining = false;
   let inFlight = 0;
   let closing: Promise<void> | null = null;
@@ -175,7 +185,7 @@ export async function createProxy(deps: ProxyDeps): Promise<Proxy> {
   server.headersTimeout = 66_000;
 
   return {
-    server, pool, sink, metrics, service,
+    server, pool, sink, metrics, service, prober,
     listen(port = config.port, host = config.host) {
       return new Promise((resolve, reject) => {
         server.once('error', reject);
@@ -188,6 +198,7 @@ export async function createProxy(deps: ProxyDeps): Promise<Proxy> {
     close() {
       closing ??= (async () => {
         draining = true;
+        prober.stop();
         server.close();
         server.closeIdleConnections();
         const deadline = Date.now() + config.shutdownGraceMs;

@@ -41,6 +41,8 @@ const schema = z.object({
   YUGONG_DEFAULT_HOLD_COMPLETION_TOKENS: z.coerce.number().int().min(1).default(1024),
   YUGONG_SPOOL_DIR: z.string().default('.yugong/spool'),
   YUGONG_SPOOL_MAX_BYTES: z.coerce.number().int().min(1024).default(512 * 1024 * 1024),
+  /** How often keys disabled for invalid_api_key or insufficient_quota are probed. */
+  YUGONG_PROBE_INTERVAL_MS: z.coerce.number().int().min(1000).default(300_000),
   YUGONG_SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).default(30_000),
 });
 
@@ -65,6 +67,7 @@ export interface ProxyConfig {
   spoolDir: string;
   spoolMaxBytes: number;
   shutdownGraceMs: number;
+  probeIntervalMs: number;
 }
 
 function parseSecret(text: string): Buffer | null {
@@ -114,5 +117,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ProxyConfig {
     spoolDir: c.YUGONG_SPOOL_DIR,
     spoolMaxBytes: c.YUGONG_SPOOL_MAX_BYTES,
     shutdownGraceMs: c.YUGONG_SHUTDOWN_GRACE_MS,
+    probeIntervalMs: c.YUGONG_PROBE_INTERVAL_MS,
   };
 }

@@ -96,6 +96,7 @@ export async function startStack(opts: { upstreams?: UpstreamSpec[]; nodes?: num
       YUGONG_SPOOL_DIR: join(spoolRoot, `node-${nodes.length + 1}`),
       YUGONG_LOG_LEVEL: 'silent',
       YUGONG_SHUTDOWN_GRACE_MS: '2000',
+      YUGONG_PROBE_INTERVAL_MS: '1000',
       ...opts.env,
       ...extraEnv,
     });

@@ -4,7 +4,8 @@ import { countTokens } from '@yugong/schemas';
 import { startStack, waitFor, type Stack } from './harness.js';
 
 const ask = (s: Stack, key: string) => s.client(key).chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'x' }] });
-const hits = (s: Stack, upstreamKey: string) => s.mock.requests.filter((r) => r.key === upstreamKey).length;
+/** Client traffic that reached an upstream key (probes of /models are not traffic). */
+const hits = (s: Stack, upstreamKey: string) => s.mock.requests.filter((r) => r.key === upstreamKey && r.path === '/v1/chat/completions').length;
 
 describe('proxy: upstream key pool and transparent retries', function () {
   this.timeout(60_000);
@@ -45,6 +46,26 @@ describe('proxy: upstream key pool and transparent retries', function () {
       await waitFor('disabled in the projection', async () => fresh.proxy.pool.all().some((k) => k.status === 'disabled'));
       for (let i = 0; i < 3; i++) await s.client(key, { baseURL: `${fresh.url}/v1` }).chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'x' }] });
       assert.equal(hits(s, 'sk-a'), 1);
+    });
+
+    it('a disabled key is re-enabled by the probe once it works again', async () => {
+      s.mock.script('sk-a', { valid: false });
+      const { key } = await s.fundedKey();
+      for (let i = 0; i < 3; i++) await ask(s, key);
+      const node = s.nodes[0];
+      const disabled = node?.proxy.pool.all().find((k) => k.status === 'disabled');
+      assert.equal(disabled?.reason, 'invalid_api_key');
+      // While the key is still refused, probes run and it stays disabled.
+      await waitFor('a probe', async () => s.mock.requests.some((r) => r.key === 'sk-a' && r.path === '/v1/models'), 5000);
+      assert.equal(node?.proxy.pool.get(disabled?.id ?? '')?.status, 'disabled');
+      s.mock.script('sk-a', { valid: true });
+      await waitFor('re-enabled by the probe', async () => node?.proxy.pool.get(disabled?.id ?? '')?.status === 'active', 5000);
+      // The enable travels as an event; a node started afterwards loads the key active.
+      const fresh = await s.addNode();
+      await waitFor('enabled in the projection', async () => fresh.proxy.pool.get(disabled?.id ?? '')?.status === 'active');
+      const before = hits(s, 'sk-a');
+      for (let i = 0; i < 6; i++) await ask(s, key);
+      assert.ok(hits(s, 'sk-a') > before, 'traffic reaches the key again');
     });
 
     it('insufficient_quota disables the key', async () => {
