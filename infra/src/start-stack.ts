@@ -97,6 +97,9 @@ Node (npm install openai):
   const client = new OpenAI({ baseURL: "${base}/v1", apiKey: "${key}" });
   console.log((await client.chat.completions.create({ model: "gpt-4o-mini", messages: [{ role: "user", content: "Hello!" }] })).choices[0].message.content);
 
+Balance (as OpenAI's billing API reports it):
+  curl ${base}/v1/dashboard/billing/subscription -H "Authorization: Bearer ${key}"
+
 Press Ctrl-C to stop everything this command started.
 `;
 }

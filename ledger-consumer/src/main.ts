@@ -41,9 +41,3 @@ async function shutdown(signal: string, code = 0): Promise<void> {
 }
 process.once('SIGINT', () => void shutdown('SIGINT'));
 process.once('SIGTERM', () => void shutdown('SIGTERM'));
-// A loop that kafkajs gave up restarting means a dependency stays broken: exit, and the
-// supervisor restarts us from the last committed offsets.
-void Promise.race([ledger.balances.crashed, ledger.lineItems.crashed]).then((err) => {
-  log.fatal({ err: err.message }, 'consumer stopped for good');
-  void shutdown('crash', 1);
-});

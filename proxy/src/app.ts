@@ -1,6 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import express, { type NextFunction, type Request, type Response } from 'express';
+import type { ClickHouseClient } from '@clickhouse/client';
 import type { Redis } from 'ioredis';
 import type { Producer } from 'kafkajs';
 import type { Logger } from 'pino';
@@ -29,6 +30,8 @@ export interface ProxyDeps {
   /** A second connection, used only to subscribe to projection changes. */
   subscriber: Redis;
   producer: Producer;
+  /** For the usage history of /dashboard/billing/usage; that endpoint answers 503 without it. */
+  clickhouse?: ClickHouseClient | null;
   log: Logger;
 }
 
@@ -140,7 +143,7 @@ export async function createProxy(deps: ProxyDeps): Promise<Proxy> {
   let inFlight = 0;
   let closing: Promise<void> | null = null;
   const handle = createApiHandler({
-    config, projections, admitter: createAdmitter(redis), forwarder, prices, sink, authLimiter: new FailedAuthLimiter(), metrics, log, draining: () => draining,
+    config, redis, clickhouse: deps.clickhouse ?? null, projections, admitter: createAdmitter(redis), forwarder, prices, sink, authLimiter: new FailedAuthLimiter(), metrics, log, draining: () => draining,
   });
 
   const app = express();

@@ -16,6 +16,8 @@ export type UpstreamSeed = z.infer<typeof upstreamSeed>;
 const schema = z.object({
   YUGONG_KAFKA_BROKERS: z.string().min(1, 'YUGONG_KAFKA_BROKERS is required (host:port,…)'),
   YUGONG_REDIS_URL: z.string().url('YUGONG_REDIS_URL must be a redis:// URL'),
+  YUGONG_CLICKHOUSE_URL: z.string().url().optional(),
+  YUGONG_CLICKHOUSE_DATABASE: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/).default('default'),
   YUGONG_PROXY_PORT: z.coerce.number().int().min(0).max(65535).default(18080),
   YUGONG_PROXY_HOST: z.string().default('127.0.0.1'),
   /** The base URL clients should use; named in 401 messages. */
@@ -49,6 +51,8 @@ const schema = z.object({
 export interface ProxyConfig {
   kafkaBrokers: string[];
   redisUrl: string;
+  clickhouseUrl: string | null;
+  clickhouseDatabase: string;
   port: number;
   host: string;
   publicUrl: string;
@@ -99,6 +103,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ProxyConfig {
   return {
     kafkaBrokers: c.YUGONG_KAFKA_BROKERS.split(',').map((s) => s.trim()).filter(Boolean),
     redisUrl: c.YUGONG_REDIS_URL,
+    clickhouseUrl: c.YUGONG_CLICKHOUSE_URL ?? null,
+    clickhouseDatabase: c.YUGONG_CLICKHOUSE_DATABASE,
     port: c.YUGONG_PROXY_PORT,
     host: c.YUGONG_PROXY_HOST,
     publicUrl: (c.YUGONG_PUBLIC_URL ?? `http://${c.YUGONG_PROXY_HOST}:${c.YUGONG_PROXY_PORT}`).replace(/\/+$/, ''),

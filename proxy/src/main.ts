@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { createClient } from '@clickhouse/client';
 import { Redis } from 'ioredis';
 import { Kafka, logLevel } from 'kafkajs';
 import { pino } from 'pino';
@@ -12,7 +13,8 @@ const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allo
 await producer.connect();
 const redis = new Redis(config.redisUrl);
 const subscriber = new Redis(config.redisUrl);
-const proxy = await createProxy({ config, redis, subscriber, producer, log });
+const clickhouse = config.clickhouseUrl ? createClient({ url: config.clickhouseUrl, database: config.clickhouseDatabase }) : null;
+const proxy = await createProxy({ config, redis, subscriber, producer, clickhouse, log });
 const url = await proxy.listen();
 log.info({ url: `${url}/v1`, node: config.nodeId, upstream_keys: proxy.pool.all().length }, 'proxy listening');
 

@@ -72,6 +72,9 @@ export function createBalanceApplier(redis: Redis, dedupeTtlSeconds: number): Ba
       case 'account.created': {
         const d = e.data;
         const key = redisKeys.account(root, d.accountId);
+        // The global account → root index is written before the applied marker, so whoever
+        // waits for the marker can already find the account (the write is idempotent).
+        await redis.hset(redisKeys.accountRoots(), d.accountId, root);
         const applied = await once(root, e.id, (m) => {
           m.hset(key, {
             id: d.accountId,
@@ -92,7 +95,6 @@ export function createBalanceApplier(redis: Redis, dedupeTtlSeconds: number): Ba
           for (const counter of ['credited', 'spent', 'held', 'requests']) m.hsetnx(key, counter, '0');
           if (d.parentId) m.sadd(redisKeys.children(root, d.parentId), d.accountId);
         });
-        await redis.hset(redisKeys.accountRoots(), d.accountId, root);
         if (applied) await notify({ type: 'account', accountId: d.accountId, root });
         return;
       }

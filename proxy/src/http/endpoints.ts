@@ -39,5 +39,5 @@ export function findEndpoint(suffix: string): EndpointDef | undefined {
 
 export function isApiPath(path: string): boolean {
   const s = apiSuffix(path);
-  return bySuffix.has(s) || s === '/models' || s.startsWith('/models/') || path.startsWith('/v1/');
+  return bySuffix.has(s) || s === '/models' || s.startsWith('/models/') || s.startsWith('/dashboard/billing/') || path.startsWith('/v1/');
 }

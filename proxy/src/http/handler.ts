@@ -1,5 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { ClickHouseClient } from '@clickhouse/client';
+import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import {
   costOf, costsForPath, countChatPromptTokens, countTokens, findModelPrice, makeEvent, writeChunk as write,
@@ -17,12 +19,15 @@ import type { ProxyMetrics } from '../metrics.js';
 import type { PriceBook } from '../prices.js';
 import type { Forwarder } from '../upstream/forward.js';
 import { parseMultipart, readBody, type MultipartView } from './body.js';
+import { billingAnswer, billingSuffixes } from './billing.js';
 import { apiSuffix, findEndpoint, type EndpointDef } from './endpoints.js';
 import { clientErrors, sendError, type ApiError } from './errors.js';
 import { ipAllowed, modelAllowed, normalizeIp } from './limits.js';
 
 export interface HandlerDeps {
   config: ProxyConfig;
+  redis: Redis;
+  clickhouse: ClickHouseClient | null;
   projections: Projections;
   admitter: Admitter;
   forwarder: Forwarder;
@@ -109,8 +114,10 @@ export function createApiHandler(deps: HandlerDeps) {
       return;
     }
     const isModels = suffix === '/models' || suffix.startsWith('/models/');
-    if (!endpoint && !isModels) return fail(clientErrors.notFound(req.method ?? 'GET', path));
-    if ((endpoint && req.method !== endpoint.method) || (isModels && req.method !== 'GET')) return fail(clientErrors.methodNotAllowed(req.method ?? '', path));
+    const isBilling = (billingSuffixes as readonly string[]).includes(suffix);
+    if (!endpoint && !isModels && !isBilling) return fail(clientErrors.notFound(req.method ?? 'GET', path));
+    if ((endpoint && req.method !== endpoint.method) || ((isModels || isBilling) && req.method !== 'GET')) return fail(clientErrors.methodNotAllowed(req.method ?? '', path));
+    if (isBilling) label = 'billing';
     if (deps.draining()) return fail(clientErrors.overloaded());
     if (!deps.sink.accepting()) return fail(clientErrors.spoolFull());
 
@@ -137,6 +144,16 @@ export function createApiHandler(deps: HandlerDeps) {
     if (!ipAllowed(key.ipAllowlist, ip) || accounts.some((a) => !ipAllowed(a.ipAllowlist, ip))) return fail(clientErrors.ipNotAllowed());
     if (req.headers.origin && key.origins && !key.origins.includes(req.headers.origin)) return fail(clientErrors.originNotAllowed());
 
+    if (isBilling) {
+      req.resume();
+      const answer = await billingAnswer(suffix, new URLSearchParams(query), key, deps.redis, deps.clickhouse);
+      if ('type' in answer) return fail(answer);
+      const text = JSON.stringify(answer.body);
+      metrics.requests.inc({ endpoint: label, status: String(answer.status) });
+      res.writeHead(answer.status, { ...headers, 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+      res.end(text);
+      return;
+    }
     if (isModels) {
       req.resume();
       const models = listModels(key, accounts);

@@ -46,7 +46,7 @@ export interface Stack {
   account(accountId: string): Promise<Record<string, string>>;
   /** Waits until the account has settled `requests` requests; returns its hash. */
   settled(accountId: string, requests: number, root?: string, timeoutMs?: number): Promise<Record<string, string>>;
-  lineItems(accountId: string, expected: number): Promise<Record<string, any>[]>;
+  lineItems(accountId: string, expected: number, timeoutMs?: number): Promise<Record<string, any>[]>;
   addNode(env?: Record<string, string>): Promise<Node>;
   close(): Promise<void>;
 }
@@ -104,7 +104,7 @@ export async function startStack(opts: { upstreams?: UpstreamSpec[]; nodes?: num
     const subscriber = new Redis(endpoints.redisUrl);
     const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, retry: { retries: 2, initialRetryTime: 100, maxRetryTime: 500 } });
     await producer.connect();
-    const proxy = await createProxy({ config, redis: nodeRedis, subscriber, producer, log: pino({ level: 'silent' }) });
+    const proxy = await createProxy({ config, redis: nodeRedis, subscriber, producer, clickhouse, log: pino({ level: 'silent' }) });
     const url = await proxy.listen(0, '127.0.0.1');
     const node = { proxy, url, config, redis: nodeRedis, subscriber, producer };
     nodes.push(node);
@@ -148,12 +148,12 @@ export async function startStack(opts: { upstreams?: UpstreamSpec[]; nodes?: num
         return Number(h.requests ?? 0) >= requests ? h : null;
       }, timeoutMs);
     },
-    lineItems(accountId, expected) {
+    lineItems(accountId, expected, timeoutMs) {
       return waitFor(`${expected} line items of ${accountId}`, async () => {
         const rs = await clickhouse.query({ query: `SELECT * FROM line_items WHERE has(account_path, '${accountId}') ORDER BY time, event_id`, format: 'JSONEachRow' });
         const rows = await rs.json<Record<string, any>>();
         return rows.length >= expected ? rows : null;
-      });
+      }, timeoutMs);
     },
     async close() {
       for (const n of nodes) {

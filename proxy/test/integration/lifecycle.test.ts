@@ -62,7 +62,7 @@ describe('proxy: failures and lifecycle', function () {
       await s.settled(accountId, total, undefined, 120_000);
       console.log(`      (all ${total} events settled ${Date.now() - t0} ms after Kafka returned)`);
       await waitFor('spools drained', async () => s.nodes.every((n) => n.proxy.sink.spoolBytes() === 0), 60_000);
-      const items = await s.lineItems(accountId, total);
+      const items = await s.lineItems(accountId, total, 120_000);
       assert.equal(items.length, total);
       assert.equal(new Set(items.map((i) => i.event_id)).size, total, 'none twice downstream');
       const h = await s.account(accountId);
