@@ -4,3 +4,4 @@ export { startLoop, type LoopOptions, type RunningLoop } from './consumer-loop.j
 export { createBalanceApplier, type BalanceApplier, type ChangeNotice } from './balances/apply.js';
 export { createLineItemSink, type LineItemSink } from './line-items/sink.js';
 export { createMetrics, type LedgerMetrics } from './metrics.js';
+export { reconcile, type Drift } from './reconcile.js';

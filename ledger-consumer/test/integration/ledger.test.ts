@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomUUID, createHash } from 'node:crypto';
 import { makeEvent, redisKeys, topics, type EventData } from '@yugong/schemas';
+import { reconcile } from '../../src/reconcile.js';
 import { startHarness, type Harness } from './harness.js';
 
 function usage(over: Partial<EventData<'usage.recorded'>>): EventData<'usage.recorded'> {
@@ -88,5 +89,29 @@ describe('ledger on real Kafka, Redis and ClickHouse', function () {
     } finally {
       await consumer.disconnect();
     }
+  });
+
+  it('reconcile finds no drift after the above, and finds a tampered balance', async () => {
+    const root = `rec-${randomUUID().slice(0, 8)}`;
+    const kid = `${root}-kid`;
+    const settings = { multiplierPpm: 1_000_000, creditLimitNano: null, limits: { rpm: null, tpm: null }, models: null, ipAllowlist: null, expiresAt: null };
+    await h.send([
+      makeEvent('account.created', { id: `acct:${root}`, source: 't', accountPath: [root], data: { accountId: root, parentId: null, name: 'R', ...settings } }),
+      makeEvent('account.created', { id: `acct:${kid}`, source: 't', accountPath: [root, kid], data: { accountId: kid, parentId: root, name: 'K', ...settings, multiplierPpm: 2_000_000 } }),
+      ...Array.from({ length: 5 }, (_, i) => makeEvent('usage.recorded', { id: `usage:${root}:${i}`, source: 't', accountPath: [root, kid], data: usage({ costs: [String(1000 + i), String(2000 + 2 * i)] }) })),
+    ]);
+    await h.waitFor('settled', async () => (await h.redis.hget(redisKeys.account(root, kid), 'requests')) === '5');
+    await h.waitFor('line items', async () => {
+      const rs = await h.clickhouse.query({ query: `SELECT count() AS n FROM line_items WHERE root_account_id = '${root}'`, format: 'JSONEachRow' });
+      return (await rs.json<{ n: string }>())[0]?.n === '5';
+    });
+    const clean = await reconcile(h.redis, h.clickhouse, [root, kid]);
+    assert.deepEqual(clean.map((r) => [r.accountId, r.redisSpentNano, r.lineItemsNano, r.drift]), [
+      [root, 5010n, 5010n, 0n],
+      [kid, 10020n, 10020n, 0n],
+    ]);
+    await h.redis.hincrby(redisKeys.account(root, kid), 'spent', 7);
+    const tampered = await reconcile(h.redis, h.clickhouse, [root, kid]);
+    assert.deepEqual(tampered.map((r) => r.drift), [0n, 7n]);
   });
 });
