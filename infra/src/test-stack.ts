@@ -45,3 +45,14 @@ export async function acquireTestStack(env: NodeJS.ProcessEnv = process.env): Pr
 export function exportEndpoints(endpoints: Endpoints, env: NodeJS.ProcessEnv = process.env): void {
   Object.assign(env, endpointsToEnv(endpoints));
 }
+
+/** Polls `probe` until it returns a value (not null, undefined or false), or fails after `timeoutMs`. */
+export async function waitFor<T>(what: string, probe: () => Promise<T | null | undefined | false>, timeoutMs = 20_000, everyMs = 25): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await probe();
+    if (v !== null && v !== undefined && v !== false) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}

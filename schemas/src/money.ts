@@ -89,16 +89,6 @@ export function nanoToCents(nano: Nano): number {
   return Number(nano) / 1e7;
 }
 
-/** Decimal string of a bigint, for JSON and ClickHouse Int64 columns. */
-export function nanoToString(nano: Nano): string {
-  return nano.toString();
-}
-
-export function nanoFromString(text: string): Nano {
-  if (!/^-?\d+$/.test(text)) throw new RangeError(`not an integer amount: ${JSON.stringify(text)}`);
-  return BigInt(text);
-}
-
 /**
  * What each account of a path pays for a request of list price `list`: the root pays list ×
  * its multiplier, each child its parent's price × its own multiplier. Every account's cost

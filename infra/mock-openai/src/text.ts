@@ -1,13 +1,9 @@
-import { countTokens } from './tokens.js';
-
 /**
  * The mock's replies: a fixed opening and then common words, each a single token in both
  * of OpenAI's encodings, so a reply of N words is about N tokens and usage is exact.
  */
 const OPENING = ['Hello', '!', ' This', ' is', ' a', ' reply', ' from', ' the', ' mock', ' upstream', '.'];
 const FILLER = [' The', ' quick', ' brown', ' fox', ' jumps', ' over', ' the', ' lazy', ' dog', '.'];
-
-export const DEFAULT_REPLY_PIECES = OPENING.length;
 
 /** The reply split into stream pieces, limited to `maxPieces` (finish_reason "length"). */
 export function replyPieces(opts: { reply?: string; words?: number; maxTokens?: number }): { pieces: string[]; truncated: boolean } {
@@ -23,10 +19,6 @@ export function replyPieces(opts: { reply?: string; words?: number; maxTokens?: 
     return { pieces: pieces.slice(0, opts.maxTokens), truncated: true };
   }
   return { pieces, truncated: false };
-}
-
-export function completionTokens(model: string, text: string): number {
-  return countTokens(model, text);
 }
 
 /** Reasoning models report hidden reasoning tokens, billed as output. */

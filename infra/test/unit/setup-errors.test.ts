@@ -130,7 +130,7 @@ describe('bad setups fail with a clear message', () => {
   it('reports a service that exits before it is healthy', async () => {
     const dir = scratch();
     const script = join(dir, 'crash.cjs');
-    writeFileSync(script, "console.error('fatal: config error'); process.exit(3);\n");
+    writeFileSync(script, "console.error('fatal: config error'); process.exitCode = 3;\n");
     const def = fakeService(dir, { markers: [script], command: () => ({ command: process.execPath, args: [script] }), healthTimeoutMs: 10_000 });
     await expectInfraRejection(startService(def, () => undefined), 'EXITED', /exited \(code 3\)[\s\S]*fatal: config error/);
   });

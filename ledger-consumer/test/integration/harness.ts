@@ -3,7 +3,7 @@ import { createClient, type ClickHouseClient } from '@clickhouse/client';
 import { Redis } from 'ioredis';
 import { Kafka, logLevel, type Producer } from 'kafkajs';
 import { pino } from 'pino';
-import { endpointsFromEnv } from '@yugong/infra';
+import { endpointsFromEnv, waitFor } from '@yugong/infra';
 import { partitionKeyFor, topicFor, type YugongEvent } from '@yugong/schemas';
 import { startLedger, type Ledger } from '../../src/ledger.js';
 import { createMetrics, type LedgerMetrics } from '../../src/metrics.js';
@@ -45,15 +45,8 @@ export async function startHarness(): Promise<Harness> {
         await producer.send({ topic: topicFor(e.type), acks: -1, messages: [{ key: partitionKeyFor(e), value: JSON.stringify(e) }] });
       }
     },
-    async waitFor(what, probe, timeoutMs = 20_000) {
-      const deadline = Date.now() + timeoutMs;
-      for (;;) {
-        const v = await probe();
-        if (v !== undefined && v !== null && v !== false) return v;
-        if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-        await new Promise((r) => setTimeout(r, 50));
-      }
-    },
+    waitFor,
+
     async close() {
       await ledger.stop();
       await producer.disconnect();

@@ -7,7 +7,7 @@ import { Redis } from 'ioredis';
 import { Kafka, logLevel, type Producer } from 'kafkajs';
 import OpenAI from 'openai';
 import { pino } from 'pino';
-import { endpointsFromEnv } from '@yugong/infra';
+import { endpointsFromEnv, waitFor } from '@yugong/infra';
 import { createMetrics as ledgerMetrics, startLedger, type Ledger } from '@yugong/ledger-consumer';
 import { createMockOpenAI, type MockOpenAI } from '@yugong/mock-openai';
 import { redisKeys } from '@yugong/schemas';
@@ -51,15 +51,6 @@ export interface Stack {
   close(): Promise<void>;
 }
 
-async function waitFor<T>(what: string, probe: () => Promise<T | null | undefined | false>, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v !== null && v !== undefined && v !== false) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
 
 export async function startStack(opts: { upstreams?: UpstreamSpec[]; nodes?: number; env?: Record<string, string> } = {}): Promise<Stack> {
   const endpoints = endpointsFromEnv();
