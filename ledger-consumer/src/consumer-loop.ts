@@ -52,9 +52,15 @@ export async function startLoop(opts: LoopOptions): Promise<RunningLoop> {
       opts.log.error({ group, err: e.payload.error.message }, 'consumer crashed; restarting from the last committed offset');
       if (!stopped) setTimeout(() => void restart(), RESTART_DELAY_MS);
     });
-    await consumer.connect();
-    for (const topic of opts.topics) await consumer.subscribe({ topic, fromBeginning: true });
-    await consumer.run({ eachBatchAutoResolve: false, autoCommit: true, eachBatch: (payload) => eachBatch(payload) });
+    try {
+      await consumer.connect();
+      for (const topic of opts.topics) await consumer.subscribe({ topic, fromBeginning: true });
+      await consumer.run({ eachBatchAutoResolve: false, autoCommit: true, eachBatch: (payload) => eachBatch(payload) });
+    } catch (err) {
+      // A half-started consumer (connected, then refused) must not stay connected behind our back.
+      await consumer.disconnect().catch(() => undefined);
+      throw err;
+    }
     return consumer;
   }
 
