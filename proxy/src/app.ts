@@ -7,7 +7,8 @@ import type { Producer } from 'kafkajs';
 import type { Logger } from 'pino';
 import { makeEvent, redisKeys } from '@yugong/schemas';
 import { createAdmitter } from './admission/admit.js';
-import { adminRouter, sendApiError } from './admin/router.js';
+import { sendApiError } from './admin/inputs.js';
+import { adminRouter } from './admin/router.js';
 import { AccountsService, upstreamKeyId } from './admin/service.js';
 import { FailedAuthLimiter } from './auth/limiter.js';
 import { Projections } from './auth/projections.js';
@@ -21,6 +22,7 @@ import { decryptSecret, encryptSecret } from './pool/crypto.js';
 import { UpstreamPool, type HealthChange } from './pool/pool.js';
 import { startProber, type Prober } from './pool/probe.js';
 import { PriceBook } from './prices.js';
+import { selfServiceRouter } from './self-service/router.js';
 import { createForwarder } from './upstream/forward.js';
 
 export interface ProxyDeps {
@@ -142,8 +144,9 @@ export async function createProxy(deps: ProxyDeps): Promise<Proxy> {
   let draining = false;
   let inFlight = 0;
   let closing: Promise<void> | null = null;
+  const auth = { projections, authLimiter: new FailedAuthLimiter(), publicUrl: config.publicUrl };
   const handle = createApiHandler({
-    config, redis, clickhouse: deps.clickhouse ?? null, projections, admitter: createAdmitter(redis), forwarder, prices, sink, authLimiter: new FailedAuthLimiter(), metrics, log, draining: () => draining,
+    config, redis, clickhouse: deps.clickhouse ?? null, auth, admitter: createAdmitter(redis), forwarder, prices, sink, metrics, log, draining: () => draining,
   });
 
   const app = express();
@@ -160,7 +163,8 @@ export async function createProxy(deps: ProxyDeps): Promise<Proxy> {
   app.get('/metrics', async (_req, res) => {
     res.set('content-type', metrics.registry.contentType).send(await metrics.registry.metrics());
   });
-  app.use('/admin/v1', adminRouter(service, pool, config.adminToken));
+  app.use('/admin/v1', adminRouter(service, pool, prices, config.adminToken));
+  app.use('/account/v1', selfServiceRouter(service, auth));
   app.use((req: Request, res: Response) => sendApiError(res, 404, 'unknown_url', `Invalid URL (${req.method} ${req.path}). The OpenAI API is under ${config.publicUrl}/v1.`));
   app.use((err: Error & { type?: string; status?: number }, _req: Request, res: Response, _next: NextFunction) => {
     if (err.type === 'entity.parse.failed') return sendApiError(res, 400, null, 'We could not parse the JSON body of your request.');

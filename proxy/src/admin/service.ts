@@ -1,6 +1,6 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
-import { makeEvent, redisKeys, type EventData, type YugongEvent } from '@yugong/schemas';
+import { makeEvent, priceTableSchema, redisKeys, type EventData, type PriceTable, type YugongEvent } from '@yugong/schemas';
 import type { EventSink } from '../events/sink.js';
 import { encryptSecret } from '../pool/crypto.js';
 
@@ -47,8 +47,52 @@ export interface AccountSummary {
   createdAt: string;
 }
 
+function summaryOf(accountId: string, h: Record<string, string>): AccountSummary | null {
+  if (!h.id) return null;
+  const credited = BigInt(h.credited ?? '0');
+  const spent = BigInt(h.spent ?? '0');
+  const list = (v: string | undefined) => (v ? (JSON.parse(v) as string[]) : null);
+  return {
+    id: accountId,
+    parentId: h.parent || null,
+    path: list(h.path) ?? [accountId],
+    name: h.name ?? '',
+    status: h.status ?? 'active',
+    multiplierPpm: Number(h.multiplierPpm ?? 1_000_000),
+    creditLimitNano: h.creditLimitNano ?? '0',
+    creditedNano: credited.toString(),
+    spentNano: spent.toString(),
+    heldNano: h.held ?? '0',
+    balanceNano: (credited - spent).toString(),
+    requests: Number(h.requests ?? 0),
+    rpm: h.rpm ? Number(h.rpm) : null,
+    tpm: h.tpm ? Number(h.tpm) : null,
+    models: list(h.models),
+    ipAllowlist: list(h.ipAllowlist),
+    expiresAt: h.expiresAt || null,
+    createdAt: h.createdAt ?? '',
+  };
+}
+
+export interface KeySummary {
+  keyId: string;
+  accountId: string;
+  prefix: string;
+  name: string;
+  status: string;
+  models: string[] | null;
+  rpm: number | null;
+  tpm: number | null;
+  ipAllowlist: string[] | null;
+  origins: string[] | null;
+  expiresAt: string | null;
+  createdAt: string;
+  revokedAt: string | null;
+}
+
 export type AccountSettings = Omit<EventData<'account.created'>, 'accountId' | 'parentId'>;
 export type KeySettings = Omit<EventData<'apikey.created'>, 'keyId' | 'accountId' | 'hash' | 'prefix'>;
+export type AccountPatch = EventData<'account.updated'>['patch'];
 
 /**
  * Every change is an event; a write returns only once the ledger has projected it, so the
@@ -83,31 +127,57 @@ export class AccountsService {
   async get(accountId: string): Promise<AccountSummary | null> {
     const root = await this.rootOf(accountId);
     if (!root) return null;
-    const h = await this.redis.hgetall(redisKeys.account(root, accountId));
-    if (!h.id) return null;
-    const credited = BigInt(h.credited ?? '0');
-    const spent = BigInt(h.spent ?? '0');
-    const list = (v: string | undefined) => (v ? (JSON.parse(v) as string[]) : null);
-    return {
-      id: accountId,
-      parentId: h.parent || null,
-      path: list(h.path) ?? [accountId],
-      name: h.name ?? '',
-      status: h.status ?? 'active',
-      multiplierPpm: Number(h.multiplierPpm ?? 1_000_000),
-      creditLimitNano: h.creditLimitNano ?? '0',
-      creditedNano: credited.toString(),
-      spentNano: spent.toString(),
-      heldNano: h.held ?? '0',
-      balanceNano: (credited - spent).toString(),
-      requests: Number(h.requests ?? 0),
-      rpm: h.rpm ? Number(h.rpm) : null,
-      tpm: h.tpm ? Number(h.tpm) : null,
-      models: list(h.models),
-      ipAllowlist: list(h.ipAllowlist),
-      expiresAt: h.expiresAt || null,
-      createdAt: h.createdAt ?? '',
-    };
+    return (await this.getMany(root, [accountId]))[0] ?? null;
+  }
+
+  /** Accounts of one tree, in the order asked; missing ones are left out. */
+  async getMany(root: string, ids: string[]): Promise<AccountSummary[]> {
+    if (ids.length === 0) return [];
+    const p = this.redis.pipeline();
+    for (const id of ids) p.hgetall(redisKeys.account(root, id));
+    const results = (await p.exec()) ?? [];
+    const out: AccountSummary[] = [];
+    ids.forEach((id, i) => {
+      const [err, h] = results[i] ?? [];
+      if (err) throw err;
+      const summary = summaryOf(id, h as Record<string, string>);
+      if (summary) out.push(summary);
+    });
+    return out;
+  }
+
+  /** An account and all its descendants, breadth first, at most `max` of them. */
+  async subtree(accountId: string, max = 10_000): Promise<{ accounts: AccountSummary[]; truncated: boolean }> {
+    const top = await this.get(accountId);
+    if (!top) return { accounts: [], truncated: false };
+    const root = top.path[0] ?? accountId;
+    const accounts = [top];
+    let level = [accountId];
+    while (level.length > 0 && accounts.length < max) {
+      const p = this.redis.pipeline();
+      for (const id of level) p.smembers(redisKeys.children(root, id));
+      const children = ((await p.exec()) ?? []).flatMap(([err, ids]) => {
+        if (err) throw err;
+        return (ids as string[]).sort();
+      });
+      const found = await this.getMany(root, children.slice(0, max - accounts.length));
+      accounts.push(...found);
+      if (children.length > found.length && accounts.length >= max) return { accounts, truncated: true };
+      level = found.map((a) => a.id);
+    }
+    return { accounts, truncated: false };
+  }
+
+  /** Every account, a page at a time (a Redis SCAN cursor: no account is skipped). */
+  async listAll(cursor: string, count: number): Promise<{ accounts: AccountSummary[]; nextCursor: string | null }> {
+    const [next, flat] = await this.redis.hscan(redisKeys.accountRoots(), cursor, 'COUNT', count);
+    const byRoot = new Map<string, string[]>();
+    for (let i = 0; i + 1 < flat.length; i += 2) {
+      const [id, root] = [flat[i] as string, flat[i + 1] as string];
+      byRoot.set(root, [...(byRoot.get(root) ?? []), id]);
+    }
+    const accounts = (await Promise.all([...byRoot].map(([root, ids]) => this.getMany(root, ids)))).flat();
+    return { accounts: accounts.sort((a, b) => a.id.localeCompare(b.id)), nextCursor: next === '0' ? null : next };
   }
 
   async createAccount(accountId: string, parentId: string | null, settings: AccountSettings): Promise<Result<AccountSummary>> {
@@ -136,8 +206,7 @@ export class AccountsService {
       data: { accountId, amountNano: amountNano.toString(), note, idempotencyKey, grantedBy },
     });
     await this.emitAndWait(event, this.applied(root, event.id));
-    const after = await this.get(accountId);
-    return after ? { ok: true, value: after } : fail(404, 'account_not_found', `No account "${accountId}".`);
+    return this.found(accountId);
   }
 
   async createKey(accountId: string, settings: KeySettings): Promise<Result<{ key: string; keyId: string; prefix: string; accountId: string }>> {
@@ -150,6 +219,77 @@ export class AccountsService {
     const event = makeEvent('apikey.created', { id: `apikey:${keyId}:created`, source: this.source, accountPath: account.path, data: { keyId, accountId, hash, prefix, ...settings } });
     await this.emitAndWait(event, this.applied(account.path[0] ?? accountId, event.id));
     return { ok: true, value: { key, keyId, prefix, accountId } };
+  }
+
+  async updateAccount(accountId: string, patch: AccountPatch): Promise<Result<AccountSummary>> {
+    const account = await this.get(accountId);
+    if (!account) return fail(404, 'account_not_found', `No account "${accountId}".`);
+    if (Object.keys(patch).length === 0) return { ok: true, value: account };
+    const root = account.path[0] ?? accountId;
+    const event = makeEvent('account.updated', { id: `account:${accountId}:updated:${randomUUID()}`, source: this.source, accountPath: account.path, data: { accountId, patch } });
+    await this.emitAndWait(event, this.applied(root, event.id));
+    return this.found(accountId);
+  }
+
+  async disableAccount(accountId: string, reason: string): Promise<Result<AccountSummary>> {
+    const account = await this.get(accountId);
+    if (!account) return fail(404, 'account_not_found', `No account "${accountId}".`);
+    if (account.status === 'disabled') return { ok: true, value: account };
+    const root = account.path[0] ?? accountId;
+    const event = makeEvent('account.disabled', { id: `account:${accountId}:disabled`, source: this.source, accountPath: account.path, data: { accountId, reason } });
+    await this.emitAndWait(event, this.applied(root, event.id));
+    return this.found(accountId);
+  }
+
+  private async found(accountId: string): Promise<Result<AccountSummary>> {
+    const after = await this.get(accountId);
+    return after ? { ok: true, value: after } : fail(404, 'account_not_found', `No account "${accountId}".`);
+  }
+
+  async listKeys(account: AccountSummary): Promise<KeySummary[]> {
+    const root = account.path[0] ?? account.id;
+    const ids = (await this.redis.smembers(redisKeys.keysOf(root, account.id))).sort();
+    const p = this.redis.pipeline();
+    for (const id of ids) p.hgetall(redisKeys.keyMeta(root, id));
+    const list = (v: string | undefined) => (v ? (JSON.parse(v) as string[]) : null);
+    const num = (v: string | undefined) => (v ? Number(v) : null);
+    return ((await p.exec()) ?? []).flatMap(([err, raw]) => {
+      if (err) throw err;
+      const h = raw as Record<string, string>;
+      if (!h.keyId) return [];
+      return [{
+        keyId: h.keyId, accountId: h.accountId ?? account.id, prefix: h.prefix ?? '', name: h.name ?? '', status: h.status ?? 'active',
+        models: list(h.models), rpm: num(h.rpm), tpm: num(h.tpm), ipAllowlist: list(h.ipAllowlist), origins: list(h.origins),
+        expiresAt: h.expiresAt || null, createdAt: h.createdAt ?? '', revokedAt: h.revokedAt || null,
+      }];
+    });
+  }
+
+  /** Publishes a price table (idempotent by version) and waits until it is the one in force. */
+  async publishPrices(table: PriceTable): Promise<Result<{ version: string }>> {
+    const event = makeEvent('price.table.published', { id: `price:${table.version}:${randomUUID()}`, source: this.source, accountPath: [], data: { version: table.version, source: table.source, table } });
+    await this.emitAndWait(event, async () => (await this.redis.get(redisKeys.currentPriceVersion())) === table.version);
+    return { ok: true, value: { version: table.version } };
+  }
+
+  async priceTable(version: string): Promise<PriceTable | null> {
+    const raw = await this.redis.hget(redisKeys.priceTables(), version);
+    return raw ? priceTableSchema.parse(JSON.parse(raw)) : null;
+  }
+
+  async currentPrices(): Promise<PriceTable | null> {
+    const version = await this.redis.get(redisKeys.currentPriceVersion());
+    return version ? this.priceTable(version) : null;
+  }
+
+  async priceVersions(): Promise<{ version: string; source: string; createdAt: string; models: number; current: boolean }[]> {
+    const [all, current] = await Promise.all([this.redis.hgetall(redisKeys.priceTables()), this.redis.get(redisKeys.currentPriceVersion())]);
+    return Object.entries(all)
+      .map(([version, raw]) => {
+        const t = JSON.parse(raw) as { source?: string; createdAt?: string; models?: unknown[] };
+        return { version, source: t.source ?? '', createdAt: t.createdAt ?? '', models: t.models?.length ?? 0, current: version === current };
+      })
+      .sort((a, b) => b.createdAt.localeCompare(a.createdAt));
   }
 
   async revokeKey(accountId: string, keyId: string): Promise<Result<{ keyId: string; status: 'revoked' }>> {

@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ClickHouseClient } from '@clickhouse/client';
 import type { Redis } from 'ioredis';
@@ -8,8 +8,8 @@ import {
   type Attempt, type BillableUsage, type ChatMessageLike, type RequestStatus,
 } from '@yugong/schemas';
 import type { Admitter } from '../admission/admit.js';
-import type { FailedAuthLimiter } from '../auth/limiter.js';
-import type { AccountView, ClientKey, Projections } from '../auth/projections.js';
+import { authenticate, isApiError, type AuthDeps } from '../auth/authenticate.js';
+import type { AccountView, ClientKey } from '../auth/projections.js';
 import type { ProxyConfig } from '../config.js';
 import type { EventSink } from '../events/sink.js';
 import { estimate, type Estimate } from '../metering/estimate.js';
@@ -22,18 +22,17 @@ import { parseMultipart, readBody, type MultipartView } from './body.js';
 import { billingAnswer, billingSuffixes } from './billing.js';
 import { apiSuffix, findEndpoint, type EndpointDef } from './endpoints.js';
 import { clientErrors, sendError, type ApiError } from './errors.js';
-import { ipAllowed, modelAllowed, normalizeIp } from './limits.js';
+import { modelAllowed } from './limits.js';
 
 export interface HandlerDeps {
   config: ProxyConfig;
   redis: Redis;
   clickhouse: ClickHouseClient | null;
-  projections: Projections;
+  auth: AuthDeps;
   admitter: Admitter;
   forwarder: Forwarder;
   prices: PriceBook;
   sink: EventSink;
-  authLimiter: FailedAuthLimiter;
   metrics: ProxyMetrics;
   log: Logger;
   draining(): boolean;
@@ -53,13 +52,6 @@ function corsHeaders(origin: string | undefined): Record<string, string> {
     vary: 'origin',
     'access-control-expose-headers': 'x-request-id, x-ratelimit-limit-requests, x-ratelimit-remaining-requests, x-ratelimit-reset-requests, x-ratelimit-limit-tokens, x-ratelimit-remaining-tokens, x-ratelimit-reset-tokens, retry-after',
   };
-}
-
-function bearer(req: IncomingMessage): string | null {
-  const h = req.headers.authorization;
-  if (!h) return null;
-  const m = /^Bearer\s+(\S+)\s*$/i.exec(h);
-  return m?.[1] ?? null;
 }
 
 /** Upstream headers the client sees; everything else (organization, cookies) stays here. */
@@ -122,27 +114,9 @@ export function createApiHandler(deps: HandlerDeps) {
     if (!deps.sink.accepting()) return fail(clientErrors.spoolFull());
 
     // --- who is calling ---------------------------------------------------------------
-    const ip = normalizeIp(req.socket.remoteAddress);
-    const blocked = deps.authLimiter.blockedFor(ip);
-    if (blocked > 0) return fail(clientErrors.authRateLimited(blocked));
-    const token = bearer(req);
-    if (!token) {
-      deps.authLimiter.fail(ip);
-      return fail(clientErrors.missingKey(config.publicUrl));
-    }
-    const key = await deps.projections.clientKey(createHash('sha256').update(token).digest('hex'));
-    if (!key) {
-      deps.authLimiter.fail(ip);
-      return fail(clientErrors.invalidKey(config.publicUrl));
-    }
-    if (key.status !== 'active') return fail(clientErrors.keyRevoked());
-    const now = Date.now();
-    if (key.expiresAt !== null && key.expiresAt <= now) return fail(clientErrors.keyExpired());
-    const accounts = await deps.projections.path(key.root, key.path);
-    if (!accounts) return fail(clientErrors.invalidKey(config.publicUrl));
-    if (accounts.some((a) => a.status !== 'active' || (a.expiresAt !== null && a.expiresAt <= now))) return fail(clientErrors.accountDisabled());
-    if (!ipAllowed(key.ipAllowlist, ip) || accounts.some((a) => !ipAllowed(a.ipAllowlist, ip))) return fail(clientErrors.ipNotAllowed());
-    if (req.headers.origin && key.origins && !key.origins.includes(req.headers.origin)) return fail(clientErrors.originNotAllowed());
+    const caller = await authenticate(req, deps.auth);
+    if (isApiError(caller)) return fail(caller);
+    const { key, accounts } = caller;
 
     if (isBilling) {
       req.resume();
