@@ -1,4 +1,7 @@
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { randomUUID } from 'node:crypto';
 import OpenAI from 'openai';
 import { redisKeys } from '@yugong/schemas';
@@ -314,5 +317,9 @@ describe('accounts: self-service sub-accounts, operator API, prices and CLI', fu
     assert.match(err.join(''), /Error 400: Invalid 'amount_usd'/);
     assert.equal(await yg('accounts', 'frobnicate'), 2);
     assert.equal(await cli(['accounts', 'get', id], { YUGONG_URL: s.url }, () => undefined, () => undefined), 2, 'no credentials');
+    // And as the executable scripts call.
+    const bin = fileURLToPath(new URL('../../src/cli.js', import.meta.url));
+    const { stdout } = await promisify(execFile)(process.execPath, [bin, 'accounts', 'get', id], { env: { ...process.env, ...env } });
+    assert.equal((JSON.parse(stdout) as { id: string }).id, id);
   });
 });
