@@ -3,6 +3,9 @@ import { parseEnv } from '@yugong/schemas';
 
 const schema = z.object({
   YUGONG_CLICKHOUSE_URL: z.string().url('YUGONG_CLICKHOUSE_URL must be an http(s):// URL'),
+  YUGONG_CLICKHOUSE_USER: z.string().min(1).default('default'),
+  YUGONG_CLICKHOUSE_PASSWORD: z.string().default(''),
+  YUGONG_REDIS_URL: z.string().regex(/^rediss?:\/\//, 'YUGONG_REDIS_URL must be a redis:// URL'),
   YUGONG_CLICKHOUSE_DATABASE: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/).default('default'),
   YUGONG_ANALYTICS_PORT: z.coerce.number().int().min(0).max(65535).default(18081),
   YUGONG_ANALYTICS_HOST: z.string().default('127.0.0.1'),
@@ -13,6 +16,10 @@ const schema = z.object({
 export interface AnalyticsConfig {
   clickhouseUrl: string;
   clickhouseDatabase: string;
+  /** A read-only user is enough (and recommended): analytics only reads. */
+  clickhouseUser: string;
+  clickhousePassword: string;
+  redisUrl: string;
   port: number;
   host: string;
   adminToken: string;
@@ -21,5 +28,8 @@ export interface AnalyticsConfig {
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): AnalyticsConfig {
   const c = parseEnv(schema, env);
-  return { clickhouseUrl: c.YUGONG_CLICKHOUSE_URL, clickhouseDatabase: c.YUGONG_CLICKHOUSE_DATABASE, port: c.YUGONG_ANALYTICS_PORT, host: c.YUGONG_ANALYTICS_HOST, adminToken: c.YUGONG_ADMIN_TOKEN, logLevel: c.YUGONG_LOG_LEVEL };
+  return {
+    clickhouseUrl: c.YUGONG_CLICKHOUSE_URL, clickhouseDatabase: c.YUGONG_CLICKHOUSE_DATABASE, clickhouseUser: c.YUGONG_CLICKHOUSE_USER,
+    clickhousePassword: c.YUGONG_CLICKHOUSE_PASSWORD, redisUrl: c.YUGONG_REDIS_URL, port: c.YUGONG_ANALYTICS_PORT, host: c.YUGONG_ANALYTICS_HOST, adminToken: c.YUGONG_ADMIN_TOKEN, logLevel: c.YUGONG_LOG_LEVEL,
+  };
 }

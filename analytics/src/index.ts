@@ -1,3 +1,4 @@
-export { createAnalyticsApp, overview } from './app.js';
+export { createAnalyticsApp, type AnalyticsDeps } from './app.js';
 export { loadConfig, type AnalyticsConfig } from './config.js';
-export { parseDay, parseRange, parseAccount } from './params.js';
+export { parseDay, parseRange, parseAccount, parseCursor, encodeCursor } from './params.js';
+export { csvLine } from './csv.js';

@@ -1,3 +1,4 @@
+import { READONLY_USER } from './services/clickhouse.js';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createWriteStream, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -144,7 +145,7 @@ export async function startWholeStack(): Promise<number> {
       name: 'proxy', script: 'proxy/dist/src/main.js', port: ports.proxy, health: '/readyz',
       env: { YUGONG_PROXY_PORT: String(ports.proxy), YUGONG_UPSTREAMS: demo ? JSON.stringify([{ baseUrl: `http://127.0.0.1:${ports.mock}/v1`, key: 'sk-demo-upstream-key', organization: 'org-demo' }]) : env.YUGONG_UPSTREAMS ?? '[]' },
     },
-    { name: 'analytics', script: 'analytics/dist/src/main.js', port: ports.analytics, health: '/healthz', env: { YUGONG_ANALYTICS_PORT: String(ports.analytics), YUGONG_PROXY_URL: base } },
+    { name: 'analytics', script: 'analytics/dist/src/main.js', port: ports.analytics, health: '/healthz', env: { YUGONG_ANALYTICS_PORT: String(ports.analytics), YUGONG_PROXY_URL: base, YUGONG_CLICKHOUSE_USER: READONLY_USER } },
   ];
   const onSignal = () => {
     void stopAll().then(() => process.exit(0));

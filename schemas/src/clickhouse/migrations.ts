@@ -107,6 +107,97 @@ function rollupSelect(bucket: 'toStartOfHour' | 'toDate'): string {
   ARRAY JOIN account_path AS path_account, costs_nano AS path_cost`;
 }
 
+/**
+ * Measures of the v2 rollups; every one is a plain sum, so SummingMergeTree keeps them. A
+ * measure never takes the name of a line_items column: ClickHouse aliases are global to a
+ * query, and `sum(images) AS images` would refer to itself (and 18.16 cannot push blocks
+ * through a view that reads a subquery, which would otherwise rename them).
+ */
+const total = (c: string): [string, string, string] => [`${c}_total`, 'UInt64', `sum(toUInt64(${c}))`];
+const sums: [name: string, type: string, expr: string][] = [
+  ['requests', 'UInt64', 'count()'],
+  ['errors', 'UInt64', "countIf(status != 'ok')"],
+  ['retried', 'UInt64', 'countIf(attempts > 1)'],
+  ...['attempts', 'prompt_tokens', 'cached_tokens', 'completion_tokens', 'reasoning_tokens', 'audio_prompt_tokens', 'audio_completion_tokens', 'images', 'audio_ms', 'speech_characters'].map(total),
+  ['cost_nano', 'Int64', 'sum(path_cost)'],
+  ['upstream_cost_nano', 'Int64', 'sum(list_cost_nano)'],
+  ['latency_ms_sum', 'UInt64', 'sum(toUInt64(latency_ms))'],
+  ['ttft_ms_sum', 'UInt64', 'sum(toUInt64(greatest(ttft_ms, 0)))'],
+  ['ttft_count', 'UInt64', 'countIf(ttft_ms >= 0)'],
+];
+
+/** quantilesTiming is exact below 1,024 ms and within 16 ms up to 30 s; its states merge. */
+export const QUANTILES = 'quantilesTiming(0.5, 0.9, 0.99)';
+const states: [name: string, type: string, expr: string][] = [
+  ['latency_q', `AggregateFunction(${QUANTILES}, UInt32)`, `${QUANTILES.replace('(', 'State(')}(latency_ms)`],
+  ['ttft_q', `AggregateFunction(${QUANTILES}, UInt32)`, `${QUANTILES.replace('(', 'StateIf(')}(toUInt32(greatest(ttft_ms, 0)), ttft_ms >= 0)`],
+  /** sumMerge(requests_state): how many requests the percentiles cover. */
+  ['requests_state', 'AggregateFunction(sum, UInt64)', 'sumState(toUInt64(1))'],
+];
+
+const accountDims = ['account_id', 'bucket', 'model', 'api_key_id', 'child_account_id', 'caller_account_id'];
+const upstreamDims = ['bucket', 'upstream_key_id', 'upstream_org', 'model'];
+
+type Bucket = 'toStartOfHour' | 'toDate';
+const bucketType = (b: Bucket) => (b === 'toDate' ? 'Date' : 'DateTime');
+
+/**
+ * One row per account of the path: the account, the child of it through which the request
+ * came ('' for its own requests), the caller (the path's last account) and the cost at the
+ * account's own price.
+ */
+function perPathAccount(bucket: Bucket, measures: string[], dims: string[]): string {
+  return `SELECT path_account AS account_id, ${bucket}(time) AS bucket, model, api_key_id,
+      if(depth < length(account_path), account_path[depth + 1], '') AS child_account_id,
+      account_path[length(account_path)] AS caller_account_id,
+      ${measures.join(', ')}
+    FROM line_items
+    ARRAY JOIN account_path AS path_account, costs_nano AS path_cost, arrayEnumerate(account_path) AS depth
+    GROUP BY ${dims.join(', ')}`;
+}
+
+function accountRollup(table: string, bucket: Bucket): string[] {
+  const select = perPathAccount(bucket, sums.map(([n, , e]) => `${e} AS ${n}`), accountDims);
+  return [
+    `CREATE TABLE ${table} (
+      account_id String, bucket ${bucketType(bucket)}, model String, api_key_id String, child_account_id String, caller_account_id String,
+      ${sums.map(([n, t]) => `${n} ${t}`).join(', ')}
+    ) ENGINE = SummingMergeTree() PARTITION BY toYYYYMM(bucket) ORDER BY (${accountDims.join(', ')})`,
+    `CREATE MATERIALIZED VIEW ${table}_mv TO ${table} AS ${select}`,
+    `INSERT INTO ${table} ${select}`,
+  ];
+}
+
+/** Percentile states need AggregatingMergeTree: SummingMergeTree on 18.16 keeps one state of many. */
+function latencyRollup(table: string, bucket: Bucket): string[] {
+  const dims = accountDims.slice(0, 5);
+  const select = perPathAccount(bucket, states.map(([n, , e]) => `${e} AS ${n}`), dims).replace(/\n\s*account_path\[length\(account_path\)\] AS caller_account_id,/, '');
+  return [
+    `CREATE TABLE ${table} (
+      account_id String, bucket ${bucketType(bucket)}, model String, api_key_id String, child_account_id String,
+      ${states.map(([n, t]) => `${n} ${t}`).join(', ')}
+    ) ENGINE = AggregatingMergeTree() PARTITION BY toYYYYMM(bucket) ORDER BY (${dims.join(', ')})`,
+    `CREATE MATERIALIZED VIEW ${table}_mv TO ${table} AS ${select}`,
+    `INSERT INTO ${table} ${select}`,
+  ];
+}
+
+/** For the operator: traffic per upstream key and organization, charged (the root's cost) against list cost. */
+function upstreamRollup(): string[] {
+  const measures = sums.filter(([n]) => n !== 'cost_nano');
+  const select = `SELECT toStartOfHour(time) AS bucket, upstream_key_id, upstream_org, model,
+      ${measures.map(([n, , e]) => `${e} AS ${n}`).join(', ')}, sum(costs_nano[1]) AS charged_nano
+    FROM line_items GROUP BY ${upstreamDims.join(', ')}`;
+  return [
+    `CREATE TABLE upstream_hourly (
+      bucket DateTime, upstream_key_id String, upstream_org String, model String,
+      ${measures.map(([n, t]) => `${n} ${t}`).join(', ')}, charged_nano Int64
+    ) ENGINE = SummingMergeTree() PARTITION BY toYYYYMM(bucket) ORDER BY (${upstreamDims.join(', ')})`,
+    `CREATE MATERIALIZED VIEW upstream_hourly_mv TO upstream_hourly AS ${select}`,
+    `INSERT INTO upstream_hourly ${select}`,
+  ];
+}
+
 export const migrations: Migration[] = [
   {
     id: 1,
@@ -163,6 +254,22 @@ export const migrations: Migration[] = [
       `CREATE MATERIALIZED VIEW IF NOT EXISTS usage_hourly_mv TO usage_hourly AS ${rollupSelect('toStartOfHour')}`,
       rollupTable('usage_daily', 'Date'),
       `CREATE MATERIALIZED VIEW IF NOT EXISTS usage_daily_mv TO usage_daily AS ${rollupSelect('toDate')}`,
+    ],
+  },
+  {
+    id: 3,
+    // The rollups are rebuilt from line_items (their source of truth) with the sub-account
+    // each request came through, attempts, percentile states and an upstream rollup. The
+    // ledger runs migrations before it consumes, so no insert races the backfill.
+    name: 'rollups v2: child account, attempts, latency percentiles, upstream keys',
+    statements: [
+      // Dropping everything first makes the migration safe to repeat after a cut.
+      ...['usage_hourly', 'usage_daily', 'latency_hourly', 'latency_daily', 'upstream_hourly'].flatMap((t) => [`DROP TABLE IF EXISTS ${t}_mv`, `DROP TABLE IF EXISTS ${t}`]),
+      ...accountRollup('usage_hourly', 'toStartOfHour'),
+      ...accountRollup('usage_daily', 'toDate'),
+      ...latencyRollup('latency_hourly', 'toStartOfHour'),
+      ...latencyRollup('latency_daily', 'toDate'),
+      ...upstreamRollup(),
     ],
   },
 ];
