@@ -107,12 +107,15 @@ export async function startLoop(opts: LoopOptions): Promise<RunningLoop> {
         await opts.handle(valid);
         opts.metrics.applySeconds.observe({ group }, (performance.now() - t0) / 1000);
         opts.metrics.applied.inc({ group }, valid.length);
+        const now = Date.now();
+        for (const e of valid) opts.metrics.eventAge.observe({ group }, Math.max(0, now - Date.parse(e.time)) / 1000);
       }
       const last = chunk[chunk.length - 1];
       if (last) resolveOffset(last.offset);
       await heartbeat();
     }
     await commitOffsetsIfNecessary();
+    opts.metrics.lag.set({ group, topic: batch.topic, partition: String(batch.partition) }, Number(batch.offsetLag()));
   }
 
   current = await launch();
