@@ -16,7 +16,6 @@ export interface LineItemFilter {
   status: string | null;
 }
 
-const DAY_MS = 86_400_000;
 
 /**
  * The columns a caller sees. Costs are the target account's own (its price); the path is cut
@@ -35,13 +34,11 @@ function columns(target: Target, operator: boolean): string[] {
   return operator ? [...common, 'arrayMap(c -> toString(c), costs_nano) AS path_costs_nano', 'toString(list_cost_nano) AS upstream_cost_nano', 'upstream_key_id', 'upstream_org'] : common;
 }
 
-/** The primary key starts with (root_account_id, time): every query names both. */
-function where(target: Target, f: LineItemFilter): string[] {
+/** The filters of a query; the primary key starts with (root_account_id, time). */
+function filters(target: Target, f: LineItemFilter): string[] {
   return [
     `root_account_id = ${sqlString(target.root)}`,
     `has(account_path, ${sqlString(target.accountId)})`,
-    `time >= ${sqlDateTime(f.from)}`,
-    `time < ${sqlDateTime(new Date(f.to.getTime() + DAY_MS))}`,
     f.model ? `model = ${sqlString(f.model)}` : '',
     f.apiKeyId ? `api_key_id = ${sqlString(f.apiKeyId)}` : '',
     f.subAccount ? `has(account_path, ${sqlString(f.subAccount)})` : '',
@@ -49,25 +46,56 @@ function where(target: Target, f: LineItemFilter): string[] {
   ].filter(Boolean);
 }
 
+const seconds = (d: Date) => Math.floor(d.getTime() / 1000);
+const at = (s: number) => sqlDateTime(new Date(s * 1000));
+const DAY_S = 86_400;
+
+function where(target: Target, f: LineItemFilter): string[] {
+  return [...filters(target, f), `time >= ${at(seconds(f.from))}`, `time < ${at(seconds(f.to) + DAY_S)}`];
+}
+
 type Row = Record<string, unknown> & { ts: number; event_id: string };
 export type LineItem = Record<string, unknown>;
 
+/**
+ * The (time, event_id) keys of one page, newest first. 18.16 cannot stop reading at a LIMIT
+ * in key order, so the range is walked backwards in windows (a day, then four times longer
+ * each time): a busy account's page reads about a day of its rows, not the month.
+ */
+async function pageKeys(ch: ClickHouseClient, conds: string[], fromS: number, endS: number, cursor: Cursor | null, want: number): Promise<{ ts: number; event_id: string }[]> {
+  const keys: { ts: number; event_id: string }[] = [];
+  const after = cursor ? [`(time < ${at(cursor.time)} OR (time = ${at(cursor.time)} AND event_id < ${sqlString(cursor.eventId)}))`] : [];
+  let hi = cursor ? Math.min(endS, cursor.time + 1) : endS;
+  for (let span = DAY_S; keys.length < want && hi > fromS; span *= 4) {
+    const lo = Math.max(fromS, hi - span);
+    const rs = await ch.query({
+      query: `SELECT toUInt32(time) AS ts, event_id FROM line_items WHERE ${[...conds, ...after, `time >= ${at(lo)}`, `time < ${at(hi)}`].join(' AND ')}
+        ORDER BY time DESC, event_id DESC LIMIT ${sqlInt(want - keys.length)}`,
+      format: 'JSONEachRow',
+    });
+    keys.push(...(await rs.json<{ ts: number | string; event_id: string }>()).map((k) => ({ ts: Number(k.ts), event_id: k.event_id })));
+    hi = lo;
+  }
+  return keys;
+}
+
 /** One page, newest first, by keyset on (time, event_id): no item is skipped or repeated. */
 export async function lineItemPage(ch: ClickHouseClient, target: Target, f: LineItemFilter, operator: boolean, limit: number, cursor: Cursor | null) {
-  const conds = where(target, f);
-  if (cursor) {
-    const t = sqlDateTime(new Date(cursor.time * 1000));
-    conds.push(`(time < ${t} OR (time = ${t} AND event_id < ${sqlString(cursor.eventId)}))`);
-  }
+  const conds = filters(target, f);
+  const keys = await pageKeys(ch, conds, seconds(f.from), seconds(f.to) + DAY_S, cursor, limit + 1);
+  const page = keys.slice(0, limit);
+  const more = keys.length > limit;
+  const last = page.at(-1);
+  if (!last) return { items: [], nextCursor: null };
+  const first = page[0] as { ts: number };
   const rs = await ch.query({
-    query: `SELECT ${columns(target, operator).join(', ')} FROM line_items WHERE ${conds.join(' AND ')} ORDER BY time DESC, event_id DESC LIMIT ${sqlInt(limit + 1)}`,
+    query: `SELECT ${columns(target, operator).join(', ')} FROM line_items
+      WHERE ${[...conds, `time >= ${at(last.ts)}`, `time <= ${at(first.ts)}`, `event_id IN (${page.map((k) => sqlString(k.event_id)).join(', ')})`].join(' AND ')}
+      ORDER BY time DESC, event_id DESC LIMIT 1 BY event_id`,
     format: 'JSONEachRow',
   });
   const items = await rs.json<Row>();
-  const more = items.length > limit;
-  const page = items.slice(0, limit);
-  const last = page.at(-1);
-  return { items: page.map(present), nextCursor: more && last ? encodeCursor({ time: Number(last.ts), eventId: last.event_id }) : null };
+  return { items: items.map(present), nextCursor: more ? encodeCursor({ time: last.ts, eventId: last.event_id }) : null };
 }
 
 export async function lineItem(ch: ClickHouseClient, target: Target, eventId: string, operator: boolean): Promise<LineItem | null> {

@@ -7,3 +7,4 @@ export { portIsFree } from './net.js';
 export { startDetached, stopByPidFile, isOurs, readPid, tail } from './proc.js';
 export type { ServiceDef } from './services/service.js';
 export { READONLY_USER } from './services/clickhouse.js';
+export { markdownTable, machineLine, writeBenchmarkSection } from './bench.js';

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { parseEnv } from '@yugong/schemas';
+import type { FaultPoint } from './consumer-loop.js';
 
 const schema = z.object({
   YUGONG_KAFKA_BROKERS: z.string().min(1, 'YUGONG_KAFKA_BROKERS is required (host:port,…)'),
@@ -14,6 +15,10 @@ const schema = z.object({
   YUGONG_CLICKHOUSE_BATCH_MAX_WAIT_MS: z.coerce.number().int().min(10).max(60_000).default(500),
   /** A suffix for consumer group ids, so tests can run isolated groups on one cluster. */
   YUGONG_GROUP_SUFFIX: z.string().regex(/^[A-Za-z0-9._-]*$/).default(''),
+  /** How long a consumer that stopped heartbeating keeps its partitions (the broker allows 6 s and up). */
+  YUGONG_KAFKA_SESSION_TIMEOUT_MS: z.coerce.number().int().min(6000).max(300_000).default(30_000),
+  /** Crash tests only: "point:n" kills the process with SIGKILL at the n-th pass of that point. */
+  YUGONG_FAULT_KILL_AT: z.string().regex(/^(handled|resolved|committed):[1-9]\d{0,5}$/, 'YUGONG_FAULT_KILL_AT must be handled|resolved|committed:<n>').optional(),
 });
 
 export interface LedgerConfig {
@@ -27,6 +32,8 @@ export interface LedgerConfig {
   dedupeTtlSeconds: number;
   clickhouseMaxWaitMs: number;
   groupSuffix: string;
+  sessionTimeoutMs: number;
+  killAt: { point: FaultPoint; nth: number } | null;
 }
 
 /** Parsed and validated once, at start; a bad variable stops the process with its name. */
@@ -43,5 +50,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): LedgerConfig {
     dedupeTtlSeconds: c.YUGONG_DEDUPE_TTL_DAYS * 86_400,
     clickhouseMaxWaitMs: c.YUGONG_CLICKHOUSE_BATCH_MAX_WAIT_MS,
     groupSuffix: c.YUGONG_GROUP_SUFFIX,
+    sessionTimeoutMs: c.YUGONG_KAFKA_SESSION_TIMEOUT_MS,
+    killAt: c.YUGONG_FAULT_KILL_AT ? { point: c.YUGONG_FAULT_KILL_AT.split(':')[0] as FaultPoint, nth: Number(c.YUGONG_FAULT_KILL_AT.split(':')[1]) } : null,
   };
 }

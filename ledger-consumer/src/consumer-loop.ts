@@ -16,7 +16,12 @@ export interface LoopOptions {
   log: Logger;
   metrics: LedgerMetrics;
   consumerConfig?: Partial<ConsumerConfig>;
+  /** Called at each point of the apply/commit sequence; the crash tests kill the process here. */
+  fault?: (point: FaultPoint) => void;
 }
+
+/** handled: applied, offset not resolved; resolved: not committed; committed: after the commit. */
+export type FaultPoint = 'handled' | 'resolved' | 'committed';
 
 export interface RunningLoop {
   /** The consumer currently running (a new one after each restart). */
@@ -105,6 +110,7 @@ export async function startLoop(opts: LoopOptions): Promise<RunningLoop> {
       if (valid.length > 0) {
         const t0 = performance.now();
         await opts.handle(valid);
+        opts.fault?.('handled');
         opts.metrics.applySeconds.observe({ group }, (performance.now() - t0) / 1000);
         opts.metrics.applied.inc({ group }, valid.length);
         const now = Date.now();
@@ -113,8 +119,10 @@ export async function startLoop(opts: LoopOptions): Promise<RunningLoop> {
       const last = chunk[chunk.length - 1];
       if (last) resolveOffset(last.offset);
       await heartbeat();
+      opts.fault?.('resolved');
     }
     await commitOffsetsIfNecessary();
+    opts.fault?.('committed');
     opts.metrics.lag.set({ group, topic: batch.topic, partition: String(batch.partition) }, Number(batch.offsetLag()));
   }
 

@@ -4,7 +4,7 @@ import type { Kafka } from 'kafkajs';
 import type { Logger } from 'pino';
 import { ensureTopics, migrate, topics } from '@yugong/schemas';
 import { createBalanceApplier } from './balances/apply.js';
-import { startLoop, type RunningLoop } from './consumer-loop.js';
+import { startLoop, type FaultPoint, type RunningLoop } from './consumer-loop.js';
 import type { LedgerConfig } from './config.js';
 import { createLineItemSink } from './line-items/sink.js';
 import type { LedgerMetrics } from './metrics.js';
@@ -20,12 +20,13 @@ export interface Ledger {
 }
 
 export interface LedgerDeps {
-  config: Pick<LedgerConfig, 'dedupeTtlSeconds' | 'clickhouseMaxWaitMs' | 'groupSuffix'>;
+  config: Pick<LedgerConfig, 'dedupeTtlSeconds' | 'clickhouseMaxWaitMs' | 'groupSuffix'> & Partial<Pick<LedgerConfig, 'sessionTimeoutMs'>>;
   kafka: Kafka;
   redis: Redis;
   clickhouse: ClickHouseClient;
   log: Logger;
   metrics: LedgerMetrics;
+  fault?: (point: FaultPoint) => void;
 }
 
 /** Creates topics and tables if missing, then starts both consumer groups. */
@@ -46,6 +47,9 @@ export async function startLedger(deps: LedgerDeps): Promise<Ledger> {
   const applier = createBalanceApplier(deps.redis, deps.config.dedupeTtlSeconds);
   const sink = createLineItemSink(deps.clickhouse, deps.metrics);
   const suffix = deps.config.groupSuffix;
+  // A member that died holds its partitions until its session times out.
+  const session = deps.config.sessionTimeoutMs ?? 30_000;
+  const membership = { sessionTimeout: session, heartbeatInterval: Math.min(3000, Math.floor(session / 3)) };
   const balances = await startLoop({
     kafka: deps.kafka,
     groupId: BALANCES_GROUP + suffix,
@@ -55,7 +59,8 @@ export async function startLedger(deps: LedgerDeps): Promise<Ledger> {
     dlq,
     log: deps.log,
     metrics: deps.metrics,
-    consumerConfig: { maxWaitTimeInMs: 50 },
+    fault: deps.fault,
+    consumerConfig: { ...membership, maxWaitTimeInMs: 50 },
   });
   const lineItems = await startLoop({
     kafka: deps.kafka,
@@ -66,8 +71,9 @@ export async function startLedger(deps: LedgerDeps): Promise<Ledger> {
     dlq,
     log: deps.log,
     metrics: deps.metrics,
+    fault: deps.fault,
     // Batches by time and size: a fetch waits for 256 KiB or the deadline, whichever first.
-    consumerConfig: { maxWaitTimeInMs: deps.config.clickhouseMaxWaitMs, minBytes: 256 * 1024, maxBytesPerPartition: 8 * 1024 * 1024 },
+    consumerConfig: { ...membership, maxWaitTimeInMs: deps.config.clickhouseMaxWaitMs, minBytes: 256 * 1024, maxBytesPerPartition: 8 * 1024 * 1024 },
   });
   return {
     balances,

@@ -15,7 +15,15 @@ const kafka = new Kafka({ clientId: 'yugong-ledger', brokers: config.kafkaBroker
 const redis = new Redis(config.redisUrl, { maxRetriesPerRequest: 3 });
 const clickhouse = createClient({ url: config.clickhouseUrl, database: config.clickhouseDatabase });
 
-const ledger = await startLedger({ config, kafka, redis, clickhouse, log, metrics });
+// The crash tests' hook: die without any cleanup at the n-th pass of one point.
+let passes = 0;
+const killAt = config.killAt;
+const fault = killAt
+  ? (point: string) => {
+      if (point === killAt.point && ++passes === killAt.nth) process.kill(process.pid, 'SIGKILL');
+    }
+  : undefined;
+const ledger = await startLedger({ config, kafka, redis, clickhouse, log, metrics, fault });
 let ready = true;
 
 const server = createServer((req, res) => {

@@ -11,12 +11,11 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { cpus } from 'node:os';
-import { readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import autocannon from 'autocannon';
 import { Pool } from 'undici';
-import { acquireTestStack, endpointsToEnv, loadProfile, readPid, repoRoot, stackServices } from '@yugong/infra';
+import { acquireTestStack, endpointsToEnv, loadProfile, machineLine, markdownTable, readPid, repoRoot, stackServices, writeBenchmarkSection } from '@yugong/infra';
 
 if (!process.env.YUGONG_BENCH_PINNED) {
   // The orchestrator (load generator) itself belongs on core 1.
@@ -213,18 +212,9 @@ async function main(): Promise<void> {
       ['RSS per 1,000 open streams (MiB)', '—', floorPerThousand.toFixed(1), perThousand.toFixed(1), '≤ 40', ok(perThousand <= 40)],
     ];
     const header = ['measure', 'direct to mock', 'floor (node:http + undici)', 'Yugong (admission + billing)', 'target', 'result'];
-    const table = [header, header.map(() => '---'), ...rows].map((r) => `| ${r.join(' | ')} |`).join('\n');
-    const cpu = cpus()[0]?.model ?? 'unknown CPU';
-    const when = new Date().toISOString().slice(0, 10);
-    const section = `## Data plane: proxy (npm run bench)\n\n${when}, ${cpu}, ${cpus().length} cores, Node ${process.version}. Each proxy pinned to core 0 with taskset; the mock upstream, the load generator (autocannon and an undici client), Redis, Kafka and ClickHouse on core 1. Chat completion of ${BODY.length} bytes to gpt-4o-mini; Yugong authenticates the key, runs the Redis admission script (funds for the path, RPM/TPM, hold), forwards, reads usage and sends one usage event to Kafka per request. The ledger consumer is stopped during the measurements (it is measured by the ledger benchmark).\n\n${table}\n`;
-    console.log(`\n${section}`);
-    const file = join(repoRoot, 'docs', 'benchmarks.md');
-    const existing = existsSync(file) ? readFileSync(file, 'utf8') : '# Benchmarks\n\nNumbers from scripts, not tests. Each section is replaced when its script runs again.\n';
-    const marker = '## Data plane: proxy (npm run bench)';
-    const at = existing.indexOf(marker);
-    const next = at >= 0 ? existing.indexOf('\n## ', at + marker.length) : -1;
-    const updated = at >= 0 ? existing.slice(0, at) + section + (next >= 0 ? existing.slice(next + 1) : '') : `${existing.trimEnd()}\n\n${section}`;
-    writeFileSync(file, updated);
+    const body = `${machineLine()}. Each proxy pinned to core 0 with taskset; the mock upstream, the load generator (autocannon and an undici client), Redis, Kafka and ClickHouse on core 1. Chat completion of ${BODY.length} bytes to gpt-4o-mini; Yugong authenticates the key, runs the Redis admission script (funds for the path, RPM/TPM, hold), forwards, reads usage and sends one usage event to Kafka per request. The ledger consumer is stopped during the measurements (it is measured by the ledger benchmark).\n\n${markdownTable(header, rows)}\n`;
+    console.log(`\n${body}`);
+    const file = writeBenchmarkSection('Data plane: proxy (npm run bench)', body);
     console.log(`written to ${file}`);
   } finally {
     for (const c of children) c.kill('SIGTERM');

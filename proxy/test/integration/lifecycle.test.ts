@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { endpointsFromEnv, endpointsOf, ensureInstalled, loadProfile, stackServices, startService, stopByPidFile } from '@yugong/infra';
+import { reconcile } from '@yugong/ledger-consumer';
 import { startStack, waitFor, type Stack } from './harness.js';
 
 const ask = (s: Stack, key: string, url = s.url) =>
@@ -9,20 +10,21 @@ const ask = (s: Stack, key: string, url = s.url) =>
     body: JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hello' }] }),
   });
 
-/** The test stack's own Kafka, which this machine runs as a local process. */
-function localKafka() {
+/** A server of the test stack that this machine runs as a local process (null elsewhere). */
+function localService(name: 'kafka' | 'clickhouse') {
   const profile = loadProfile('test');
-  if (endpointsFromEnv().kafkaBrokers.join(',') !== endpointsOf(profile).kafkaBrokers.join(',')) return null;
-  const installed = ensureInstalled(profile.home);
-  const kafka = stackServices(profile, installed).find((d) => d.name === 'kafka');
-  return kafka ?? null;
+  const ours = endpointsOf(profile);
+  const theirs = endpointsFromEnv();
+  const same = name === 'kafka' ? theirs.kafkaBrokers.join(',') === ours.kafkaBrokers.join(',') : theirs.clickhouseUrl === ours.clickhouseUrl;
+  if (!same) return null;
+  return stackServices(profile, ensureInstalled(profile.home)).find((d) => d.name === name) ?? null;
 }
 
 describe('proxy: failures and lifecycle', function () {
   this.timeout(240_000);
 
   it('while Kafka is down every event is spooled, then delivered once; a full spool answers 503', async function () {
-    const kafka = localKafka();
+    const kafka = localService('kafka');
     // Reason: this test stops and restarts Kafka, which it can do only to the local test stack.
     if (!kafka) this.skip();
     const s = await startStack();
@@ -71,6 +73,55 @@ describe('proxy: failures and lifecycle', function () {
       assert.equal((await ask(s, key, tiny.url)).status, 200, 'the tiny node serves again once its spool is empty');
     } finally {
       if (kafka) await startService(kafka, () => undefined).catch(() => undefined);
+      await s.close();
+    }
+  });
+
+  it('a ClickHouse outage during traffic: balances keep moving, line items catch up exactly once, rollups equal raw sums', async function () {
+    const clickhouse = localService('clickhouse');
+    // Reason: this test stops and restarts ClickHouse, which it can do only to the local test stack.
+    if (!clickhouse) this.skip();
+    const outageMs = Number(process.env.YUGONG_TEST_CLICKHOUSE_OUTAGE_MS ?? 60_000);
+    this.timeout(outageMs + 180_000);
+    const s = await startStack();
+    try {
+      const { key, accountId } = await s.fundedKey({ usd: '50' });
+      let sent = 0;
+      const send = async (n: number) => {
+        for (let i = 0; i < n; i++, sent++) assert.equal((await ask(s, key)).status, 200);
+      };
+      await send(5);
+      await s.lineItems(accountId, 5);
+
+      assert.equal(await stopByPidFile(clickhouse.pidFile, clickhouse.markers), 'stopped');
+      const down = Date.now();
+      const progress: number[] = [];
+      while (Date.now() - down < outageMs) {
+        await send(10);
+        progress.push(Number((await s.settled(accountId, sent)).requests));
+        await new Promise((r) => setTimeout(r, 1000));
+      }
+      assert.ok(progress.length >= 3 && progress.every((n, i) => i === 0 || n > (progress[i - 1] ?? 0)), `balances kept moving: ${progress.join(', ')}`);
+
+      await startService(clickhouse, () => undefined);
+      const back = Date.now();
+      const items = await s.lineItems(accountId, sent, 120_000);
+      console.log(`      (${sent} requests, ${sent - 5} during a ${Math.round(outageMs / 1000)} s outage; line items caught up ${Date.now() - back} ms after ClickHouse returned)`);
+      assert.equal(items.length, sent);
+      const one = async <T>(query: string) => ((await (await s.clickhouse.query({ query, format: 'JSONEachRow' })).json<T>())[0]) as T;
+      const li = await one<{ n: string; u: string; cost: string }>(`SELECT count() AS n, uniqExact(event_id) AS u, toString(sum(cost_nano)) AS cost FROM line_items WHERE account_id = '${accountId}'`);
+      assert.deepEqual([Number(li.n), Number(li.u)], [sent, sent], 'count() = uniqExact(event_id)');
+      const h = await s.settled(accountId, sent);
+      assert.equal(li.cost, h.spent, 'line items sum to the balance spent');
+      const rollup = await waitFor('the rollups', async () => {
+        const r = await one<{ n: string; cost: string }>(`SELECT toString(sum(requests)) AS n, toString(sum(cost_nano)) AS cost FROM usage_daily WHERE account_id = '${accountId}'`);
+        return Number(r.n) === sent ? r : null;
+      });
+      assert.equal(rollup.cost, li.cost, 'rollups equal the raw sums');
+      const [drift] = await reconcile(s.redis, s.clickhouse, [accountId]);
+      assert.equal(drift?.drift, 0n, 'reconcile: no drift');
+    } finally {
+      if (clickhouse) await startService(clickhouse, () => undefined).catch(() => undefined);
       await s.close();
     }
   });

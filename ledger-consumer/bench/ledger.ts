@@ -1,0 +1,135 @@
+/**
+ * Ledger benchmark on the real Kafka, Redis and ClickHouse of the test stack:
+ *  1. apply rate: 200,000 usage events (1,000 accounts in 250 trees, a quarter with a
+ *     sub-account path) waiting in Kafka, applied by each consumer group, first apply to last;
+ *  2. end-to-end lag at a steady 2,000 events/s for 20 s, sent as a proxy sends them (a batch
+ *     every 10 ms, stamped when the "response" goes out): the time from that stamp until the
+ *     balance (Redis) and the line item (ClickHouse) are written.
+ * Targets: ≥ 50,000 events/s applied; lag p99 ≤ 500 ms. Prints a table, writes docs/benchmarks.md.
+ */
+import { randomUUID } from 'node:crypto';
+import { createClient } from '@clickhouse/client';
+import { Redis } from 'ioredis';
+import { CompressionTypes, Kafka, logLevel } from 'kafkajs';
+import { pino } from 'pino';
+import { acquireTestStack, machineLine, markdownTable, waitFor, writeBenchmarkSection } from '@yugong/infra';
+import { makeEvent, partitionKeyFor, topics, type EventData } from '@yugong/schemas';
+import { BALANCES_GROUP, LINE_ITEMS_GROUP, startLedger } from '../src/ledger.js';
+import { createMetrics } from '../src/metrics.js';
+
+const EVENTS = 200_000;
+const RATE = 2_000;
+const LAG_SECONDS = 20;
+const run = randomUUID().replace(/-/g, '').slice(0, 8);
+const accountPath = (n: number) => (n % 4 === 0 ? [`lb-${run}-${n % 250}`, `lb-${run}-${n % 250}-sub${n % 1000}`] : [`lb-${run}-${n % 250}`]);
+
+function usage(n: number, time: Date) {
+  const path = accountPath(n);
+  const list = BigInt(100 + (n % 5000));
+  const data: EventData<'usage.recorded'> = {
+    requestId: `req_${run}_${n}`, apiKeyId: 'key_bench', endpoint: 'chat.completions', model: 'gpt-4o-mini', status: 'ok', httpStatus: 200, errorCode: null, stream: false,
+    tokens: { prompt: 100, cached: 0, completion: 50, reasoning: 0, audioPrompt: 0, audioCompletion: 0, imagePrompt: 0, imageCompletion: 0 },
+    images: 0, imageSize: null, imageQuality: null, audioMs: 0, speechCharacters: 0, usageSource: 'upstream',
+    costs: path.map((_, d) => (d === 0 ? list : (list * 3n) / 2n).toString()), listCostNano: list.toString(), priceVersion: 'bench', holdId: null,
+    attempts: [{ upstreamKeyId: 'up_bench', status: 200, outcome: 'ok', latencyMs: 300, errorCode: null }], upstreamKeyId: 'up_bench', upstreamOrg: 'org', latencyMs: 320, ttftMs: null,
+  };
+  const e = makeEvent('usage.recorded', { id: `usage:${run}:${n}`, source: 'bench', accountPath: path, time, data });
+  return { key: partitionKeyFor(e), value: JSON.stringify(e) };
+}
+
+const q = (xs: number[], p: number) => xs[Math.min(xs.length - 1, Math.floor(p * xs.length))] ?? NaN;
+
+async function main(): Promise<void> {
+  const stack = await acquireTestStack();
+  const e = stack.endpoints;
+  const database = `yg_bench_ledger_${run}`;
+  const server = createClient({ url: e.clickhouseUrl });
+  await server.command({ query: `CREATE DATABASE ${database}` });
+  const clickhouse = createClient({ url: e.clickhouseUrl, database });
+  const redis = new Redis(e.redisUrl);
+  const kafka = new Kafka({ clientId: 'ledger-bench', brokers: e.kafkaBrokers, logLevel: logLevel.NOTHING });
+  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
+  await producer.connect();
+  const metrics = createMetrics();
+  const applied = async (group: string) => {
+    const m = (await metrics.applied.get()).values.find((v) => v.labels.group === group);
+    return m?.value ?? 0;
+  };
+  const groupSuffix = `-bench-${run}`;
+  const log = pino({ level: 'warn' });
+  const config = { dedupeTtlSeconds: 3600, clickhouseMaxWaitMs: 100, groupSuffix, sessionTimeoutMs: 6000 };
+  try {
+    // Catch up with the topics' history first, so only the benchmark's events are measured.
+    let ledger = await startLedger({ config, kafka, redis, clickhouse, log, metrics });
+    const sentinel = makeEvent('credit.granted', { id: `credit:${run}:sentinel`, source: 'bench', accountPath: [`lb-${run}-0`], data: { accountId: `lb-${run}-0`, amountNano: '1', note: '', idempotencyKey: 's', grantedBy: 'bench' } });
+    await producer.send({ topic: topics.accounts, acks: -1, messages: [{ key: partitionKeyFor(sentinel), value: JSON.stringify(sentinel) }] });
+    await waitFor('the ledger to catch up', async () => (await redis.exists(`yg:{lb-${run}-0}:applied:${sentinel.id}`)) === 1, 300_000);
+    await ledger.stop();
+
+    // 1. Apply rate: the events wait in Kafka; the ledger starts and works through them.
+    for (let n = 0; n < EVENTS; n += 5000) {
+      const messages = Array.from({ length: Math.min(5000, EVENTS - n) }, (_, i) => usage(n + i, new Date()));
+      await producer.send({ topic: topics.usage, acks: -1, compression: CompressionTypes.None, messages });
+    }
+    const base = { b: await applied(BALANCES_GROUP + groupSuffix), l: await applied(LINE_ITEMS_GROUP + groupSuffix) };
+    ledger = await startLedger({ config, kafka, redis, clickhouse, log, metrics });
+    const span = async (group: string, from: number) => {
+      let first = 0;
+      await waitFor(`${group} to apply ${EVENTS}`, async () => {
+        const v = await applied(group);
+        if (!first && v > from) first = performance.now();
+        return v >= from + EVENTS || null;
+      }, 600_000, 5);
+      return EVENTS / ((performance.now() - first) / 1000);
+    };
+    const [balancesRate, lineItemsRate] = await Promise.all([span(BALANCES_GROUP + groupSuffix, base.b), span(LINE_ITEMS_GROUP + groupSuffix, base.l)]);
+    console.log(`apply: balances ${Math.round(balancesRate)}/s, line items ${Math.round(lineItemsRate)}/s`);
+
+    // 2. Lag at a steady rate: every event's age when its group has applied it.
+    const ages: Record<string, number[]> = {};
+    const observe = metrics.eventAge.observe.bind(metrics.eventAge);
+    metrics.eventAge.observe = ((labels: { group: string }, seconds: number) => {
+      (ages[labels.group] ??= []).push(seconds * 1000);
+      observe(labels, seconds);
+    }) as typeof metrics.eventAge.observe;
+    const perTick = RATE / 100;
+    const t0 = performance.now();
+    let sent = 0;
+    for (let tick = 0; tick < LAG_SECONDS * 100; tick++) {
+      const due = t0 + tick * 10;
+      const wait = due - performance.now();
+      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+      const now = new Date();
+      void producer.send({ topic: topics.usage, acks: -1, messages: Array.from({ length: perTick }, (_, i) => usage(EVENTS + sent + i, now)) });
+      sent += perTick;
+    }
+    const achieved = sent / ((performance.now() - t0) / 1000);
+    await waitFor('the steady events to be applied', async () =>
+      ((ages[BALANCES_GROUP + groupSuffix]?.length ?? 0) >= sent && (ages[LINE_ITEMS_GROUP + groupSuffix]?.length ?? 0) >= sent) || null, 120_000);
+    await ledger.stop();
+
+    const lag = (group: string) => (ages[group] ?? []).slice(0, sent).sort((a, b) => a - b);
+    const lb = lag(BALANCES_GROUP + groupSuffix);
+    const ll = lag(LINE_ITEMS_GROUP + groupSuffix);
+    const ok = (v: boolean) => (v ? 'met' : '**not met**');
+    const rows = [
+      ['apply rate, balances (Redis), events/s', Math.round(balancesRate).toLocaleString('en'), '≥ 50,000', ok(balancesRate >= 50_000)],
+      ['insert rate, line items (ClickHouse), events/s', Math.round(lineItemsRate).toLocaleString('en'), '≥ 50,000', ok(lineItemsRate >= 50_000)],
+      [`lag p50 at ${Math.round(achieved).toLocaleString('en')} events/s, balance updated (ms)`, q(lb, 0.5).toFixed(0), '', ''],
+      ['lag p99, balance updated (ms)', q(lb, 0.99).toFixed(0), '≤ 500', ok(q(lb, 0.99) <= 500)],
+      ['lag p50, line item written (ms)', q(ll, 0.5).toFixed(0), '', ''],
+      ['lag p99, line item written (ms)', q(ll, 0.99).toFixed(0), '', ''],
+    ];
+    const body = `${machineLine()}. Kafka 3.9.1 (one KRaft broker), Redis 7 and ClickHouse 18.16 of the test stack on this machine, the ledger in one Node process. Apply rate: ${EVENTS.toLocaleString('en')} usage events waiting in Kafka (1,000 accounts in 250 trees; a quarter charge a two-account path), from each group's first apply to its last. Lag: ${LAG_SECONDS} s at ${RATE.toLocaleString('en')} events/s sent in 10 ms batches stamped as the proxy stamps them, measured to the moment each group has applied the event.\n\n${markdownTable(['measure', 'value', 'target', 'result'], rows)}\n`;
+    console.log(`\n${body}`);
+    console.log(`written to ${writeBenchmarkSection('Ledger (npm run bench:ledger)', body)}`);
+  } finally {
+    await producer.disconnect();
+    await server.command({ query: `DROP DATABASE IF EXISTS ${database}` });
+    await Promise.all([server.close(), clickhouse.close()]);
+    redis.disconnect();
+    await stack.release();
+  }
+}
+
+await main();

@@ -1,0 +1,152 @@
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+import { createClient, type ClickHouseClient } from '@clickhouse/client';
+import { Redis } from 'ioredis';
+import { Kafka, logLevel, type Producer } from 'kafkajs';
+import { endpointsFromEnv, endpointsToEnv, waitFor } from '@yugong/infra';
+import { makeEvent, partitionKeyFor, redisKeys, topicFor, type EventData, type YugongEvent } from '@yugong/schemas';
+import type { FaultPoint } from '../../src/consumer-loop.js';
+import { reconcile } from '../../src/reconcile.js';
+
+const MAIN = fileURLToPath(new URL('../../src/main.js', import.meta.url));
+
+function usage(costs: string[]): EventData<'usage.recorded'> {
+  return {
+    requestId: randomUUID(), apiKeyId: 'key_crash', endpoint: 'chat.completions', model: 'gpt-4o-mini', status: 'ok', httpStatus: 200, errorCode: null, stream: false,
+    tokens: { prompt: 3, cached: 0, completion: 2, reasoning: 0, audioPrompt: 0, audioCompletion: 0, imagePrompt: 0, imageCompletion: 0 },
+    images: 0, imageSize: null, imageQuality: null, audioMs: 0, speechCharacters: 0, usageSource: 'upstream', costs, listCostNano: costs[0] ?? '0',
+    priceVersion: 'v', holdId: null, attempts: [], upstreamKeyId: null, upstreamOrg: null, latencyMs: 5, ttftMs: null,
+  };
+}
+
+/**
+ * The ledger as its own process, killed with SIGKILL by its own hook at each point of the
+ * apply/commit sequence, again and again while events keep arriving; then a clean run. No
+ * event may be applied twice or lost, in Redis or in ClickHouse.
+ */
+describe('ledger killed (SIGKILL) at every point of the apply/commit sequence', function () {
+  this.timeout(300_000);
+  const uid = randomUUID().replace(/-/g, '').slice(0, 10);
+  const database = `yg_crash_${uid}`;
+  const root = `crash-${uid}`;
+  const kid = `${root}-kid`;
+  let env: NodeJS.ProcessEnv;
+  let redis: Redis;
+  let ch: ClickHouseClient;
+  let producer: Producer;
+  let kafka: Kafka;
+  const children = new Set<ChildProcess>();
+
+  const start = (killAt?: string) => {
+    const child = spawn(process.execPath, [MAIN], {
+      env: {
+        ...process.env, ...env, YUGONG_CLICKHOUSE_DATABASE: database, YUGONG_GROUP_SUFFIX: `-crash-${uid}`, YUGONG_LEDGER_PORT: '0', YUGONG_LOG_LEVEL: 'error',
+        YUGONG_CLICKHOUSE_BATCH_MAX_WAIT_MS: '50', YUGONG_KAFKA_SESSION_TIMEOUT_MS: '6000', KAFKAJS_NO_PARTITIONER_WARNING: '1', ...(killAt ? { YUGONG_FAULT_KILL_AT: killAt } : {}),
+      },
+      stdio: ['ignore', 'ignore', 'inherit'],
+    });
+    children.add(child);
+    const exited = new Promise<NodeJS.Signals | number | null>((resolve) => child.once('exit', (code, signal) => {
+      children.delete(child);
+      resolve(signal ?? code);
+    }));
+    return { child, exited };
+  };
+  const send = async (events: YugongEvent[]) => {
+    for (const e of events) await producer.send({ topic: topicFor(e.type), acks: -1, messages: [{ key: partitionKeyFor(e), value: JSON.stringify(e) }] });
+  };
+
+  before(async () => {
+    const endpoints = endpointsFromEnv();
+    env = endpointsToEnv(endpoints);
+    const server = createClient({ url: endpoints.clickhouseUrl });
+    await server.command({ query: `CREATE DATABASE ${database}` });
+    await server.close();
+    ch = createClient({ url: endpoints.clickhouseUrl, database });
+    redis = new Redis(endpoints.redisUrl);
+    kafka = new Kafka({ clientId: 'crash-test', brokers: endpoints.kafkaBrokers, logLevel: logLevel.NOTHING });
+    producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+    await producer.connect();
+  });
+
+  after(async () => {
+    for (const c of children) c.kill('SIGKILL');
+    await producer.disconnect();
+    await ch.command({ query: `DROP DATABASE IF EXISTS ${database}` });
+    await ch.close();
+    redis.disconnect();
+  });
+
+  it('applies every event exactly once; balances equal credits minus line items; reconcile finds no drift', async () => {
+    const settings = { name: 'c', multiplierPpm: 1_000_000, creditLimitNano: null, limits: { rpm: null, tpm: null }, models: null, ipAllowlist: null, expiresAt: null };
+    await send([
+      makeEvent('account.created', { id: `account:${root}:created`, source: 't', accountPath: [root], data: { accountId: root, parentId: null, ...settings } }),
+      makeEvent('account.created', { id: `account:${kid}:created`, source: 't', accountPath: [root, kid], data: { accountId: kid, parentId: root, ...settings, multiplierPpm: 1_500_000 } }),
+    ]);
+    // A first run catches up with the topics' history; it is killed from outside mid-way.
+    const first = start();
+    await waitFor('the tree to be projected', async () => (await redis.exists(redisKeys.account(root, kid))) === 1, 120_000);
+    first.child.kill('SIGKILL');
+    await first.exited;
+
+    const usageEvents: YugongEvent[] = [];
+    let credited = 0n;
+    let n = 0;
+    const points: FaultPoint[] = ['handled', 'resolved', 'committed'];
+    for (let round = 0; round < 3; round++) {
+      for (const point of points) {
+        const batch: YugongEvent[] = [];
+        for (let i = 0; i < 25; i++, n++) {
+          const list = BigInt(1000 + n);
+          const e = n % 3 === 0
+            ? makeEvent('usage.recorded', { id: `usage:${root}:${n}`, source: 't', accountPath: [root], data: usage([list.toString()]) })
+            : makeEvent('usage.recorded', { id: `usage:${root}:${n}`, source: 't', accountPath: [root, kid], data: usage([list.toString(), ((list * 3n) / 2n).toString()]) });
+          batch.push(e);
+        }
+        const amount = BigInt(1_000_000 + round);
+        credited += amount;
+        batch.push(makeEvent('credit.granted', { id: `credit:${root}:${round}:${point}`, source: 't', accountPath: [root], data: { accountId: root, amountNano: amount.toString(), note: '', idempotencyKey: `${round}${point}`, grantedBy: 't' } }));
+        usageEvents.push(...batch.filter((e) => e.type === 'usage.recorded'));
+        await send(batch);
+        // Sent again: a producer retry after a lost acknowledgement.
+        await send(batch.slice(0, 5));
+        const run = start(`${point}:${1 + (round % 2)}`);
+        assert.equal(await Promise.race([run.exited, new Promise((r) => setTimeout(() => r('alive'), 60_000))]), 'SIGKILL', `killed itself at ${point}`);
+      }
+    }
+
+    const clean = start();
+    const total = usageEvents.length;
+    await waitFor('every usage event in Redis', async () => Number(await redis.hget(redisKeys.account(root, root), 'requests')) >= total || null, 120_000);
+    await waitFor('every line item in ClickHouse', async () => {
+      const [r] = await (await ch.query({ query: `SELECT count() AS n FROM line_items WHERE root_account_id = '${root}'`, format: 'JSONEachRow' })).json<{ n: string }>();
+      return Number(r?.n) >= total || null;
+    }, 120_000);
+    // Let anything that would be a second apply arrive before judging.
+    await new Promise((r) => setTimeout(r, 1500));
+    clean.child.kill('SIGTERM');
+    await clean.exited;
+
+    const sum = (i: number) => usageEvents.reduce((s, e) => s + (e.type === 'usage.recorded' ? BigInt(e.data.costs[i] ?? '0') : 0n), 0n);
+    const rootHash = await redis.hgetall(redisKeys.account(root, root));
+    const kidHash = await redis.hgetall(redisKeys.account(root, kid));
+    assert.equal(Number(rootHash.requests), total, 'each usage event applied once to the root');
+    assert.equal(Number(kidHash.requests), usageEvents.filter((e) => e.accountPath.length === 2).length);
+    assert.equal(rootHash.spent, sum(0).toString());
+    assert.equal(kidHash.spent, sum(1).toString());
+    assert.equal(rootHash.credited, credited.toString(), 'each credit applied once');
+    assert.equal(BigInt(rootHash.credited ?? '0') - BigInt(rootHash.spent ?? '0'), credited - sum(0), 'balance = credits − line items');
+
+    const [li] = await (await ch.query({
+      query: `SELECT count() AS n, uniqExact(event_id) AS u, toString(sum(costs_nano[1])) AS cost FROM line_items WHERE root_account_id = '${root}'`, format: 'JSONEachRow',
+    })).json<{ n: string; u: string; cost: string }>();
+    assert.deepEqual([Number(li?.n), Number(li?.u), li?.cost], [total, total, sum(0).toString()], 'count() = uniqExact(event_id), costs equal');
+    const [rollup] = await (await ch.query({ query: `SELECT toString(sum(requests)) AS n, toString(sum(cost_nano)) AS cost FROM usage_daily WHERE account_id = '${root}'`, format: 'JSONEachRow' })).json<{ n: string; cost: string }>();
+    assert.deepEqual([Number(rollup?.n), rollup?.cost], [total, sum(0).toString()], 'rollups equal the raw sums');
+    const drifts = await reconcile(redis, ch, [root, kid]);
+    assert.equal(drifts.length, 2);
+    assert.deepEqual(drifts.map((d) => d.drift), [0n, 0n], 'reconcile: no drift');
+  });
+});
