@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { parseEnv } from '@yugong/schemas';
 import type { FaultPoint } from './consumer-loop.js';
+import type { LedgerGroup } from './ledger.js';
 
 const schema = z.object({
   YUGONG_KAFKA_BROKERS: z.string().min(1, 'YUGONG_KAFKA_BROKERS is required (host:port,…)'),
@@ -17,6 +18,8 @@ const schema = z.object({
   YUGONG_GROUP_SUFFIX: z.string().regex(/^[A-Za-z0-9._-]*$/).default(''),
   /** How long a consumer that stopped heartbeating keeps its partitions (the broker allows 6 s and up). */
   YUGONG_KAFKA_SESSION_TIMEOUT_MS: z.coerce.number().int().min(6000).max(300_000).default(30_000),
+  /** Which consumer groups this process runs (both by default; one each scales them apart). */
+  YUGONG_LEDGER_GROUPS: z.string().regex(/^(balances|line-items)(,(balances|line-items))?$/, 'YUGONG_LEDGER_GROUPS must list balances and/or line-items').default('balances,line-items'),
   /** Crash tests only: "point:n" kills the process with SIGKILL at the n-th pass of that point. */
   YUGONG_FAULT_KILL_AT: z.string().regex(/^(handled|resolved|committed):[1-9]\d{0,5}$/, 'YUGONG_FAULT_KILL_AT must be handled|resolved|committed:<n>').optional(),
 });
@@ -33,6 +36,7 @@ export interface LedgerConfig {
   clickhouseMaxWaitMs: number;
   groupSuffix: string;
   sessionTimeoutMs: number;
+  groups: LedgerGroup[];
   killAt: { point: FaultPoint; nth: number } | null;
 }
 
@@ -51,6 +55,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): LedgerConfig {
     clickhouseMaxWaitMs: c.YUGONG_CLICKHOUSE_BATCH_MAX_WAIT_MS,
     groupSuffix: c.YUGONG_GROUP_SUFFIX,
     sessionTimeoutMs: c.YUGONG_KAFKA_SESSION_TIMEOUT_MS,
+    groups: [...new Set(c.YUGONG_LEDGER_GROUPS.split(','))] as LedgerGroup[],
     killAt: c.YUGONG_FAULT_KILL_AT ? { point: c.YUGONG_FAULT_KILL_AT.split(':')[0] as FaultPoint, nth: Number(c.YUGONG_FAULT_KILL_AT.split(':')[1]) } : null,
   };
 }

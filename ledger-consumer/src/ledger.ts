@@ -12,15 +12,16 @@ import type { LedgerMetrics } from './metrics.js';
 export const BALANCES_GROUP = 'yugong-ledger-balances';
 export const LINE_ITEMS_GROUP = 'yugong-ledger-line-items';
 
+export type LedgerGroup = 'balances' | 'line-items';
+
 export interface Ledger {
-  /** The two consumer groups, independent so a ClickHouse outage never stalls balances. */
-  balances: RunningLoop;
-  lineItems: RunningLoop;
+  /** The consumer groups this process runs; independent, so a ClickHouse outage never stalls balances. */
+  loops: RunningLoop[];
   stop(): Promise<void>;
 }
 
 export interface LedgerDeps {
-  config: Pick<LedgerConfig, 'dedupeTtlSeconds' | 'clickhouseMaxWaitMs' | 'groupSuffix'> & Partial<Pick<LedgerConfig, 'sessionTimeoutMs'>>;
+  config: Pick<LedgerConfig, 'dedupeTtlSeconds' | 'clickhouseMaxWaitMs' | 'groupSuffix'> & Partial<Pick<LedgerConfig, 'sessionTimeoutMs' | 'groups'>>;
   kafka: Kafka;
   redis: Redis;
   clickhouse: ClickHouseClient;
@@ -50,7 +51,9 @@ export async function startLedger(deps: LedgerDeps): Promise<Ledger> {
   // A member that died holds its partitions until its session times out.
   const session = deps.config.sessionTimeoutMs ?? 30_000;
   const membership = { sessionTimeout: session, heartbeatInterval: Math.min(3000, Math.floor(session / 3)) };
-  const balances = await startLoop({
+  const groups = deps.config.groups ?? ['balances', 'line-items'];
+  const loops: RunningLoop[] = [];
+  if (groups.includes('balances')) loops.push(await startLoop({
     kafka: deps.kafka,
     groupId: BALANCES_GROUP + suffix,
     topics: [topics.accounts, topics.usage, topics.control],
@@ -60,9 +63,9 @@ export async function startLedger(deps: LedgerDeps): Promise<Ledger> {
     log: deps.log,
     metrics: deps.metrics,
     fault: deps.fault,
-    consumerConfig: { ...membership, maxWaitTimeInMs: 50 },
-  });
-  const lineItems = await startLoop({
+    consumerConfig: { ...membership, maxWaitTimeInMs: 50, maxBytesPerPartition: 8 * 1024 * 1024 },
+  }));
+  if (groups.includes('line-items')) loops.push(await startLoop({
     kafka: deps.kafka,
     groupId: LINE_ITEMS_GROUP + suffix,
     topics: [topics.usage],
@@ -74,12 +77,11 @@ export async function startLedger(deps: LedgerDeps): Promise<Ledger> {
     fault: deps.fault,
     // Batches by time and size: a fetch waits for 256 KiB or the deadline, whichever first.
     consumerConfig: { ...membership, maxWaitTimeInMs: deps.config.clickhouseMaxWaitMs, minBytes: 256 * 1024, maxBytesPerPartition: 8 * 1024 * 1024 },
-  });
+  }));
   return {
-    balances,
-    lineItems,
+    loops,
     async stop() {
-      await Promise.all([balances.stop(), lineItems.stop()]);
+      await Promise.all(loops.map((l) => l.stop()));
       await dlq.disconnect();
     },
   };

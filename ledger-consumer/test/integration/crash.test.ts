@@ -113,7 +113,10 @@ describe('ledger killed (SIGKILL) at every point of the apply/commit sequence', 
         // Sent again: a producer retry after a lost acknowledgement.
         await send(batch.slice(0, 5));
         const run = start(`${point}:${1 + (round % 2)}`);
-        assert.equal(await Promise.race([run.exited, new Promise((r) => setTimeout(() => r('alive'), 60_000))]), 'SIGKILL', `killed itself at ${point}`);
+        let timer: NodeJS.Timeout | undefined;
+        const outcome = await Promise.race([run.exited, new Promise((r) => (timer = setTimeout(() => r('still alive after 60 s'), 60_000)))]);
+        clearTimeout(timer);
+        assert.equal(outcome, 'SIGKILL', `killed itself at ${point}`);
       }
     }
 
