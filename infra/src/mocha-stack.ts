@@ -6,6 +6,9 @@ import { acquireTestStack, exportEndpoints, type TestStack } from './test-stack.
 
 let stack: TestStack | undefined;
 
+/** How long a finished run may wait for its last sockets to close before it is reported and ended. */
+const LINGER_MS = 15_000;
+
 export async function mochaGlobalSetup(): Promise<void> {
   stack = await acquireTestStack();
   exportEndpoints(stack.endpoints);
@@ -13,4 +16,11 @@ export async function mochaGlobalSetup(): Promise<void> {
 
 export async function mochaGlobalTeardown(): Promise<void> {
   await stack?.release();
+  // A client a suite forgot to close keeps the process alive and would hang CI until its
+  // deadline: name what is still open, then end with the suites' own exit code (mocha sets it as the process exits).
+  setTimeout(() => {
+    const open = process.getActiveResourcesInfo().filter((r) => r !== 'Timeout');
+    console.error(`[infra] the run finished but ${open.length} resource(s) stayed open after ${LINGER_MS / 1000} s: ${open.join(', ')}; exiting`);
+    process.exit();
+  }, LINGER_MS).unref();
 }

@@ -44,7 +44,8 @@ const RESTART_DELAY_MS = 1000;
 export async function startLoop(opts: LoopOptions): Promise<RunningLoop> {
   const group = opts.groupId;
   let stopped = false;
-  let current: Consumer;
+  let restarting = false;
+  let current: Consumer | undefined;
 
   async function launch(): Promise<Consumer> {
     // A short, capped backoff: balances catch up seconds after Kafka returns.
@@ -54,8 +55,12 @@ export async function startLoop(opts: LoopOptions): Promise<RunningLoop> {
       ...opts.consumerConfig,
     });
     consumer.on(consumer.events.CRASH, (e) => {
+      // Only the current consumer restarts the loop, once: a second restart would leave a
+      // consumer connected that nothing stops.
+      if (stopped || consumer !== current || restarting) return;
+      restarting = true;
       opts.log.error({ group, err: e.payload.error.message }, 'consumer crashed; restarting from the last committed offset');
-      if (!stopped) setTimeout(() => void restart(), RESTART_DELAY_MS);
+      setTimeout(() => void restart().finally(() => (restarting = false)), RESTART_DELAY_MS);
     });
     try {
       await consumer.connect();
@@ -70,15 +75,18 @@ export async function startLoop(opts: LoopOptions): Promise<RunningLoop> {
   }
 
   async function restart(): Promise<void> {
-    await current.disconnect().catch(() => undefined);
-    if (stopped) return;
-    try {
-      const next = await launch();
-      if (stopped) await next.disconnect();
-      else current = next;
-    } catch (err) {
-      opts.log.error({ group, err: (err as Error).message }, 'consumer restart failed; trying again');
-      if (!stopped) setTimeout(() => void restart(), RESTART_DELAY_MS * 2);
+    for (let attempt = 1; !stopped; attempt++) {
+      await current?.disconnect().catch(() => undefined);
+      if (stopped) return;
+      try {
+        const next = await launch();
+        if (stopped) await next.disconnect();
+        else current = next;
+        return;
+      } catch (err) {
+        opts.log.error({ group, err: (err as Error).message, attempt }, 'consumer restart failed; trying again');
+        await new Promise((r) => setTimeout(r, RESTART_DELAY_MS * 2));
+      }
     }
   }
 
@@ -126,12 +134,13 @@ export async function startLoop(opts: LoopOptions): Promise<RunningLoop> {
     opts.metrics.lag.set({ group, topic: batch.topic, partition: String(batch.partition) }, Number(batch.offsetLag()));
   }
 
-  current = await launch();
+  const first = await launch();
+  current = first;
   return {
-    consumer: () => current,
+    consumer: () => current ?? first,
     async stop() {
       stopped = true;
-      await current.disconnect();
+      await current?.disconnect();
     },
   };
 }

@@ -5,3 +5,4 @@ export { createBalanceApplier, type BalanceApplier, type ChangeNotice } from './
 export { createLineItemSink, type LineItemSink } from './line-items/sink.js';
 export { createMetrics, type LedgerMetrics } from './metrics.js';
 export { reconcile, type Drift } from './reconcile.js';
+export { rebuild, swap, type RebuildResult, type AccountDrift } from './rebuild.js';

@@ -57,17 +57,35 @@ export function partitionKeyFor(event: YugongEvent): string {
 /** The little of kafkajs' admin client that topic creation needs. */
 export interface TopicAdmin {
   listTopics(): Promise<string[]>;
-  createTopics(options: { topics: { topic: string; numPartitions: number; replicationFactor?: number }[]; waitForLeaders?: boolean }): Promise<boolean>;
+  createTopics(options: {
+    topics: { topic: string; numPartitions: number; replicationFactor?: number; configEntries?: { name: string; value: string }[] }[];
+    waitForLeaders?: boolean;
+  }): Promise<boolean>;
+  alterConfigs(options: { validateOnly: boolean; resources: { type: number; name: string; configEntries: { name: string; value: string }[] }[] }): Promise<unknown>;
 }
 
-/** Creates the topics that do not exist yet; returns the ones it created. */
+/**
+ * The event log is the source of truth (the rebuild tool replays it from the beginning), so
+ * the event topics keep everything; the dead-letter topic keeps the broker's default.
+ */
+const keepForever = [{ name: 'retention.ms', value: '-1' }];
+const kept: TopicName[] = [topics.usage, topics.accounts, topics.control];
+/** kafkajs' ConfigResourceTypes.TOPIC. */
+const TOPIC_RESOURCE = 2;
+
+/** Creates the topics that do not exist yet and keeps the event topics' retention unlimited; returns the ones it created. */
 export async function ensureTopics(admin: TopicAdmin, replicationFactor = 1): Promise<string[]> {
   const existing = new Set(await admin.listTopics());
   const missing = (Object.keys(topicPartitions) as TopicName[]).filter((t) => !existing.has(t));
-  if (missing.length === 0) return [];
-  await admin.createTopics({
-    topics: missing.map((topic) => ({ topic, numPartitions: topicPartitions[topic], replicationFactor })),
-    waitForLeaders: true,
-  });
+  if (missing.length > 0) {
+    await admin.createTopics({
+      topics: missing.map((topic) => ({ topic, numPartitions: topicPartitions[topic], replicationFactor, ...(kept.includes(topic) ? { configEntries: keepForever } : {}) })),
+      waitForLeaders: true,
+    });
+  }
+  const older = kept.filter((t) => existing.has(t));
+  if (older.length > 0) {
+    await admin.alterConfigs({ validateOnly: false, resources: older.map((name) => ({ type: TOPIC_RESOURCE, name, configEntries: keepForever })) });
+  }
   return missing;
 }

@@ -16,6 +16,7 @@ export interface Harness {
   ledger: Ledger;
   metrics: LedgerMetrics;
   database: string;
+  groupSuffix: string;
   send(events: YugongEvent[]): Promise<void>;
   waitFor<T>(what: string, probe: () => Promise<T | undefined | null | false>, timeoutMs?: number): Promise<T>;
   close(): Promise<void>;
@@ -32,14 +33,15 @@ export async function startHarness(): Promise<Harness> {
   const redis = new Redis(endpoints.redisUrl);
   const clickhouse = createClient({ url: endpoints.clickhouseUrl, database });
   const metrics = createMetrics();
+  const groupSuffix = `-${randomUUID()}`;
   const ledger = await startLedger({
-    config: { dedupeTtlSeconds: 3600, clickhouseMaxWaitMs: 100, groupSuffix: `-${randomUUID()}` },
+    config: { dedupeTtlSeconds: 3600, clickhouseMaxWaitMs: 100, groupSuffix },
     kafka, redis, clickhouse, log: pino({ level: 'silent' }), metrics,
   });
   const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
   await producer.connect();
   return {
-    kafka, redis, clickhouse, producer, ledger, metrics, database,
+    kafka, redis, clickhouse, producer, ledger, metrics, database, groupSuffix,
     async send(events) {
       for (const e of events) {
         await producer.send({ topic: topicFor(e.type), acks: -1, messages: [{ key: partitionKeyFor(e), value: JSON.stringify(e) }] });

@@ -2,7 +2,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createClient, type ClickHouseClient } from '@clickhouse/client';
+import { ClickHouseLogLevel, createClient, type ClickHouseClient } from '@clickhouse/client';
 import { Redis } from 'ioredis';
 import { Kafka, logLevel, type Producer } from 'kafkajs';
 import OpenAI from 'openai';
@@ -61,7 +61,7 @@ export async function startStack(opts: { upstreams?: UpstreamSpec[]; nodes?: num
   const chAdmin = createClient({ url: endpoints.clickhouseUrl });
   await chAdmin.command({ query: `CREATE DATABASE IF NOT EXISTS ${database}` });
   await chAdmin.close();
-  const clickhouse = createClient({ url: endpoints.clickhouseUrl, database });
+  const clickhouse = createClient({ url: endpoints.clickhouseUrl, database, log: { level: ClickHouseLogLevel.OFF } });
   const ledger = await startLedger({
     config: { dedupeTtlSeconds: 3600, clickhouseMaxWaitMs: 50, groupSuffix: `-${randomUUID()}` },
     kafka, redis, clickhouse, log: pino({ level: 'silent' }), metrics: ledgerMetrics(),
