@@ -5,21 +5,13 @@ import { fileURLToPath } from 'node:url';
 import { createClient, type ClickHouseClient } from '@clickhouse/client';
 import { Redis } from 'ioredis';
 import { Kafka, logLevel, type Producer } from 'kafkajs';
+import { sampleUsage } from '@yugong/schemas/testing';
 import { endpointsFromEnv, endpointsToEnv, waitFor } from '@yugong/infra';
-import { makeEvent, partitionKeyFor, redisKeys, topicFor, type EventData, type YugongEvent } from '@yugong/schemas';
+import { makeEvent, partitionKeyFor, redisKeys, topicFor, type YugongEvent } from '@yugong/schemas';
 import type { FaultPoint } from '../../src/consumer-loop.js';
 import { reconcile } from '../../src/reconcile.js';
 
 const MAIN = fileURLToPath(new URL('../../src/main.js', import.meta.url));
-
-function usage(costs: string[]): EventData<'usage.recorded'> {
-  return {
-    requestId: randomUUID(), apiKeyId: 'key_crash', endpoint: 'chat.completions', model: 'gpt-4o-mini', status: 'ok', httpStatus: 200, errorCode: null, stream: false,
-    tokens: { prompt: 3, cached: 0, completion: 2, reasoning: 0, audioPrompt: 0, audioCompletion: 0, imagePrompt: 0, imageCompletion: 0 },
-    images: 0, imageSize: null, imageQuality: null, audioMs: 0, speechCharacters: 0, usageSource: 'upstream', costs, listCostNano: costs[0] ?? '0',
-    priceVersion: 'v', holdId: null, attempts: [], upstreamKeyId: null, upstreamOrg: null, latencyMs: 5, ttftMs: null,
-  };
-}
 
 /**
  * The ledger as its own process, killed with SIGKILL by its own hook at each point of the
@@ -101,8 +93,8 @@ describe('ledger killed (SIGKILL) at every point of the apply/commit sequence', 
         for (let i = 0; i < 25; i++, n++) {
           const list = BigInt(1000 + n);
           const e = n % 3 === 0
-            ? makeEvent('usage.recorded', { id: `usage:${root}:${n}`, source: 't', accountPath: [root], data: usage([list.toString()]) })
-            : makeEvent('usage.recorded', { id: `usage:${root}:${n}`, source: 't', accountPath: [root, kid], data: usage([list.toString(), ((list * 3n) / 2n).toString()]) });
+            ? makeEvent('usage.recorded', { id: `usage:${root}:${n}`, source: 't', accountPath: [root], data: sampleUsage({ requestId: randomUUID(), costs: [list.toString()] }) })
+            : makeEvent('usage.recorded', { id: `usage:${root}:${n}`, source: 't', accountPath: [root, kid], data: sampleUsage({ requestId: randomUUID(), costs: [list.toString(), ((list * 3n) / 2n).toString()] }) });
           batch.push(e);
         }
         const amount = BigInt(1_000_000 + round);

@@ -1,19 +1,9 @@
 import assert from 'node:assert/strict';
 import { randomUUID, createHash } from 'node:crypto';
-import { makeEvent, redisKeys, topics, type EventData } from '@yugong/schemas';
+import { sampleUsage } from '@yugong/schemas/testing';
+import { makeEvent, redisKeys, topics } from '@yugong/schemas';
 import { reconcile } from '../../src/reconcile.js';
 import { startHarness, type Harness } from './harness.js';
-
-function usage(over: Partial<EventData<'usage.recorded'>>): EventData<'usage.recorded'> {
-  return {
-    requestId: randomUUID(), apiKeyId: 'key_1', endpoint: 'chat.completions', model: 'gpt-4o', status: 'ok', httpStatus: 200,
-    errorCode: null, stream: false,
-    tokens: { prompt: 10, cached: 0, completion: 5, reasoning: 0, audioPrompt: 0, audioCompletion: 0, imagePrompt: 0, imageCompletion: 0 },
-    images: 0, imageSize: null, imageQuality: null, audioMs: 0, speechCharacters: 0, usageSource: 'upstream',
-    costs: ['1'], listCostNano: '1', priceVersion: 'v1', holdId: null, attempts: [], upstreamKeyId: 'up', upstreamOrg: null,
-    latencyMs: 10, ttftMs: null, ...over,
-  };
-}
 
 describe('ledger on real Kafka, Redis and ClickHouse', function () {
   this.timeout(90_000);
@@ -28,8 +18,8 @@ describe('ledger on real Kafka, Redis and ClickHouse', function () {
     const child = `${root}-kid`;
     const hash = createHash('sha256').update('sk-yg-test').digest('hex');
     const settings = { multiplierPpm: 1_000_000, creditLimitNano: null, limits: { rpm: null, tpm: null }, models: null, ipAllowlist: null, expiresAt: null };
-    const u1 = makeEvent('usage.recorded', { id: `usage:${randomUUID()}`, source: 't', accountPath: [root, child], data: usage({ costs: ['1000', '1500'] }) });
-    const u2 = makeEvent('usage.recorded', { id: `usage:${randomUUID()}`, source: 't', accountPath: [root, child], data: usage({ costs: ['9007199254740993', '13510798882111490'] }) });
+    const u1 = makeEvent('usage.recorded', { id: `usage:${randomUUID()}`, source: 't', accountPath: [root, child], data: sampleUsage({ costs: ['1000', '1500'] }) });
+    const u2 = makeEvent('usage.recorded', { id: `usage:${randomUUID()}`, source: 't', accountPath: [root, child], data: sampleUsage({ costs: ['9007199254740993', '13510798882111490'] }) });
     await h.send([
       makeEvent('account.created', { id: `acct:${root}`, source: 't', accountPath: [root], data: { accountId: root, parentId: null, name: 'Acme', ...settings } }),
       makeEvent('account.created', { id: `acct:${child}`, source: 't', accountPath: [root, child], data: { accountId: child, parentId: root, name: 'Kid', ...settings, multiplierPpm: 1_500_000 } }),
@@ -67,7 +57,7 @@ describe('ledger on real Kafka, Redis and ClickHouse', function () {
   it('sends invalid events to the dead-letter topic and keeps going', async () => {
     const root = `bad-${randomUUID().slice(0, 8)}`;
     await h.producer.send({ topic: topics.usage, acks: -1, messages: [{ key: root, value: '{"not":"an event"}' }, { key: root, value: 'garbage' }] });
-    const good = makeEvent('usage.recorded', { id: `usage:${randomUUID()}`, source: 't', accountPath: [root], data: usage({ costs: ['7'] }) });
+    const good = makeEvent('usage.recorded', { id: `usage:${randomUUID()}`, source: 't', accountPath: [root], data: sampleUsage({ costs: ['7'] }) });
     await h.send([good]);
     await h.waitFor('the valid event after the invalid ones', async () => (await h.redis.hget(redisKeys.account(root, root), 'spent')) === '7');
     // Each of the two groups reads the usage topic, so each invalid message is dead-lettered twice.
@@ -98,7 +88,7 @@ describe('ledger on real Kafka, Redis and ClickHouse', function () {
     await h.send([
       makeEvent('account.created', { id: `acct:${root}`, source: 't', accountPath: [root], data: { accountId: root, parentId: null, name: 'R', ...settings } }),
       makeEvent('account.created', { id: `acct:${kid}`, source: 't', accountPath: [root, kid], data: { accountId: kid, parentId: root, name: 'K', ...settings, multiplierPpm: 2_000_000 } }),
-      ...Array.from({ length: 5 }, (_, i) => makeEvent('usage.recorded', { id: `usage:${root}:${i}`, source: 't', accountPath: [root, kid], data: usage({ costs: [String(1000 + i), String(2000 + 2 * i)] }) })),
+      ...Array.from({ length: 5 }, (_, i) => makeEvent('usage.recorded', { id: `usage:${root}:${i}`, source: 't', accountPath: [root, kid], data: sampleUsage({ costs: [String(1000 + i), String(2000 + 2 * i)] }) })),
     ]);
     await h.waitFor('settled', async () => (await h.redis.hget(redisKeys.account(root, kid), 'requests')) === '5');
     await h.waitFor('line items', async () => {

@@ -1,20 +1,12 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
+import { sampleUsage } from '@yugong/schemas/testing';
 import { endpointsFromEnv } from '@yugong/infra';
-import { makeEvent, redisKeys, type EventData, type YugongEvent } from '@yugong/schemas';
+import { makeEvent, redisKeys, type YugongEvent } from '@yugong/schemas';
 import { BALANCES_GROUP } from '../../src/ledger.js';
 import { rebuild, swap } from '../../src/rebuild.js';
 import { startHarness, type Harness } from './harness.js';
-
-function usage(costs: string[]): EventData<'usage.recorded'> {
-  return {
-    requestId: randomUUID(), apiKeyId: 'key_rb', endpoint: 'chat.completions', model: 'gpt-4o', status: 'ok', httpStatus: 200, errorCode: null, stream: false,
-    tokens: { prompt: 1, cached: 0, completion: 1, reasoning: 0, audioPrompt: 0, audioCompletion: 0, imagePrompt: 0, imageCompletion: 0 },
-    images: 0, imageSize: null, imageQuality: null, audioMs: 0, speechCharacters: 0, usageSource: 'upstream', costs, listCostNano: costs[0] ?? '0',
-    priceVersion: 'v', holdId: null, attempts: [], upstreamKeyId: null, upstreamOrg: null, latencyMs: 1, ttftMs: null,
-  };
-}
 
 describe('rebuild: balances recomputed from the event log into a fresh keyspace, then swapped', function () {
   this.timeout(180_000);
@@ -38,7 +30,7 @@ describe('rebuild: balances recomputed from the event log into a fresh keyspace,
       makeEvent('account.created', { id: `account:${kid}:created`, source: 't', accountPath: [root, kid], data: { accountId: kid, parentId: root, ...settings } }),
       makeEvent('credit.granted', { id: `credit:${root}:1`, source: 't', accountPath: [root], data: { accountId: root, amountNano: '5000000', note: '', idempotencyKey: '1', grantedBy: 't' } }),
     ];
-    for (let i = 0; i < 20; i++) events.push(makeEvent('usage.recorded', { id: `usage:${root}:${i}`, source: 't', accountPath: [root, kid], data: usage([String(100 + i), String(150 + i)]) }));
+    for (let i = 0; i < 20; i++) events.push(makeEvent('usage.recorded', { id: `usage:${root}:${i}`, source: 't', accountPath: [root, kid], data: sampleUsage({ requestId: randomUUID(), costs: [String(100 + i), String(150 + i)] }) }));
     await h.send(events);
     const want = { rootSpent: (100 * 20 + 190).toString(), kidSpent: (150 * 20 + 190).toString() };
     await h.waitFor('the events applied', async () => (await h.redis.hget(redisKeys.account(root, kid), 'requests')) === '20', 60_000);

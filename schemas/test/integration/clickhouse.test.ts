@@ -7,7 +7,7 @@ import { migrate } from '../../src/clickhouse/migrate.js';
 import { migrations } from '../../src/clickhouse/migrations.js';
 import { toLineItemRow } from '../../src/clickhouse/line-items.js';
 import { sqlString } from '../../src/clickhouse/sql.js';
-import { sampleUsage } from '../fixtures/usage.js';
+import { sampleUsage } from '../../src/testing.js';
 
 describe('ClickHouse migrations on the real server', function () {
   this.timeout(60_000);

@@ -4,7 +4,7 @@ import { Kafka, logLevel } from 'kafkajs';
 import { endpointsFromEnv } from '@yugong/infra';
 import { decodeEvent, makeEvent } from '../../src/events.js';
 import { ensureTopics, partitionKeyFor, topicFor, topics } from '../../src/topics.js';
-import { sampleUsage } from '../fixtures/usage.js';
+import { sampleUsage } from '../../src/testing.js';
 
 describe('events through real Kafka', function () {
   this.timeout(60_000);

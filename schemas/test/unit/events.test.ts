@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { decodeEvent, makeEvent, parseEvent } from '../../src/events.js';
-import { sampleUsage } from '../fixtures/usage.js';
+import { sampleUsage } from '../../src/testing.js';
 import { partitionKeyFor, topicFor, topics } from '../../src/topics.js';
 import { redisKeys } from '../../src/redis-keys.js';
 
