@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import { authenticate, isDenied, resolveTarget, type Caller, type Target } from './auth.js';
 import type { AnalyticsConfig } from './config.js';
 import { csvLine } from './csv.js';
+import { serveWebPages } from './web.js';
 import { lineItem, lineItemPage, lineItemsCsv, statuses, type LineItemFilter } from './line-items.js';
 import { KEY_ID, MODEL, parseAccount, parseChoice, parseCursor, parseFilter, parseLimit, parseRange, type Param } from './params.js';
 import { rateLimits } from './rate-limits.js';
@@ -205,6 +206,7 @@ export function createAnalyticsApp(deps: AnalyticsDeps) {
   });
 
   app.use('/analytics/v1', api);
+  serveWebPages(app, deps.config.proxyUrl);
   app.use((req: Request, res: Response) => fail(res, 404, null, `Invalid URL (${req.method} ${req.path}).`, 'unknown_url'));
   app.use((err: Error, _req: Request, res: Response, _next: NextFunction) => {
     deps.log.error({ err: err.message }, 'analytics request failed');

@@ -9,6 +9,7 @@ const schema = z.object({
   YUGONG_CLICKHOUSE_DATABASE: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/).default('default'),
   YUGONG_ANALYTICS_PORT: z.coerce.number().int().min(0).max(65535).default(18081),
   YUGONG_ANALYTICS_HOST: z.string().default('127.0.0.1'),
+  YUGONG_PROXY_URL: z.string().url('YUGONG_PROXY_URL must be an http(s):// URL').regex(/^https?:\/\//, 'YUGONG_PROXY_URL must be an http(s):// URL').default('http://127.0.0.1:18080'),
   YUGONG_ADMIN_TOKEN: z.string().min(24, 'YUGONG_ADMIN_TOKEN must be at least 24 characters'),
   YUGONG_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
@@ -23,6 +24,8 @@ export interface AnalyticsConfig {
   port: number;
   host: string;
   adminToken: string;
+  /** The proxy as browsers reach it: the web pages call its account and billing APIs. */
+  proxyUrl: string;
   logLevel: string;
 }
 
@@ -30,6 +33,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AnalyticsConfi
   const c = parseEnv(schema, env);
   return {
     clickhouseUrl: c.YUGONG_CLICKHOUSE_URL, clickhouseDatabase: c.YUGONG_CLICKHOUSE_DATABASE, clickhouseUser: c.YUGONG_CLICKHOUSE_USER,
-    clickhousePassword: c.YUGONG_CLICKHOUSE_PASSWORD, redisUrl: c.YUGONG_REDIS_URL, port: c.YUGONG_ANALYTICS_PORT, host: c.YUGONG_ANALYTICS_HOST, adminToken: c.YUGONG_ADMIN_TOKEN, logLevel: c.YUGONG_LOG_LEVEL,
+    clickhousePassword: c.YUGONG_CLICKHOUSE_PASSWORD, redisUrl: c.YUGONG_REDIS_URL, port: c.YUGONG_ANALYTICS_PORT, host: c.YUGONG_ANALYTICS_HOST, adminToken: c.YUGONG_ADMIN_TOKEN, proxyUrl: c.YUGONG_PROXY_URL.replace(/\/+$/, ''), logLevel: c.YUGONG_LOG_LEVEL,
   };
 }

@@ -76,7 +76,7 @@ async function demoKey(proxyUrl: string, secrets: Secrets, dir: string): Promise
   return key.json.key;
 }
 
-function snippets(base: string, key: string, demo: boolean): string {
+function snippets(base: string, key: string, demo: boolean, pages: string): string {
   return `
 Yugong is running${demo ? ' in demo mode (answers come from the bundled mock OpenAI upstream; set YUGONG_UPSTREAMS for real keys)' : ''}.
 
@@ -100,6 +100,10 @@ Node (npm install openai):
 
 Balance (as OpenAI's billing API reports it):
   curl ${base}/v1/dashboard/billing/subscription -H "Authorization: Bearer ${key}"
+
+Web pages (sign in with the key above):
+  balance and usage   ${pages}/
+  sub-accounts        ${pages}/console
 
 Press Ctrl-C to stop everything this command started.
 `;
@@ -169,7 +173,7 @@ export async function startWholeStack(): Promise<number> {
       });
     }
     const key = await demoKey(base, secrets, profile.dir);
-    console.log(snippets(base, key, demo));
+    console.log(snippets(base, key, demo, `http://127.0.0.1:${ports.analytics}`));
     console.log(`Admin token (for ${base}/admin/v1): ${secrets.adminToken}`);
   } catch (err) {
     await stopAll();

@@ -44,7 +44,7 @@ export const realSystem: SystemProbe = {
 
 export interface DebPackage {
   name: string;
-  /** The binary whose presence means the package is there. */
+  /** The binary (or, as an absolute path, the file) whose presence means the package is there. */
   binary: string;
 }
 
@@ -53,14 +53,19 @@ export const serverPackages: DebPackage[] = [
   { name: 'clickhouse-server', binary: 'clickhouse-server' },
 ];
 
-/** Tools only the test suite needs: validating the compose file without a Docker engine. */
-export const testPackages: DebPackage[] = [{ name: 'docker-compose', binary: 'docker-compose' }];
+/** Tools only the test suite needs: validating the compose file without a Docker engine, a browser for the web pages. */
+export const browserPackages: DebPackage[] = [{ name: 'chromium', binary: 'chromium' }];
+export const testPackages: DebPackage[] = [{ name: 'docker-compose', binary: 'docker-compose' }, ...browserPackages];
+
+/** Screenshots in Chinese need a CJK font; the tests themselves read text, not pixels. */
+export const screenshotPackages: DebPackage[] = [{ name: 'fonts-noto-cjk', binary: '/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc' }];
 
 let aptUpdated = false;
 
 /** Installs only the packages whose binaries are missing; needs root and apt-get for that. */
 export function ensureDebPackages(packages: DebPackage[], sys: SystemProbe = realSystem): void {
-  const missing = packages.filter((p) => sys.which(p.binary) === null);
+  const absent = (p: DebPackage) => (p.binary.startsWith('/') ? !existsSync(p.binary) : sys.which(p.binary) === null);
+  const missing = packages.filter(absent);
   if (missing.length === 0) return;
   const names = missing.map((p) => p.name).join(' ');
   if (!sys.which('apt-get')) {
@@ -82,7 +87,7 @@ export function ensureDebPackages(packages: DebPackage[], sys: SystemProbe = rea
   sys.log(`[infra] apt-get install ${names}`);
   const install = sys.run('apt-get', ['install', '-y', '-q', '--no-install-recommends', ...missing.map((p) => p.name)], { env });
   if (install.status !== 0) throw new InfraError('INSTALL_FAILED', `apt-get install ${names} failed:\n${install.output.slice(-2000)}`);
-  const still = missing.filter((p) => sys.which(p.binary) === null);
+  const still = missing.filter(absent);
   if (still.length) throw new InfraError('INSTALL_FAILED', `installed ${names}, but ${still.map((p) => p.binary).join(', ')} is still not on PATH`);
 }
 

@@ -1,0 +1,111 @@
+import { ApiError, proxyJson, session, type Me } from './api.js';
+import { byId, h, mount } from './dom.js';
+import { currentLang, setLang, t, type MessageKey } from './i18n.js';
+
+export type PageName = 'balance' | 'console';
+type Render = (me: Me, main: HTMLElement) => Promise<void>;
+
+/** The message to show for a refused call: the API's own words, or what went wrong on the way. */
+export function errorText(err: unknown): string {
+  if (err instanceof ApiError) return err.status === 0 ? t('error.network') : err.message;
+  return err instanceof Error ? err.message : t('error.generic');
+}
+
+/** One live region per page for results and refusals, read out by screen readers. */
+export function notify(message: string, kind: 'ok' | 'error' = 'ok'): void {
+  const box = byId('notice');
+  mount(box, h('div', { class: `notice ${kind}`, role: kind === 'error' ? 'alert' : 'status' }, message,
+    h('button', { type: 'button', class: 'link', 'aria-label': '×', onclick: () => box.replaceChildren() }, '×')));
+}
+
+export function loading(): HTMLElement {
+  return h('p', { class: 'muted loading', 'aria-busy': 'true' }, t('loading'));
+}
+
+/** Runs a section's loader into its element, with a loading state and a retry on failure. */
+export async function section(el: HTMLElement, load: () => Promise<Node | Node[]>): Promise<void> {
+  mount(el, loading());
+  try {
+    const out = await load();
+    mount(el, out);
+  } catch (err) {
+    mount(el, h('div', { class: 'notice error', role: 'alert' }, errorText(err), ' ',
+      h('button', { type: 'button', class: 'link', onclick: () => void section(el, load) }, t('retry'))));
+  }
+}
+
+function header(page: PageName, me: Me | null, rerender: () => void): HTMLElement {
+  const link = (to: PageName, href: string, label: MessageKey) => h('a', { href, class: to === page ? 'active' : undefined, 'aria-current': to === page ? 'page' : undefined }, t(label));
+  return h('header', { class: 'top' },
+    h('a', { class: 'brand', href: '/' }, t('app.name')),
+    h('nav', null, link('balance', '/', 'nav.balance'), link('console', '/console', 'nav.console')),
+    h('div', { class: 'spacer' }),
+    me ? h('span', { class: 'who', title: t('signin.signedInAs') }, me.name === me.id ? me.id : `${me.name} (${me.id})`) : null,
+    h('button', { type: 'button', class: 'ghost', id: 'lang', lang: currentLang() === 'en' ? 'zh-CN' : 'en', onclick: () => {
+      setLang(currentLang() === 'en' ? 'zh-CN' : 'en');
+      rerender();
+    } }, t('lang.switch')),
+    me ? h('button', { type: 'button', class: 'ghost', id: 'signout', onclick: () => {
+      session.signOut();
+      rerender();
+    } }, t('signin.out')) : null,
+  );
+}
+
+function signInForm(onDone: () => void, message: string | null): HTMLElement {
+  const error = h('div', { id: 'signin-error', role: 'alert', class: message ? 'notice error' : undefined }, message ?? '');
+  const input = h('input', { id: 'api-key', name: 'key', type: 'password', autocomplete: 'off', required: true, placeholder: 'sk-yg-…', spellcheck: 'false' });
+  const button = h('button', { type: 'submit', class: 'primary' }, t('signin.submit'));
+  const form = h('form', { class: 'card signin', onsubmit: async (e: Event) => {
+    e.preventDefault();
+    const key = input.value.trim();
+    button.disabled = true;
+    try {
+      await proxyJson<Me>('GET', '/account/v1/me', undefined, key);
+      session.signIn(key);
+      onDone();
+    } catch (err) {
+      mount(error, errorText(err));
+      error.className = 'notice error';
+      button.disabled = false;
+    }
+  } },
+  h('h1', null, t('signin.title')),
+  h('label', { for: 'api-key' }, t('signin.key')), input,
+  h('p', { class: 'muted small' }, t('signin.help')),
+  error, button);
+  return form;
+}
+
+/** Sign-in, header and language switch around a page's own content. */
+export function startPage(page: PageName, render: Render): void {
+  const run = async (message: string | null = null): Promise<void> => {
+    document.documentElement.lang = currentLang();
+    document.title = `${t(page === 'balance' ? 'nav.balance' : 'nav.console')} · ${t('app.name')}`;
+    const root = byId('app');
+    const main = h('main', { id: 'main' });
+    const key = session.key();
+    if (!key) {
+      mount(root, header(page, null, () => void run()), h('div', { id: 'notice' }), main);
+      mount(main, signInForm(() => void run(), message));
+      return;
+    }
+    mount(root, header(page, null, () => void run()), h('div', { id: 'notice' }), main);
+    mount(main, loading());
+    let me: Me;
+    try {
+      me = await proxyJson<Me>('GET', '/account/v1/me');
+    } catch (err) {
+      if (err instanceof ApiError && (err.status === 401 || err.status === 403)) {
+        session.signOut();
+        return run(errorText(err));
+      }
+      mount(main, h('div', { class: 'notice error', role: 'alert' }, errorText(err), ' ', h('button', { type: 'button', class: 'link', onclick: () => void run() }, t('retry'))));
+      return;
+    }
+    mount(root, header(page, me, () => void run()), h('div', { id: 'notice', 'aria-live': 'polite' }), main);
+    mount(main);
+    await render(me, main);
+  };
+  void run();
+}
