@@ -30,6 +30,23 @@ const children: ChildProcess[] = [];
 const BODY = JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'system', content: 'You are a helpful assistant.' }, { role: 'user', content: 'Summarise the following text in one line. '.repeat(20) }] });
 const STREAM_BODY = JSON.stringify({ ...JSON.parse(BODY), stream: true });
 
+/** What the runs so far say about the table; kept here so each run's section carries it. */
+const READING = `Reading the table:
+
+- The machine is noisy, and so are the baselines: across runs on 2026-11-22/23 direct-to-mock
+  throughput ranged 2,970–12,247 requests/s, the floor 2,878–9,579, and the floor's own added
+  p99 at concurrency 1 was 0.5–2.0 ms against the ≤ 0.5 ms target. Yugong reached 47–59 % of
+  the floor in the same runs.
+- A CPU profile of the proxy under load (YUGONG_BENCH_PROFILE, 2026-11-23), by share of busy
+  time: Node's HTTP server and sockets 43 % (writev alone 12 %), garbage collection 11 %, undici
+  9 %, kafkajs 5.5 %, the proxy's own code 12 % (the handler 5 %), ioredis 2.6 %. No single
+  piece of Yugong's logic dominates; the gap to the floor is the extra round trips (Redis
+  admission, Kafka batches) and the allocations of a metered request.
+- From 2026-11-23 on: admission scripts are auto-pipelined (ioredis), request ids come from the cached
+  UUID pool instead of a getrandom call each. Next: fewer allocations per request (headers,
+  closures) and bigger Kafka batches under load.
+`;
+
 function start(name: string, script: string, core: number, env: Record<string, string>, args: string[] = []): ChildProcess {
   // YUGONG_BENCH_PROFILE=<dir> writes a CPU profile of the proxy under test.
   const profile = name === 'proxy' && process.env.YUGONG_BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.YUGONG_BENCH_PROFILE}`] : [];
@@ -212,7 +229,7 @@ async function main(): Promise<void> {
       ['RSS per 1,000 open streams (MiB)', '—', floorPerThousand.toFixed(1), perThousand.toFixed(1), '≤ 40', ok(perThousand <= 40)],
     ];
     const header = ['measure', 'direct to mock', 'floor (node:http + undici)', 'Yugong (admission + billing)', 'target', 'result'];
-    const body = `${machineLine()}. Each proxy pinned to core 0 with taskset; the mock upstream, the load generator (autocannon and an undici client), Redis, Kafka and ClickHouse on core 1. Chat completion of ${BODY.length} bytes to gpt-4o-mini; Yugong authenticates the key, runs the Redis admission script (funds for the path, RPM/TPM, hold), forwards, reads usage and sends one usage event to Kafka per request. The ledger consumer is stopped during the measurements (it is measured by the ledger benchmark).\n\n${markdownTable(header, rows)}\n`;
+    const body = `${machineLine()}. Each proxy pinned to core 0 with taskset; the mock upstream, the load generator (autocannon and an undici client), Redis, Kafka and ClickHouse on core 1. Chat completion of ${BODY.length} bytes to gpt-4o-mini; Yugong authenticates the key, runs the Redis admission script (funds for the path, RPM/TPM, hold), forwards, reads usage and sends one usage event to Kafka per request. The ledger consumer is stopped during the measurements (it is measured by the ledger benchmark).\n\n${markdownTable(header, rows)}\n\n${READING}`;
     console.log(`\n${body}`);
     const file = writeBenchmarkSection('Data plane: proxy (npm run bench)', body);
     console.log(`written to ${file}`);

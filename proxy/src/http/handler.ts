@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ClickHouseClient } from '@clickhouse/client';
 import type { Redis } from 'ioredis';
@@ -42,7 +42,8 @@ type Obj = Record<string, unknown>;
 
 /** Request ids double as hold ids and (prefixed) as usage event ids. */
 export function newRequestId(): string {
-  return `req_${randomBytes(16).toString('hex')}`;
+  // randomUUID draws from a cached entropy pool: no syscall per request. 122 random bits.
+  return `req_${randomUUID().replace(/-/g, '')}`;
 }
 
 function corsHeaders(origin: string | undefined): Record<string, string> {
