@@ -12,6 +12,12 @@ export interface LoopOptions {
   handle(events: YugongEvent[]): Promise<void>;
   /** Messages per apply call: a heartbeat goes out between chunks. */
   chunkSize: number;
+  /**
+   * Partitions applied at once. Each keeps its own order (a tree's events share one
+   * partition); overlapping them lets one partition's decoding run while another's writes
+   * are in flight.
+   */
+  concurrency?: number;
   dlq: Producer;
   log: Logger;
   metrics: LedgerMetrics;
@@ -65,7 +71,7 @@ export async function startLoop(opts: LoopOptions): Promise<RunningLoop> {
     try {
       await consumer.connect();
       for (const topic of opts.topics) await consumer.subscribe({ topic, fromBeginning: true });
-      await consumer.run({ eachBatchAutoResolve: false, autoCommit: true, eachBatch: (payload) => eachBatch(payload) });
+      await consumer.run({ eachBatchAutoResolve: false, autoCommit: true, partitionsConsumedConcurrently: opts.concurrency ?? 1, eachBatch: (payload) => eachBatch(payload) });
     } catch (err) {
       // A half-started consumer (connected, then refused) must not stay connected behind our back.
       await consumer.disconnect().catch(() => undefined);

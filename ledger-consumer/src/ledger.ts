@@ -59,16 +59,18 @@ export async function startLedger(deps: LedgerDeps): Promise<Ledger> {
     topics: [topics.accounts, topics.usage, topics.control],
     handle: (events) => applier.apply(events),
     chunkSize: 500,
+    concurrency: 6,
     dlq,
     log: deps.log,
     metrics: deps.metrics,
     fault: deps.fault,
-    consumerConfig: { ...membership, maxWaitTimeInMs: 50, maxBytesPerPartition: 8 * 1024 * 1024 },
+    consumerConfig: { ...membership, maxWaitTimeInMs: 50, maxBytesPerPartition: 8 * 1024 * 1024, maxBytes: 48 * 1024 * 1024 },
   }));
   if (groups.includes('line-items')) loops.push(await startLoop({
     kafka: deps.kafka,
     groupId: LINE_ITEMS_GROUP + suffix,
-    topics: [topics.usage],
+    // Top-ups travel on the accounts topic; the rest of it is skipped here.
+    topics: [topics.usage, topics.accounts],
     handle: (events) => sink.write(events),
     chunkSize: 5000,
     dlq,

@@ -11,10 +11,13 @@ const redis = new Redis(config.redisUrl);
 const clickhouse = createClient({ url: config.clickhouseUrl, database: config.clickhouseDatabase });
 try {
   const rows = await reconcile(redis, clickhouse, process.argv.length > 2 ? process.argv.slice(2) : undefined);
-  console.log(['account', 'spent (Redis, USD)', 'line items (ClickHouse, USD)', 'credited (USD)', 'drift (nano-USD)'].join('\t'));
-  for (const r of rows) console.log([r.accountId, formatUsd(r.redisSpentNano), formatUsd(r.lineItemsNano), formatUsd(r.creditedNano), r.drift.toString()].join('\t'));
-  const drifting = rows.filter((r) => r.drift !== 0n);
-  console.log(`\n${rows.length} accounts, ${drifting.length} with drift, total drift ${drifting.reduce((s, r) => s + r.drift, 0n)} nano-USD`);
+  console.log(['account', 'spent (Redis, USD)', 'line items (ClickHouse, USD)', 'drift (nano-USD)', 'credited (Redis, USD)', 'credits (ClickHouse, USD)', 'credit drift (nano-USD)'].join('\t'));
+  for (const r of rows) {
+    console.log([r.accountId, formatUsd(r.redisSpentNano), formatUsd(r.lineItemsNano), r.drift.toString(), formatUsd(r.creditedNano), formatUsd(r.creditsTableNano), r.creditDrift.toString()].join('\t'));
+  }
+  const drifting = rows.filter((r) => r.drift !== 0n || r.creditDrift !== 0n);
+  const total = (f: (r: (typeof rows)[number]) => bigint) => drifting.reduce((s, r) => s + f(r), 0n);
+  console.log(`\n${rows.length} accounts, ${drifting.length} with drift, total drift ${total((r) => r.drift)} nano-USD spent, ${total((r) => r.creditDrift)} nano-USD credited`);
   process.exitCode = drifting.length ? 1 : 0;
 } finally {
   redis.disconnect();

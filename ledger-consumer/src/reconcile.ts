@@ -8,17 +8,27 @@ export interface Drift {
   redisSpentNano: bigint;
   /** The same account's costs summed from ClickHouse line items (the line-items consumer). */
   lineItemsNano: bigint;
+  /** Top-ups as Redis holds them, and as the ClickHouse credits table holds them. */
   creditedNano: bigint;
+  creditsTableNano: bigint;
+  /** Spent in Redis − line items. */
   drift: bigint;
+  /** Credited in Redis − credits table. */
+  creditDrift: bigint;
 }
 
 const SLICE = 500;
 
+async function sums(clickhouse: ClickHouseClient, query: string): Promise<Map<string, bigint>> {
+  const rs = await clickhouse.query({ query, format: 'JSONEachRow' });
+  return new Map((await rs.json<{ account_id: string; total: string }>()).map((r) => [r.account_id, BigInt(r.total)]));
+}
+
 /**
  * Compares the two independent folds of the same events, account by account: Redis
- * balances and ClickHouse line items (every account of every path, at its own cost). Run it
- * when the consumers have caught up; any drift then means an event applied on one side and
- * not the other, or twice.
+ * balances and ClickHouse (line items for every account of every path at its own cost,
+ * credits for top-ups). Run it when the consumers have caught up; any drift then means an
+ * event applied on one side and not the other, or twice.
  */
 export async function reconcile(redis: Redis, clickhouse: ClickHouseClient, only?: string[]): Promise<Drift[]> {
   const roots = await redis.hgetall(redisKeys.accountRoots());
@@ -26,24 +36,25 @@ export async function reconcile(redis: Redis, clickhouse: ClickHouseClient, only
   const out: Drift[] = [];
   for (let i = 0; i < ids.length; i += SLICE) {
     const slice = ids.slice(i, i + SLICE);
-    const rs = await clickhouse.query({
-      query: `SELECT path_account AS account_id, toString(sum(path_cost)) AS cost
-        FROM line_items ARRAY JOIN account_path AS path_account, costs_nano AS path_cost
-        WHERE path_account IN ${sqlStringArray(slice).replace(/^\[/, '(').replace(/\]$/, ')')}
-        GROUP BY account_id`,
-      format: 'JSONEachRow',
-    });
-    const sums = new Map((await rs.json<{ account_id: string; cost: string }>()).map((r) => [r.account_id, BigInt(r.cost)]));
+    const set = sqlStringArray(slice).replace(/^\[/, '(').replace(/\]$/, ')');
+    const spent = await sums(clickhouse, `SELECT path_account AS account_id, toString(sum(path_cost)) AS total
+      FROM line_items ARRAY JOIN account_path AS path_account, costs_nano AS path_cost
+      WHERE path_account IN ${set} GROUP BY account_id`);
+    // LIMIT 1 BY: a replaced row that is not merged yet counts once.
+    const credited = await sums(clickhouse, `SELECT account_id, toString(sum(amount_nano)) AS total
+      FROM (SELECT event_id, account_id, amount_nano FROM credits WHERE account_id IN ${set} LIMIT 1 BY event_id) GROUP BY account_id`);
     const p = redis.pipeline();
     for (const id of slice) p.hmget(redisKeys.account(roots[id] ?? id, id), 'spent', 'credited');
     const results = (await p.exec()) ?? [];
     slice.forEach((id, j) => {
       const [err, fields] = results[j] ?? [];
       if (err) throw err;
-      const [spent, credited] = (fields as (string | null)[]) ?? [];
-      const redisSpentNano = BigInt(spent ?? '0');
-      const lineItemsNano = sums.get(id) ?? 0n;
-      out.push({ accountId: id, redisSpentNano, lineItemsNano, creditedNano: BigInt(credited ?? '0'), drift: redisSpentNano - lineItemsNano });
+      const [redisSpent, redisCredited] = (fields as (string | null)[]) ?? [];
+      const redisSpentNano = BigInt(redisSpent ?? '0');
+      const lineItemsNano = spent.get(id) ?? 0n;
+      const creditedNano = BigInt(redisCredited ?? '0');
+      const creditsTableNano = credited.get(id) ?? 0n;
+      out.push({ accountId: id, redisSpentNano, lineItemsNano, creditedNano, creditsTableNano, drift: redisSpentNano - lineItemsNano, creditDrift: creditedNano - creditsTableNano });
     });
   }
   return out;

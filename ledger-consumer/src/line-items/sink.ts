@@ -1,5 +1,7 @@
 import type { ClickHouseClient } from '@clickhouse/client';
-import { lineItemColumns, sqlString, sqlStringArray, toClickHouseDateTime, toLineItemRow, type EventOf, type YugongEvent } from '@yugong/schemas';
+import {
+  creditColumns, lineItemColumns, sqlString, sqlStringArray, toClickHouseDateTime, toCreditRow, toLineItemRow, type EventOf, type EventType, type YugongEvent,
+} from '@yugong/schemas';
 import type { LedgerMetrics } from '../metrics.js';
 
 /** 18.16's max_query_size is 256 KiB: presence checks go in slices well below it. */
@@ -9,27 +11,54 @@ export interface LineItemSink {
   write(events: YugongEvent[]): Promise<void>;
 }
 
+/** A table that holds one row per event of one type. */
+interface Target<T extends EventType> {
+  type: T;
+  table: string;
+  columns: readonly string[];
+  toRow(e: EventOf<T>): Record<string, unknown>;
+  /** A condition that narrows the presence lookup to the primary-key range of the slice. */
+  range(slice: EventOf<T>[]): string;
+}
+
+const inList = (values: string[]) => sqlStringArray(values).replace(/^\[/, '(').replace(/\]$/, ')');
+const roots = (slice: YugongEvent[]) => inList([...new Set(slice.map((e) => e.accountPath[0] ?? ''))]);
+
+const lineItems: Target<'usage.recorded'> = {
+  type: 'usage.recorded',
+  table: 'line_items',
+  columns: lineItemColumns,
+  toRow: toLineItemRow,
+  range(slice) {
+    const times = slice.map((e) => Date.parse(e.time));
+    const from = toClickHouseDateTime(new Date(Math.min(...times)));
+    const to = toClickHouseDateTime(new Date(Math.max(...times)));
+    return `root_account_id IN ${roots(slice)} AND time >= ${sqlString(from)} AND time <= ${sqlString(to)}`;
+  },
+};
+
+const credits: Target<'credit.granted'> = {
+  type: 'credit.granted',
+  table: 'credits',
+  columns: creditColumns,
+  toRow: toCreditRow,
+  range: (slice) => `root_account_id IN ${roots(slice)} AND account_id IN ${inList(slice.map((e) => e.data.accountId))}`,
+};
+
 /**
- * Writes one line item per usage event, exactly once. Rollup views fire on every insert, so
- * duplicates must never reach the table: drop repeats within the batch, then drop the ids
- * ClickHouse already holds (looked up inside the primary-key range of the batch, so the
- * lookup is cheap), then insert. ClickHouse itself is the seen-set, so a crash between the
- * insert and the offset commit cannot insert the same event twice.
+ * Writes one row per usage event (line_items) and per top-up (credits), exactly once.
+ * Rollup views fire on every insert, so duplicates must never reach a table: drop repeats
+ * within the batch, then drop the ids ClickHouse already holds (looked up inside the
+ * primary-key range of the batch, so the lookup is cheap), then insert. ClickHouse itself is
+ * the seen-set, so a crash between the insert and the offset commit cannot insert twice.
  */
 export function createLineItemSink(ch: ClickHouseClient, metrics: LedgerMetrics): LineItemSink {
-  async function alreadyStored(events: EventOf<'usage.recorded'>[]): Promise<Set<string>> {
+  async function alreadyStored<T extends EventType>(target: Target<T>, events: EventOf<T>[]): Promise<Set<string>> {
     const stored = new Set<string>();
     for (let i = 0; i < events.length; i += PRESENCE_SLICE) {
       const slice = events.slice(i, i + PRESENCE_SLICE);
-      const roots = [...new Set(slice.map((e) => e.accountPath[0] ?? ''))];
-      const times = slice.map((e) => Date.parse(e.time));
-      const from = toClickHouseDateTime(new Date(Math.min(...times)));
-      const to = toClickHouseDateTime(new Date(Math.max(...times)));
       const rs = await ch.query({
-        query: `SELECT event_id FROM line_items
-          WHERE root_account_id IN (${roots.map(sqlString).join(', ')})
-            AND time >= ${sqlString(from)} AND time <= ${sqlString(to)}
-            AND event_id IN ${sqlStringArray(slice.map((e) => e.id)).replace(/^\[/, '(').replace(/\]$/, ')')}`,
+        query: `SELECT event_id FROM ${target.table} WHERE ${target.range(slice)} AND event_id IN ${inList(slice.map((e) => e.id))}`,
         format: 'JSONEachRow',
       });
       for (const row of await rs.json<{ event_id: string }>()) stored.add(row.event_id);
@@ -37,26 +66,31 @@ export function createLineItemSink(ch: ClickHouseClient, metrics: LedgerMetrics)
     return stored;
   }
 
+  async function writeOnce<T extends EventType>(target: Target<T>, events: YugongEvent[]): Promise<number> {
+    const seen = new Set<string>();
+    const unique: EventOf<T>[] = [];
+    for (const e of events) {
+      if (e.type !== target.type) continue;
+      if (seen.has(e.id)) {
+        metrics.duplicatesDropped.inc({ where: 'batch' });
+        continue;
+      }
+      seen.add(e.id);
+      unique.push(e as EventOf<T>);
+    }
+    if (unique.length === 0) return 0;
+    const stored = await alreadyStored(target, unique);
+    if (stored.size) metrics.duplicatesDropped.inc({ where: 'clickhouse' }, stored.size);
+    const rows = unique.filter((e) => !stored.has(e.id)).map((e) => target.toRow(e));
+    if (rows.length === 0) return 0;
+    await ch.insert({ table: target.table, values: rows, format: 'JSONEachRow', columns: [...target.columns] as [string, ...string[]] });
+    return rows.length;
+  }
+
   return {
     async write(events) {
-      const seen = new Set<string>();
-      const unique: EventOf<'usage.recorded'>[] = [];
-      for (const e of events) {
-        if (e.type !== 'usage.recorded') continue;
-        if (seen.has(e.id)) {
-          metrics.duplicatesDropped.inc({ where: 'batch' });
-          continue;
-        }
-        seen.add(e.id);
-        unique.push(e);
-      }
-      if (unique.length === 0) return;
-      const stored = await alreadyStored(unique);
-      if (stored.size) metrics.duplicatesDropped.inc({ where: 'clickhouse' }, stored.size);
-      const rows = unique.filter((e) => !stored.has(e.id)).map(toLineItemRow);
-      if (rows.length === 0) return;
-      await ch.insert({ table: 'line_items', values: rows, format: 'JSONEachRow', columns: [...lineItemColumns] as [string, ...string[]] });
-      metrics.lineItemsInserted.inc(rows.length);
+      metrics.lineItemsInserted.inc(await writeOnce(lineItems, events));
+      await writeOnce(credits, events);
     },
   };
 }

@@ -7,7 +7,7 @@ import { Redis } from 'ioredis';
 import { Kafka, logLevel, type Producer } from 'kafkajs';
 import { sampleUsage } from '@yugong/schemas/testing';
 import { endpointsFromEnv, endpointsToEnv, waitFor } from '@yugong/infra';
-import { makeEvent, partitionKeyFor, redisKeys, topicFor, type YugongEvent } from '@yugong/schemas';
+import { ensureTopics, makeEvent, partitionKeyFor, redisKeys, topicFor, type YugongEvent } from '@yugong/schemas';
 import type { FaultPoint } from '../../src/consumer-loop.js';
 import { reconcile } from '../../src/reconcile.js';
 
@@ -61,6 +61,12 @@ describe('ledger killed (SIGKILL) at every point of the apply/commit sequence', 
     kafka = new Kafka({ clientId: 'crash-test', brokers: endpoints.kafkaBrokers, logLevel: logLevel.NOTHING });
     producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
     await producer.connect();
+    // The test sends before any ledger has started (which would create the topics), so on a
+    // fresh broker it creates them itself.
+    const admin = kafka.admin();
+    await admin.connect();
+    await ensureTopics(admin);
+    await admin.disconnect();
   });
 
   after(async () => {
@@ -119,6 +125,10 @@ describe('ledger killed (SIGKILL) at every point of the apply/commit sequence', 
       const [r] = await (await ch.query({ query: `SELECT count() AS n FROM line_items WHERE root_account_id = '${root}'`, format: 'JSONEachRow' })).json<{ n: string }>();
       return Number(r?.n) >= total || null;
     }, 120_000);
+    await waitFor('every top-up in ClickHouse', async () => {
+      const [r] = await (await ch.query({ query: `SELECT count() AS n FROM credits WHERE root_account_id = '${root}'`, format: 'JSONEachRow' })).json<{ n: string }>();
+      return Number(r?.n) >= 9 || null;
+    }, 120_000);
     // Let anything that would be a second apply arrive before judging.
     await new Promise((r) => setTimeout(r, 1500));
     clean.child.kill('SIGTERM');
@@ -143,5 +153,8 @@ describe('ledger killed (SIGKILL) at every point of the apply/commit sequence', 
     const drifts = await reconcile(redis, ch, [root, kid]);
     assert.equal(drifts.length, 2);
     assert.deepEqual(drifts.map((d) => d.drift), [0n, 0n], 'reconcile: no drift');
+    assert.deepEqual(drifts.map((d) => d.creditDrift), [0n, 0n], 'reconcile: credits in ClickHouse once each');
+    const [credits] = await (await ch.query({ query: `SELECT count() AS n, uniqExact(event_id) AS u FROM credits WHERE root_account_id = '${root}'`, format: 'JSONEachRow' })).json<{ n: string; u: string }>();
+    assert.deepEqual([credits?.n, credits?.u], ['9', '9'], 'each top-up written once despite the kills');
   });
 });

@@ -89,19 +89,30 @@ describe('ledger on real Kafka, Redis and ClickHouse', function () {
       makeEvent('account.created', { id: `acct:${root}`, source: 't', accountPath: [root], data: { accountId: root, parentId: null, name: 'R', ...settings } }),
       makeEvent('account.created', { id: `acct:${kid}`, source: 't', accountPath: [root, kid], data: { accountId: kid, parentId: root, name: 'K', ...settings, multiplierPpm: 2_000_000 } }),
       ...Array.from({ length: 5 }, (_, i) => makeEvent('usage.recorded', { id: `usage:${root}:${i}`, source: 't', accountPath: [root, kid], data: sampleUsage({ costs: [String(1000 + i), String(2000 + 2 * i)] }) })),
+      ...[[root], [root, kid], [root]].map((path, i) => makeEvent('credit.granted', {
+        id: `credit:${root}:${i}`, source: 't', accountPath: path, data: { accountId: path.at(-1) ?? root, amountNano: String(1_000_000 * (i + 1)), note: '', idempotencyKey: `k${i}`, grantedBy: 'operator' },
+      })),
     ]);
+    // Delivered twice: the credits table keeps one row each.
+    await h.send([makeEvent('credit.granted', { id: `credit:${root}:0`, source: 't', accountPath: [root], data: { accountId: root, amountNano: '1000000', note: '', idempotencyKey: 'k0', grantedBy: 'operator' } })]);
     await h.waitFor('settled', async () => (await h.redis.hget(redisKeys.account(root, kid), 'requests')) === '5');
     await h.waitFor('line items', async () => {
       const rs = await h.clickhouse.query({ query: `SELECT count() AS n FROM line_items WHERE root_account_id = '${root}'`, format: 'JSONEachRow' });
       return (await rs.json<{ n: string }>())[0]?.n === '5';
     });
+    await h.waitFor('credits', async () => {
+      const rs = await h.clickhouse.query({ query: `SELECT count() AS n FROM credits WHERE root_account_id = '${root}'`, format: 'JSONEachRow' });
+      return (await rs.json<{ n: string }>())[0]?.n === '3';
+    });
+    await h.waitFor('credits applied', async () => (await h.redis.hget(redisKeys.account(root, root), 'credited')) === '4000000');
     const clean = await reconcile(h.redis, h.clickhouse, [root, kid]);
-    assert.deepEqual(clean.map((r) => [r.accountId, r.redisSpentNano, r.lineItemsNano, r.drift]), [
-      [root, 5010n, 5010n, 0n],
-      [kid, 10020n, 10020n, 0n],
+    assert.deepEqual(clean.map((r) => [r.accountId, r.redisSpentNano, r.lineItemsNano, r.drift, r.creditedNano, r.creditsTableNano, r.creditDrift]), [
+      [root, 5010n, 5010n, 0n, 4_000_000n, 4_000_000n, 0n],
+      [kid, 10020n, 10020n, 0n, 2_000_000n, 2_000_000n, 0n],
     ]);
     await h.redis.hincrby(redisKeys.account(root, kid), 'spent', 7);
+    await h.redis.hincrby(redisKeys.account(root, root), 'credited', -5);
     const tampered = await reconcile(h.redis, h.clickhouse, [root, kid]);
-    assert.deepEqual(tampered.map((r) => r.drift), [0n, 7n]);
+    assert.deepEqual(tampered.map((r) => [r.drift, r.creditDrift]), [[0n, -5n], [7n, 0n]]);
   });
 });

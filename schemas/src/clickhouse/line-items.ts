@@ -1,6 +1,6 @@
 import type { EventOf } from '../events.js';
 import { toClickHouseDateTime } from './sql.js';
-import type { LineItemColumn } from './migrations.js';
+import type { CreditColumn, LineItemColumn } from './migrations.js';
 
 export type LineItemRow = Record<LineItemColumn, string | number | string[]>;
 
@@ -46,5 +46,23 @@ export function toLineItemRow(event: EventOf<'usage.recorded'>): LineItemRow {
     upstream_org: d.upstreamOrg ?? '',
     latency_ms: d.latencyMs,
     ttft_ms: d.ttftMs ?? -1,
+  };
+}
+
+export type CreditRow = Record<CreditColumn, string | string[]>;
+
+/** One row per top-up (credit.granted). */
+export function toCreditRow(event: EventOf<'credit.granted'>): CreditRow {
+  const d = event.data;
+  return {
+    event_id: event.id,
+    time: toClickHouseDateTime(new Date(event.time)),
+    root_account_id: event.accountPath[0] ?? d.accountId,
+    account_id: d.accountId,
+    account_path: event.accountPath,
+    amount_nano: d.amountNano,
+    note: d.note,
+    idempotency_key: d.idempotencyKey,
+    granted_by: d.grantedBy,
   };
 }

@@ -51,6 +51,10 @@ export const lineItemColumns = [
 ] as const;
 export type LineItemColumn = (typeof lineItemColumns)[number];
 
+/** Columns of credits (top-ups) in insert order. */
+export const creditColumns = ['event_id', 'time', 'root_account_id', 'account_id', 'account_path', 'amount_nano', 'note', 'idempotency_key', 'granted_by'] as const;
+export type CreditColumn = (typeof creditColumns)[number];
+
 const rollupMeasures = `
   requests UInt64,
   errors UInt64,
@@ -270,6 +274,27 @@ export const migrations: Migration[] = [
       ...latencyRollup('latency_hourly', 'toStartOfHour'),
       ...latencyRollup('latency_daily', 'toDate'),
       ...upstreamRollup(),
+    ],
+  },
+  {
+    id: 4,
+    // Top-ups beside the line items, so reconcile checks credits against a second fold of the
+    // event log, and analysts can see every top-up. The ledger backfills it from the kept log.
+    name: 'credits',
+    statements: [
+      `CREATE TABLE IF NOT EXISTS credits (
+        event_id String,
+        time DateTime,
+        root_account_id String,
+        account_id String,
+        account_path Array(String),
+        amount_nano Int64,
+        note String,
+        idempotency_key String,
+        granted_by String
+      ) ENGINE = ReplacingMergeTree()
+      PARTITION BY toYYYYMM(time)
+      ORDER BY (root_account_id, account_id, event_id)`,
     ],
   },
 ];
