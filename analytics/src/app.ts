@@ -35,7 +35,8 @@ function all<T extends unknown[]>(res: Response, ...params: { [K in keyof T]: Pa
 
 const callerOf = (res: Response) => res.locals.caller as Caller;
 const isOperator = (res: Response) => callerOf(res).kind === 'operator';
-const HOUR_RANGE_DAYS = 31;
+// A calendar month in any time zone spans at most 32 UTC days.
+const HOUR_RANGE_DAYS = 32;
 
 function sendCsv(res: Response, name: string): void {
   res.status(200).set({ 'content-type': 'text/csv; charset=utf-8', 'content-disposition': `attachment; filename="${name}.csv"` });
