@@ -2,7 +2,7 @@
 // The first thing `npm start` and `npm test` run, on a fresh clone before any `npm install`,
 // so it uses Node's built-ins only: install dependencies from the lockfile, build every
 // package, then hand over to infra's CLI (which installs and starts the servers).
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -36,10 +36,10 @@ if (!existsSync(installed) || statSync(installed).mtimeMs < statSync(lock).mtime
 console.log('[bootstrap] building');
 run(process.execPath, [join(root, 'node_modules', 'turbo', 'bin', 'turbo'), 'run', 'build', '--ui=stream', '--output-logs=errors-only'], 'build');
 
-// The CLI owns Ctrl-C from here: it stops what it started, then exits; we wait for that.
-process.on('SIGINT', () => undefined);
-process.on('SIGTERM', () => undefined);
+// The CLI owns stopping from here: it stops what it started, then exits; we wait for that.
+// Signals sent to this process alone (a process manager, `kill`) are passed on to it.
 const cli = join(root, 'infra', 'dist', 'src', 'cli.js');
 const args = command === 'infra' ? rest : [command, ...rest];
-const r = spawnSync(process.execPath, [cli, ...args], { cwd: root, stdio: 'inherit' });
-process.exit(r.status ?? 1);
+const child = spawn(process.execPath, [cli, ...args], { cwd: root, stdio: 'inherit' });
+for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => child.kill(signal));
+child.on('exit', (code, signal) => process.exit(code ?? (signal ? 1 : 0)));

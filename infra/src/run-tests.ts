@@ -28,18 +28,17 @@ export function countMochaTotals(output: string): TestTotals {
  */
 export async function runAllTests(turboArgs: string[] = []): Promise<number> {
   const profile = loadProfile('test');
-  let stopping = false;
-  const stop = async () => {
-    if (stopping) return;
-    stopping = true;
+  let stopping: Promise<void> | null = null;
+  // One stop, however many signals arrive.
+  const stop = () => (stopping ??= (async () => {
     const stopped = await down(profile);
     if (stopped.length) console.log(`[infra] stopped test stack: ${stopped.join(', ')}`);
-  };
+  })());
   const onSignal = () => {
     void stop().then(() => process.exit(130));
   };
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
   try {
     ensureDebPackages(testPackages);
     const endpoints = await up(profile, { fresh: true });

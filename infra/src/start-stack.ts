@@ -123,10 +123,10 @@ export async function startWholeStack(): Promise<number> {
   }
   const endpoints = await up(profile);
   const children: { app: AppSpec; child: ChildProcess }[] = [];
-  let stopping = false;
-  const stopAll = async () => {
-    if (stopping) return;
-    stopping = true;
+  let stopping: Promise<void> | null = null;
+  // One stop, however many signals arrive (Ctrl-C reaches this process directly and again
+  // through the bootstrap, which forwards what it is sent).
+  const stopAll = () => (stopping ??= (async () => {
     for (const { child } of [...children].reverse()) if (child.exitCode === null) child.kill('SIGTERM');
     for (const { child } of children) {
       if (child.exitCode === null) await Promise.race([new Promise((r) => child.once('exit', r)), sleep(15_000)]);
@@ -134,7 +134,7 @@ export async function startWholeStack(): Promise<number> {
     }
     const stopped = await down(profile);
     console.log(`[start] stopped: ${[...children.map((c) => c.app.name), ...stopped].join(', ')}`);
-  };
+  })());
   const base = `http://127.0.0.1:${ports.proxy}`;
   const common = {
     ...endpointsToEnv(endpoints),
@@ -154,8 +154,8 @@ export async function startWholeStack(): Promise<number> {
   const onSignal = () => {
     void stopAll().then(() => process.exit(0));
   };
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
   try {
     for (const app of apps) {
       const logFile = join(logs, `${app.name}.log`);
