@@ -13,3 +13,4 @@ export * from './clickhouse/line-items.js';
 export * from './tokenizer.js';
 export * from './audio.js';
 export * from './runtime.js';
+export * from './usage-fast-path.js';

@@ -34,13 +34,18 @@ export function createBalanceApplier(redis: Redis, dedupeTtlSeconds: number): Ba
   const r = redis as LedgerRedis;
   const ttl = String(dedupeTtlSeconds);
 
-  function settleArgs(e: EventOf<'usage.recorded'>): (string | number)[] {
-    const root = e.accountPath[0] ?? '';
-    const keys = [redisKeys.applied(root, e.id)];
-    for (const account of e.accountPath) {
-      keys.push(redisKeys.account(root, account), redisKeys.holds(root, account), redisKeys.holdAmounts(root, account));
+  /** One script call for usage events of one tree, in their order (see settleUsageLua). */
+  function settleArgs(events: EventOf<'usage.recorded'>[]): (string | number)[] {
+    const root = events[0]?.accountPath[0] ?? '';
+    const keys: string[] = [];
+    const argv: (string | number)[] = [ttl];
+    for (const e of events) {
+      keys.push(redisKeys.applied(root, e.id));
+      for (const account of e.accountPath) keys.push(redisKeys.account(root, account), redisKeys.holds(root, account), redisKeys.holdAmounts(root, account));
+      argv.push(e.accountPath.length, e.data.holdId ?? '');
+      for (const cost of e.data.costs) argv.push(cost);
     }
-    return [keys.length, ...keys, ttl, e.data.holdId ?? '', ...e.data.costs];
+    return [keys.length, ...keys, ...argv];
   }
 
   async function notify(notice: ChangeNotice): Promise<void> {
@@ -64,7 +69,7 @@ export function createBalanceApplier(redis: Redis, dedupeTtlSeconds: number): Ba
     const root = e.accountPath[0] ?? CONTROL;
     switch (e.type) {
       case 'usage.recorded':
-        await r.ygSettleUsage(...settleArgs(e));
+        await r.ygSettleUsage(...settleArgs([e]));
         return;
       case 'credit.granted':
         await r.ygCredit(2, redisKeys.applied(root, e.id), redisKeys.account(root, e.data.accountId), ttl, e.data.amountNano);
@@ -186,8 +191,16 @@ export function createBalanceApplier(redis: Redis, dedupeTtlSeconds: number): Ba
       let run: EventOf<'usage.recorded'>[] = [];
       const flush = async () => {
         if (run.length === 0) return;
+        // One call per tree: its keys share a hash tag, so each call stays on one Redis node.
+        const byRoot = new Map<string, EventOf<'usage.recorded'>[]>();
+        for (const e of run) {
+          const root = e.accountPath[0] ?? '';
+          const list = byRoot.get(root);
+          if (list) list.push(e);
+          else byRoot.set(root, [e]);
+        }
         const p = r.pipeline() as LedgerPipeline;
-        for (const e of run) p.ygSettleUsage(...settleArgs(e));
+        for (const events of byRoot.values()) p.ygSettleUsage(...settleArgs(events));
         const results = await p.exec();
         const failed = results?.find(([err]) => err);
         if (failed?.[0]) throw failed[0];

@@ -5,33 +5,44 @@
  */
 
 /**
- * Settles one usage event for every account of its path, once.
- * KEYS[1]          applied marker of the event
- * KEYS[2+3(i-1)]   account hash i, then its holds zset, then its hold amounts hash
- * ARGV[1]          marker TTL (seconds); ARGV[2] hold id or ''; ARGV[2+i] cost of account i
- * Returns 1 when applied now, 0 when it had been applied before.
+ * Settles usage events of one account tree, each once, in order. One call carries many
+ * events so that Redis runs one script (and the consumer builds one command) per tree and
+ * chunk instead of per event.
+ * For each event e, in order:
+ *   KEYS  its applied marker, then per account i of its path: the account hash, its holds
+ *         zset, its hold amounts hash
+ *   ARGV  (after ARGV[1], the marker TTL in seconds) n = accounts in the path, the hold id
+ *         or '', then the cost of each account
+ * Returns how many events were applied now (the others had been applied before).
  */
 export const settleUsageLua = `
-if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-local hold = ARGV[2]
-local n = (#KEYS - 1) / 3
-for i = 1, n do
-  local acct = KEYS[2 + (i - 1) * 3]
-  local holds = KEYS[3 + (i - 1) * 3]
-  local amounts = KEYS[4 + (i - 1) * 3]
-  redis.call('HINCRBY', acct, 'spent', ARGV[2 + i])
-  redis.call('HINCRBY', acct, 'requests', 1)
-  if hold ~= '' then
-    local amount = redis.call('HGET', amounts, hold)
-    if amount then
-      redis.call('HDEL', amounts, hold)
-      redis.call('ZREM', holds, hold)
-      redis.call('HINCRBY', acct, 'held', '-' .. amount)
+local ttl = ARGV[1]
+local k, a, applied = 1, 2, 0
+while a <= #ARGV do
+  local n = tonumber(ARGV[a])
+  local hold = ARGV[a + 1]
+  if redis.call('EXISTS', KEYS[k]) == 0 then
+    for i = 1, n do
+      local base = k + 1 + (i - 1) * 3
+      local acct = KEYS[base]
+      redis.call('HINCRBY', acct, 'spent', ARGV[a + 1 + i])
+      redis.call('HINCRBY', acct, 'requests', 1)
+      if hold ~= '' then
+        local amount = redis.call('HGET', KEYS[base + 2], hold)
+        if amount then
+          redis.call('HDEL', KEYS[base + 2], hold)
+          redis.call('ZREM', KEYS[base + 1], hold)
+          redis.call('HINCRBY', acct, 'held', '-' .. amount)
+        end
+      end
     end
+    redis.call('SET', KEYS[k], '1', 'EX', ttl)
+    applied = applied + 1
   end
+  k = k + 1 + 3 * n
+  a = a + 2 + n
 end
-redis.call('SET', KEYS[1], '1', 'EX', ARGV[1])
-return 1
+return applied
 `;
 
 /**
