@@ -63,8 +63,7 @@ export function kafkaService(profile: Profile, java: string, libs: string): Serv
         ].join('\n'),
       );
       if (!existsSync(join(d.data, 'meta.properties'))) {
-        const clusterId = randomBytes(16).toString('base64url');
-        formatStorage(java, jvm, clusterId, config);
+        formatStorage(java, jvm, newClusterId(), config);
       }
     },
     command: () => ({ command: java, args: [...jvm, 'kafka.Kafka', config] }),
@@ -83,6 +82,17 @@ export function kafkaService(profile: Profile, java: string, libs: string): Serv
     healthTimeoutMs: 90_000,
     address: `kafka://${broker}`,
   };
+}
+
+/**
+ * A random cluster id as Kafka makes them (16 bytes, base64url). One in 64 would start with
+ * '-', which the storage tool reads as an option (Kafka's own Uuid.randomUuid skips those too).
+ */
+export function newClusterId(): string {
+  for (;;) {
+    const id = randomBytes(16).toString('base64url');
+    if (!id.startsWith('-')) return id;
+  }
 }
 
 function formatStorage(java: string, jvm: string[], clusterId: string, config: string): void {
