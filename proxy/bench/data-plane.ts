@@ -36,15 +36,22 @@ const READING = `Reading the table:
 - The machine is noisy, and so are the baselines: across runs on 2026-11-22/23 direct-to-mock
   throughput ranged 2,970–12,247 requests/s, the floor 2,878–9,579, and the floor's own added
   p99 at concurrency 1 was 0.5–2.0 ms against the ≤ 0.5 ms target. Yugong reached 47–59 % of
-  the floor in the same runs.
+  the floor in the same runs (41–56 % on 2026-11-23 alone).
+- CPU per process during the 64-connection phases (/proc, 2026-11-23): with the floor, core 1 is
+  the limit (mock 63–89 % + load generator 33 % ≈ 96 %) while the floor itself uses 72–89 % of
+  core 0, about 89 µs a request; with Yugong, core 0 is the limit (the proxy at 93–98 %, about
+  206 µs a request) while core 1 has room (mock 37 %, Kafka 16–26 %, Redis 15 %, load generator
+  15 %). Reaching 60 % of the floor means cutting about a quarter of the proxy's CPU per request.
 - A CPU profile of the proxy under load (YUGONG_BENCH_PROFILE, 2026-11-23), by share of busy
   time: Node's HTTP server and sockets 43 % (writev alone 12 %), garbage collection 11 %, undici
   9 %, kafkajs 5.5 %, the proxy's own code 12 % (the handler 5 %), ioredis 2.6 %. No single
   piece of Yugong's logic dominates; the gap to the floor is the extra round trips (Redis
   admission, Kafka batches) and the allocations of a metered request.
 - From 2026-11-23 on: admission scripts are auto-pipelined (ioredis), request ids come from the cached
-  UUID pool instead of a getrandom call each. Next: fewer allocations per request (headers,
-  closures) and bigger Kafka batches under load.
+  UUID pool instead of a getrandom call each. A larger young generation
+  (--max-semi-space-size=32) did not help (35 % in its run). Next: fewer syscalls and
+  allocations per request (the response written in one piece when the upstream body is small,
+  headers built once), and cheaper event encoding for Kafka.
 `;
 
 function start(name: string, script: string, core: number, env: Record<string, string>, args: string[] = []): ChildProcess {
