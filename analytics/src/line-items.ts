@@ -1,6 +1,6 @@
 import type { Readable } from 'node:stream';
 import type { ClickHouseClient } from '@clickhouse/client';
-import { requestStatuses, sqlDateTime, sqlInt, sqlString } from '@yugong/schemas';
+import { requestStatuses, sqlDateTime, sqlInt, sqlString, sqlStringSet } from '@yugong/schemas';
 import type { Target } from './auth.js';
 import { encodeCursor, type Cursor } from './params.js';
 
@@ -90,7 +90,7 @@ export async function lineItemPage(ch: ClickHouseClient, target: Target, f: Line
   const first = page[0] as { ts: number };
   const rs = await ch.query({
     query: `SELECT ${columns(target, operator).join(', ')} FROM line_items
-      WHERE ${[...conds, `time >= ${at(last.ts)}`, `time <= ${at(first.ts)}`, `event_id IN (${page.map((k) => sqlString(k.event_id)).join(', ')})`].join(' AND ')}
+      WHERE ${[...conds, `time >= ${at(last.ts)}`, `time <= ${at(first.ts)}`, `event_id IN ${sqlStringSet(page.map((k) => k.event_id))}`].join(' AND ')}
       ORDER BY time DESC, event_id DESC LIMIT 1 BY event_id`,
     format: 'JSONEachRow',
   });

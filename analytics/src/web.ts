@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url';
 import express, { type Express } from 'express';
 
 /** Where the build puts the pages: dist/web, beside dist/src. */
-export const webDir = fileURLToPath(new URL('../web/', import.meta.url));
+const webDir = fileURLToPath(new URL('../web/', import.meta.url));
 
 /**
  * The balance page (/) and the sub-account console (/console): static files that call the

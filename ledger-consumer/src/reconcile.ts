@@ -1,6 +1,6 @@
 import type { ClickHouseClient } from '@clickhouse/client';
 import type { Redis } from 'ioredis';
-import { redisKeys, sqlStringArray } from '@yugong/schemas';
+import { redisKeys, sqlStringSet } from '@yugong/schemas';
 
 export interface Drift {
   accountId: string;
@@ -36,7 +36,7 @@ export async function reconcile(redis: Redis, clickhouse: ClickHouseClient, only
   const out: Drift[] = [];
   for (let i = 0; i < ids.length; i += SLICE) {
     const slice = ids.slice(i, i + SLICE);
-    const set = sqlStringArray(slice).replace(/^\[/, '(').replace(/\]$/, ')');
+    const set = sqlStringSet(slice);
     const spent = await sums(clickhouse, `SELECT path_account AS account_id, toString(sum(path_cost)) AS total
       FROM line_items ARRAY JOIN account_path AS path_account, costs_nano AS path_cost
       WHERE path_account IN ${set} GROUP BY account_id`);

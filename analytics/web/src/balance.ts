@@ -3,7 +3,7 @@ import { stackedBars, type DaySeries } from './chart.js';
 import { formValues, h, mount } from './dom.js';
 import { availableNano, dateTime, money, num, usdToNano, utc, utcDay } from './format.js';
 import { t, type MessageKey } from './i18n.js';
-import { errorText, notify, section, startPage } from './shell.js';
+import { errorText, field, notify, section, startPage } from './shell.js';
 import './style.css';
 
 const DAY_MS = 86_400_000;
@@ -163,16 +163,15 @@ function lineItems(el: HTMLElement): void {
   }
   more.addEventListener('click', () => void page(false));
 
-  const field = (name: string, label: MessageKey, input: HTMLElement) => h('label', null, h('span', null, t(label)), input);
   const form = h('form', { class: 'filters', id: 'filters', onsubmit: (e: Event) => {
     e.preventDefault();
     Object.assign(filter, formValues(form));
     void page(true);
   } },
-  field('from', 'items.from', h('input', { type: 'date', name: 'from', value: filter.from, required: true })),
-  field('to', 'items.to', h('input', { type: 'date', name: 'to', value: filter.to, required: true })),
-  field('model', 'items.model', h('input', { type: 'text', name: 'model', placeholder: t('items.any'), size: 14 })),
-  field('status', 'items.status', h('select', { name: 'status' }, h('option', { value: '' }, t('items.any')), STATUSES.map((s) => h('option', { value: s }, t(`status.${s}` as MessageKey))))),
+  field('items.from', h('input', { type: 'date', name: 'from', value: filter.from, required: true })),
+  field('items.to', h('input', { type: 'date', name: 'to', value: filter.to, required: true })),
+  field('items.model', h('input', { type: 'text', name: 'model', placeholder: t('items.any'), size: 14 })),
+  field('items.status', h('select', { name: 'status' }, h('option', { value: '' }, t('items.any')), STATUSES.map((s) => h('option', { value: s }, t(`status.${s}` as MessageKey))))),
   h('button', { type: 'submit', class: 'primary' }, t('items.apply')),
   h('button', { type: 'button', class: 'ghost', id: 'csv', onclick: async () => {
     try {

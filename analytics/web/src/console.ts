@@ -2,7 +2,7 @@ import { proxyJson, type Account, type ApiKey, type Me } from './api.js';
 import { formValues, h, mount, type Child } from './dom.js';
 import { availableNano, dateTime, money, nanoToDecimal, num, usdToNano } from './format.js';
 import { t, type MessageKey } from './i18n.js';
-import { errorText, notify, section, startPage } from './shell.js';
+import { errorText, field, notify, section, startPage } from './shell.js';
 import './style.css';
 
 const list = (text: string | undefined) => (text ? text.split(',').map((s) => s.trim()).filter(Boolean) : null);
@@ -17,7 +17,6 @@ const localInput = (iso: string | null) => {
 
 /** Settings shared by the create and edit forms, named as the account API names them. */
 function settingsFields(a: Partial<Account>): Child[] {
-  const field = (label: MessageKey, input: HTMLElement) => h('label', null, h('span', null, t(label)), input);
   return [
     field('console.name', h('input', { name: 'name', value: a.name ?? '', maxlength: 200 })),
     field('console.multiplier', h('input', { name: 'multiplier', value: a.multiplier ?? 1, inputmode: 'decimal' })),
@@ -131,16 +130,16 @@ function startConsole(me: Me, main: HTMLElement): void {
       h('dl', { class: 'facts' }, facts.flatMap(([k, v]) => [h('dt', null, t(k)), h('dd', null, v)])),
       own ? h('p', { class: 'muted' }, t('console.self')) : manage(a),
       h('h3', null, t('console.keys')), keysBox, newKey,
-      actionForm('create-key', null, [h('label', null, h('span', null, t('console.keyName')), h('input', { name: 'name', maxlength: 200 })),
-        h('label', null, h('span', null, t('console.models')), h('input', { name: 'models' })),
-        h('label', null, h('span', null, t('console.rpm')), h('input', { name: 'rpm', inputmode: 'numeric' })),
-        h('label', null, h('span', null, t('console.tpm')), h('input', { name: 'tpm', inputmode: 'numeric' }))], t('console.createKey'), async (v) => {
+      actionForm('create-key', null, [field('console.keyName', h('input', { name: 'name', maxlength: 200 })),
+        field('console.models', h('input', { name: 'models' })),
+        field('console.rpm', h('input', { name: 'rpm', inputmode: 'numeric' })),
+        field('console.tpm', h('input', { name: 'tpm', inputmode: 'numeric' }))], t('console.createKey'), async (v) => {
         const created = await proxyJson<{ key: string }>('POST', `/account/v1/accounts/${encodeURIComponent(a.id)}/keys`, { name: v.name ?? '', models: list(v.models), rpm: count(v.rpm), tpm: count(v.tpm) });
         mount(newKey, keyShownOnce(created.key));
         await keys();
       }),
       a.status === 'active' ? actionForm('create-account', t('console.createUnder', { id: a.id }), [
-        h('label', null, h('span', null, t('console.id')), h('input', { name: 'id', required: true, pattern: '[A-Za-z0-9_\\-]+', maxlength: 64 })),
+        field('console.id', h('input', { name: 'id', required: true, pattern: '[A-Za-z0-9_\\-]+', maxlength: 64 })),
         ...settingsFields({ multiplier: 1 })], t('console.create'), async (v) => {
         const body = { id: v.id, parent_id: a.id, multiplier: v.multiplier || undefined, ...settingsBody(v) };
         const created = await proxyJson<Account>('POST', '/account/v1/accounts', body);
@@ -183,8 +182,8 @@ function startConsole(me: Me, main: HTMLElement): void {
         return t('console.saved');
       }),
       actionForm('top-up', t('console.topup'), [
-        h('label', null, h('span', null, t('console.amount')), h('input', { name: 'amount_usd', required: true, inputmode: 'decimal' })),
-        h('label', null, h('span', null, t('console.note')), h('input', { name: 'note', maxlength: 500 }))], t('console.topup'), async (v) => {
+        field('console.amount', h('input', { name: 'amount_usd', required: true, inputmode: 'decimal' })),
+        field('console.note', h('input', { name: 'note', maxlength: 500 }))], t('console.topup'), async (v) => {
         // One idempotency key per intended top-up: a double click or a retry credits once.
         await proxyJson('POST', `${path}/credits`, { amount_usd: v.amount_usd, note: v.note ?? '', idempotency_key: topUpKey });
         topUpKey = crypto.randomUUID();

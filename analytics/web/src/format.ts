@@ -28,7 +28,8 @@ export function nanoToDecimal(nano: string | bigint): string {
  * of a few millionths of a dollar is still visible.
  */
 export function money(nano: string | bigint): string {
-  const abs = BigInt(nano) < 0n ? -BigInt(nano) : BigInt(nano);
+  const n = BigInt(nano);
+  const abs = n < 0n ? -n : n;
   const digits: Intl.NumberFormatOptions = abs >= 1_000_000_000n || abs === 0n ? { minimumFractionDigits: 2, maximumFractionDigits: 4 } : { maximumSignificantDigits: 4 };
   // Truncated, never rounded up: a balance is not shown as more than it is.
   const fmt = new Intl.NumberFormat(locale(), { style: 'currency', currency: 'USD', roundingMode: 'trunc', ...digits });

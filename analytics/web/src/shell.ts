@@ -5,6 +5,11 @@ import { currentLang, setLang, t, type MessageKey } from './i18n.js';
 export type PageName = 'balance' | 'console';
 type Render = (me: Me, main: HTMLElement) => Promise<void>;
 
+/** A form control with its label above it. */
+export function field(label: MessageKey, input: HTMLElement): HTMLLabelElement {
+  return h('label', null, h('span', null, t(label)), input);
+}
+
 /** The message to show for a refused call: the API's own words, or what went wrong on the way. */
 export function errorText(err: unknown): string {
   if (err instanceof ApiError) return err.status === 0 ? t('error.network') : err.message;
@@ -84,13 +89,11 @@ export function startPage(page: PageName, render: Render): void {
     document.title = `${t(page === 'balance' ? 'nav.balance' : 'nav.console')} · ${t('app.name')}`;
     const root = byId('app');
     const main = h('main', { id: 'main' });
-    const key = session.key();
-    if (!key) {
-      mount(root, header(page, null, () => void run()), h('div', { id: 'notice' }), main);
+    mount(root, header(page, null, () => void run()), h('div', { id: 'notice' }), main);
+    if (!session.key()) {
       mount(main, signInForm(() => void run(), message));
       return;
     }
-    mount(root, header(page, null, () => void run()), h('div', { id: 'notice' }), main);
     mount(main, loading());
     let me: Me;
     try {

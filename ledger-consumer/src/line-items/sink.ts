@@ -1,6 +1,6 @@
 import type { ClickHouseClient } from '@clickhouse/client';
 import {
-  creditColumns, lineItemColumns, sqlString, sqlStringArray, toClickHouseDateTime, toCreditRow, toLineItemRow, type EventOf, type EventType, type YugongEvent,
+  creditColumns, lineItemColumns, sqlString, sqlStringSet, toClickHouseDateTime, toCreditRow, toLineItemRow, type EventOf, type EventType, type YugongEvent,
 } from '@yugong/schemas';
 import type { LedgerMetrics } from '../metrics.js';
 
@@ -21,8 +21,7 @@ interface Target<T extends EventType> {
   range(slice: EventOf<T>[]): string;
 }
 
-const inList = (values: string[]) => sqlStringArray(values).replace(/^\[/, '(').replace(/\]$/, ')');
-const roots = (slice: YugongEvent[]) => inList([...new Set(slice.map((e) => e.accountPath[0] ?? ''))]);
+const roots = (slice: YugongEvent[]) => sqlStringSet([...new Set(slice.map((e) => e.accountPath[0] ?? ''))]);
 
 const lineItems: Target<'usage.recorded'> = {
   type: 'usage.recorded',
@@ -42,7 +41,7 @@ const credits: Target<'credit.granted'> = {
   table: 'credits',
   columns: creditColumns,
   toRow: toCreditRow,
-  range: (slice) => `root_account_id IN ${roots(slice)} AND account_id IN ${inList(slice.map((e) => e.data.accountId))}`,
+  range: (slice) => `root_account_id IN ${roots(slice)} AND account_id IN ${sqlStringSet(slice.map((e) => e.data.accountId))}`,
 };
 
 /**
@@ -58,7 +57,7 @@ export function createLineItemSink(ch: ClickHouseClient, metrics: LedgerMetrics)
     for (let i = 0; i < events.length; i += PRESENCE_SLICE) {
       const slice = events.slice(i, i + PRESENCE_SLICE);
       const rs = await ch.query({
-        query: `SELECT event_id FROM ${target.table} WHERE ${target.range(slice)} AND event_id IN ${inList(slice.map((e) => e.id))}`,
+        query: `SELECT event_id FROM ${target.table} WHERE ${target.range(slice)} AND event_id IN ${sqlStringSet(slice.map((e) => e.id))}`,
         format: 'JSONEachRow',
       });
       for (const row of await rs.json<{ event_id: string }>()) stored.add(row.event_id);

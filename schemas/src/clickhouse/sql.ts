@@ -32,8 +32,9 @@ export function sqlDate(value: Date): string {
   return `toDate(${sqlString(value.toISOString().slice(0, 10))})`;
 }
 
-export function sqlStringArray(values: readonly string[]): string {
-  return `[${values.map(sqlString).join(', ')}]`;
+/** The right-hand side of `x IN …`: a tuple of string literals. */
+export function sqlStringSet(values: readonly string[]): string {
+  return `(${values.map(sqlString).join(', ')})`;
 }
 
 /** "YYYY-MM-DD hh:mm:ss" in UTC, the form ClickHouse parses in JSONEachRow and literals. */

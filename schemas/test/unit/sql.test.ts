@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { sqlDateTime, sqlIdentifier, sqlInt, sqlString, sqlStringArray, toClickHouseDateTime } from '../../src/clickhouse/sql.js';
+import { sqlDateTime, sqlIdentifier, sqlInt, sqlString, sqlStringSet, toClickHouseDateTime } from '../../src/clickhouse/sql.js';
 
 describe('ClickHouse literals', () => {
   it('escapes quotes, backslashes and control characters', () => {
@@ -7,7 +7,7 @@ describe('ClickHouse literals', () => {
     assert.equal(sqlString('a\\b'), "'a\\\\b'");
     assert.equal(sqlString('x\ny\t\0'), "'x\\ny\\t\\0'");
     assert.equal(sqlString("'; DROP TABLE line_items; --"), "'\\'; DROP TABLE line_items; --'");
-    assert.equal(sqlStringArray(['a', "b'"]), "['a', 'b\\'']");
+    assert.equal(sqlStringSet(['a', "b'"]), "('a', 'b\\'')");
   });
 
   it('formats integers, dates and identifiers strictly', () => {
