@@ -4,7 +4,7 @@ import type { ClickHouseClient } from '@clickhouse/client';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import {
-  costOf, costsForPath, countChatPromptTokens, countTokens, findModelPrice, makeEvent, writeChunk as write,
+  costOf, costsForPath, countChatPromptTokens, countTokens, findModelPrice, makeEvent,
   type Attempt, type BillableUsage, type ChatMessageLike, type RequestStatus,
 } from '@yugong/schemas';
 import type { Admitter } from '../admission/admit.js';
@@ -17,7 +17,8 @@ import { SseMeter } from '../metering/sse.js';
 import { readUsage, TailWindow, usageFromTail } from '../metering/usage.js';
 import type { ProxyMetrics } from '../metrics.js';
 import type { PriceBook } from '../prices.js';
-import type { Forwarder } from '../upstream/forward.js';
+import { Cancellation, CancelledError } from '../upstream/cancellation.js';
+import type { Forwarder, UpstreamBody } from '../upstream/forward.js';
 import { parseMultipart, readBody, type MultipartView } from './body.js';
 import { billingAnswer, billingSuffixes } from './billing.js';
 import { apiSuffix, findEndpoint, type EndpointDef } from './endpoints.js';
@@ -206,16 +207,16 @@ export function createApiHandler(deps: HandlerDeps) {
         stripUsage = true;
       }
     }
-    const abort = new AbortController();
+    const cancel = new Cancellation();
     res.once('close', () => {
-      if (!res.writableFinished) abort.abort();
+      if (!res.writableFinished) cancel.cancel();
     });
     const extraHeaders: Record<string, string> = {};
     const beta = req.headers['openai-beta'];
     if (typeof beta === 'string') extraHeaders['openai-beta'] = beta;
     const fwd = await deps.forwarder.forward({
       method: endpoint.method, suffix: suffix + query, model, body, contentType: req.headers['content-type'],
-      extraHeaders, deadline: Date.now() + config.requestDeadlineMs, signal: abort.signal,
+      extraHeaders, deadline: Date.now() + config.requestDeadlineMs, cancel,
     });
     for (const a of fwd.attempts) metrics.attempts.inc({ outcome: a.outcome });
 
@@ -225,13 +226,13 @@ export function createApiHandler(deps: HandlerDeps) {
     let reported: unknown = null;
     let delivered = '';
     let ttftMs: number | null = null;
-    const upstreamKey = fwd.ok ? fwd.key : fwd.lastKey;
+    const upstreamKey = fwd.kind === 'failed' ? fwd.lastKey : fwd.key;
 
-    if (!fwd.ok) {
-      status = abort.signal.aborted ? 'client_abort' : 'upstream_error';
+    if (fwd.kind === 'failed') {
+      status = cancel.cancelled ? 'client_abort' : 'upstream_error';
       httpStatus = fwd.error.status;
       errorCode = fwd.error.code;
-      if (!abort.signal.aborted) fail(fwd.error);
+      if (!cancel.cancelled) fail(fwd.error);
     } else {
       httpStatus = fwd.status;
       const out: Record<string, string> = { ...headers };
@@ -239,56 +240,46 @@ export function createApiHandler(deps: HandlerDeps) {
         const v = fwd.headers[h];
         if (typeof v === 'string') out[h] = v;
       }
-      const isSse = stream && String(fwd.headers['content-type'] ?? '').includes('text/event-stream');
-      if (isSse) {
-        delete out['content-length'];
-        out['cache-control'] = 'no-cache';
-        out.connection = 'keep-alive';
-      }
-      if (fwd.status >= 400) {
+      if (fwd.kind === 'refused') {
         status = 'rejected';
-        const text = await fwd.body.text();
-        try {
-          const code = (JSON.parse(text) as { error?: { code?: unknown } }).error?.code;
-          errorCode = typeof code === 'string' ? code : `http_${fwd.status}`;
-        } catch {
-          errorCode = `http_${fwd.status}`;
-        }
-        out['content-length'] = String(Buffer.byteLength(text));
+        errorCode = upstreamErrorCode(fwd.text, fwd.status);
+        out['content-length'] = String(Buffer.byteLength(fwd.text));
         res.writeHead(fwd.status, out);
-        res.end(text);
+        res.end(fwd.text);
       } else {
+        const isSse = stream && String(fwd.headers['content-type'] ?? '').includes('text/event-stream');
+        if (isSse) {
+          delete out['content-length'];
+          out['cache-control'] = 'no-cache';
+          out.connection = 'keep-alive';
+        }
         res.writeHead(fwd.status, out);
         const meter = isSse ? new SseMeter(endpoint.name, stripUsage) : null;
         const tail = isSse ? null : new TailWindow();
-        let cut = false;
-        try {
-          for await (const chunk of fwd.body as AsyncIterable<Buffer>) {
-            if (meter) {
+        const ending = await relay(fwd.body, res, meter
+          ? (chunk) => {
               const text = meter.feed(chunk);
               if (meter.firstTokenAt !== null && ttftMs === null) ttftMs = Math.round(meter.firstTokenAt - t0);
-              if (text && !(await write(res, text))) break;
-            } else {
-              tail?.push(chunk);
-              if (!(await write(res, chunk))) break;
+              return text;
             }
-          }
-          if (meter) {
-            const rest = meter.flush();
-            if (rest) await write(res, rest);
-            cut = !meter.done && !abort.signal.aborted;
-          }
-        } catch {
-          cut = !abort.signal.aborted;
+          : (chunk) => {
+              tail?.push(chunk);
+              return chunk;
+            });
+        let cut = ending === 'error';
+        if (meter && ending === 'ended') {
+          const rest = meter.flush();
+          if (rest) res.write(rest);
+          cut = !meter.done;
         }
-        if (abort.signal.aborted || res.destroyed) {
+        if (cancel.cancelled || res.destroyed) {
           status = 'client_abort';
           errorCode = 'client_closed_request';
         } else if (cut) {
           // The client must not mistake a cut stream for a complete one: an error event, no [DONE].
           status = 'upstream_error';
           errorCode = 'upstream_stream_cut';
-          await write(res, `data: ${JSON.stringify({ error: { message: 'The upstream connection was lost before the response was complete.', type: 'server_error', param: null, code: 'upstream_stream_cut' } })}\n\n`);
+          res.write(`data: ${JSON.stringify({ error: { message: 'The upstream connection was lost before the response was complete.', type: 'server_error', param: null, code: 'upstream_stream_cut' } })}\n\n`);
           const last = fwd.attempts[fwd.attempts.length - 1];
           if (last) last.outcome = 'cut';
         }
@@ -326,6 +317,40 @@ export function createApiHandler(deps: HandlerDeps) {
       log.error({ err: (err as Error).message, requestId }, 'usage event lost: neither Kafka nor the spool took it');
     }
   };
+}
+
+/** The `error.code` of an upstream error answer, or `http_<status>` when it has none. */
+function upstreamErrorCode(text: string, status: number): string {
+  try {
+    const code = (JSON.parse(text) as { error?: { code?: unknown } }).error?.code;
+    return typeof code === 'string' ? code : `http_${status}`;
+  } catch {
+    return `http_${status}`;
+  }
+}
+
+/**
+ * Pipes an upstream body to the client with backpressure, each chunk through `transform`
+ * (which may hold bytes back). Resolves with how the body ended: completely, cut by
+ * upstream, or because the client went away.
+ */
+function relay(body: UpstreamBody, res: ServerResponse, transform: (chunk: Buffer) => string | Buffer): Promise<'ended' | 'error' | 'closed'> {
+  return new Promise((resolve) => {
+    const onDrain = () => body.resume();
+    res.on('drain', onDrain);
+    const finish = (how: 'ended' | 'error' | 'closed') => {
+      res.off('drain', onDrain);
+      resolve(how);
+    };
+    body.pipe({
+      data(chunk) {
+        const out = transform(chunk);
+        return out.length === 0 || res.write(out);
+      },
+      end: () => finish('ended'),
+      error: (err) => finish(err instanceof CancelledError ? 'closed' : 'error'),
+    });
+  });
 }
 
 /**

@@ -3,6 +3,10 @@ import { Pool, type Dispatcher } from 'undici';
 import type { Attempt } from '@yugong/schemas';
 import { clientErrors, type ApiError } from '../http/errors.js';
 import { retryAfterMs, type UpstreamPool, type UpstreamKey } from '../pool/pool.js';
+import { Cancellation, CancelledError } from './cancellation.js';
+import { Exchange, type UpstreamBody } from './exchange.js';
+
+export type { BodySink, UpstreamBody } from './exchange.js';
 
 export interface UpstreamRequest {
   method: 'GET' | 'POST';
@@ -13,12 +17,16 @@ export interface UpstreamRequest {
   contentType: string | undefined;
   extraHeaders: Record<string, string>;
   deadline: number;
-  signal: AbortSignal;
+  /** Cancelled when the client goes away: waits end, the attempt in flight is aborted. */
+  cancel: Cancellation;
 }
 
 export type Forwarded =
-  | { ok: true; key: UpstreamKey; status: number; headers: IncomingHttpHeaders; body: Dispatcher.ResponseData['body']; attempts: Attempt[] }
-  | { ok: false; error: ApiError; attempts: Attempt[]; lastKey: UpstreamKey | null };
+  /** A success: the body is still on its way. */
+  | { kind: 'body'; key: UpstreamKey; status: number; headers: IncomingHttpHeaders; body: UpstreamBody; attempts: Attempt[] }
+  /** Upstream refused the request itself (a deterministic 4xx): its answer, as it sent it. */
+  | { kind: 'refused'; key: UpstreamKey; status: number; headers: IncomingHttpHeaders; text: string; attempts: Attempt[] }
+  | { kind: 'failed'; error: ApiError; attempts: Attempt[]; lastKey: UpstreamKey | null };
 
 export interface RetryPolicy {
   maxAttempts: number;
@@ -66,24 +74,40 @@ export interface Forwarder {
   close(): Promise<void>;
 }
 
+/** Where a key's base URL sends requests: parsed once per distinct URL, not per attempt. */
+interface Target {
+  dispatcher: Pool;
+  basePath: string;
+}
+
 export function createForwarder(pool: UpstreamPool, policy: RetryPolicy, hooks: { onDisable(key: UpstreamKey, reason: string): void }): Forwarder {
   const dispatchers = new Map<string, Pool>();
-  const dispatcher = (origin: string) => {
-    let d = dispatchers.get(origin);
-    if (!d) {
-      d = new Pool(origin, { connections: 256, pipelining: 1, keepAliveTimeout: 30_000 });
-      dispatchers.set(origin, d);
+  const targets = new Map<string, Target>();
+  const target = (baseUrl: string): Target => {
+    let t = targets.get(baseUrl);
+    if (!t) {
+      const url = new URL(baseUrl);
+      let d = dispatchers.get(url.origin);
+      if (!d) {
+        d = new Pool(url.origin, { connections: 256, pipelining: 1, keepAliveTimeout: 30_000 });
+        dispatchers.set(url.origin, d);
+      }
+      t = { dispatcher: d, basePath: url.pathname.replace(/\/+$/, '') };
+      targets.set(baseUrl, t);
     }
-    return d;
+    return t;
   };
 
-  const sleep = (ms: number, signal: AbortSignal) =>
+  const sleep = (ms: number, cancel: Cancellation) =>
     new Promise<void>((resolve) => {
-      const t = setTimeout(resolve, ms);
-      signal.addEventListener('abort', () => {
+      const t = setTimeout(() => {
+        release();
+        resolve();
+      }, ms);
+      const release = cancel.onCancel(() => {
         clearTimeout(t);
         resolve();
-      }, { once: true });
+      });
     });
 
   return {
@@ -93,7 +117,7 @@ export function createForwarder(pool: UpstreamPool, policy: RetryPolicy, hooks: 
       let lastError: ApiError = clientErrors.noUpstream(req.model);
       let lastKey: UpstreamKey | null = null;
       for (let n = 1; n <= policy.maxAttempts; n++) {
-        if (req.signal.aborted) break;
+        if (req.cancel.cancelled) break;
         // Another key if there is one; otherwise the same keys again once their cooldown ends.
         const none = new Set<string>();
         let key = pool.pick(req.model, tried) ?? pool.pick(req.model, none);
@@ -101,18 +125,18 @@ export function createForwarder(pool: UpstreamPool, policy: RetryPolicy, hooks: 
           const wait = pool.soonestAvailableIn(req.model, none);
           if (wait !== null) lastError = clientErrors.noUpstream(req.model, Math.ceil(wait / 1000));
           if (wait === null || wait > policy.maxCooldownWaitMs || Date.now() + wait >= req.deadline) break;
-          await sleep(wait + 5, req.signal);
+          await sleep(wait + 5, req.cancel);
           key = pool.pick(req.model, none);
           if (!key) break;
         }
         if (n > 1) {
           const cap = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** (n - 2));
-          await sleep(Math.random() * cap, req.signal);
+          await sleep(Math.random() * cap, req.cancel);
+          if (req.cancel.cancelled) break;
         }
         lastKey = key;
         tried.add(key.id);
-        const url = new URL(key.baseUrl);
-        const path = url.pathname.replace(/\/+$/, '') + req.suffix;
+        const { dispatcher, basePath } = target(key.baseUrl);
         const headers: Record<string, string> = {
           authorization: `Bearer ${key.secret}`,
           'user-agent': 'yugong-proxy',
@@ -128,52 +152,55 @@ export function createForwarder(pool: UpstreamPool, policy: RetryPolicy, hooks: 
           break;
         }
         key.inFlight++;
+        const picked = key;
         let released = false;
         const release = () => {
           if (!released) {
             released = true;
-            key.inFlight--;
+            picked.inFlight--;
           }
         };
-        try {
-          const res = await dispatcher(url.origin).request({
-            method: req.method,
-            path,
-            headers,
-            body: req.body ?? undefined,
-            headersTimeout: Math.min(policy.headersTimeoutMs, remaining),
-            bodyTimeout: policy.headersTimeoutMs,
-            signal: req.signal,
-          });
-          pool.observe(key.id, res.headers);
-          const verdict = res.statusCode >= 400 ? classify(res.statusCode, res.headers, await res.body.text()) : classify(res.statusCode, res.headers, '');
-          if (verdict.kind === 'return') {
-            attempts.push({ upstreamKeyId: key.id, status: res.statusCode, outcome: res.statusCode < 400 ? 'ok' : 'fatal', latencyMs: Date.now() - started, errorCode: null });
-            res.body.once('close', release);
-            res.body.once('end', release);
-            res.body.once('error', release);
-            return { ok: true, key, status: res.statusCode, headers: res.headers, body: res.body, attempts };
-          }
+        const exchange = new Exchange(req.cancel, release);
+        dispatcher.dispatch({
+          method: req.method,
+          path: basePath + req.suffix,
+          headers,
+          body: req.body,
+          headersTimeout: Math.min(policy.headersTimeoutMs, remaining),
+          bodyTimeout: policy.headersTimeoutMs,
+        }, exchange);
+        const answer = await exchange.answered;
+        if (answer.kind === 'failed') {
           release();
-          attempts.push({ upstreamKeyId: key.id, status: res.statusCode, outcome: verdict.outcome, latencyMs: Date.now() - started, errorCode: verdict.errorCode });
-          if (verdict.disable) {
-            pool.disable(key.id, verdict.disable);
-            hooks.onDisable(key, verdict.disable);
-          } else if (verdict.cooldownMs > 0) {
-            pool.cooldown(key.id, Date.now() + verdict.cooldownMs, verdict.orgWide);
-          }
-          lastError = res.statusCode === 429 ? clientErrors.noUpstream(req.model) : clientErrors.upstreamFailed();
-        } catch (err) {
-          release();
-          if (req.signal.aborted) break;
-          const e = err as { code?: string; name?: string };
+          if (req.cancel.cancelled || answer.err instanceof CancelledError) break;
+          const e = answer.err as { code?: string; name?: string };
           const timeout = e.code === 'UND_ERR_HEADERS_TIMEOUT' || e.code === 'UND_ERR_BODY_TIMEOUT' || e.name === 'TimeoutError';
           attempts.push({ upstreamKeyId: key.id, status: 0, outcome: timeout ? 'timeout' : 'connect_error', latencyMs: Date.now() - started, errorCode: e.code ?? e.name ?? 'error' });
           pool.cooldown(key.id, Date.now() + SERVER_ERROR_COOLDOWN_MS, false);
           lastError = timeout ? clientErrors.upstreamTimeout() : clientErrors.upstreamFailed();
+          continue;
         }
+        pool.observe(key.id, answer.headers);
+        if (answer.kind === 'body') {
+          attempts.push({ upstreamKeyId: key.id, status: answer.status, outcome: 'ok', latencyMs: Date.now() - started, errorCode: null });
+          return { kind: 'body', key, status: answer.status, headers: answer.headers, body: exchange, attempts };
+        }
+        release();
+        const verdict = classify(answer.status, answer.headers, answer.text);
+        if (verdict.kind === 'return') {
+          attempts.push({ upstreamKeyId: key.id, status: answer.status, outcome: 'fatal', latencyMs: Date.now() - started, errorCode: null });
+          return { kind: 'refused', key, status: answer.status, headers: answer.headers, text: answer.text, attempts };
+        }
+        attempts.push({ upstreamKeyId: key.id, status: answer.status, outcome: verdict.outcome, latencyMs: Date.now() - started, errorCode: verdict.errorCode });
+        if (verdict.disable) {
+          pool.disable(key.id, verdict.disable);
+          hooks.onDisable(key, verdict.disable);
+        } else if (verdict.cooldownMs > 0) {
+          pool.cooldown(key.id, Date.now() + verdict.cooldownMs, verdict.orgWide);
+        }
+        lastError = answer.status === 429 ? clientErrors.noUpstream(req.model) : clientErrors.upstreamFailed();
       }
-      return { ok: false, error: lastError, attempts, lastKey };
+      return { kind: 'failed', error: lastError, attempts, lastKey };
     },
     async close() {
       await Promise.all([...dispatchers.values()].map((d) => d.close()));

@@ -133,6 +133,34 @@ describe('proxy: chat completions through the official SDK', function () {
     });
   });
 
+  it("passes upstream's own refusal on as it was sent, bills nothing and records it once", async () => {
+    // This upstream key has no access to gpt-4o-mini: a deterministic 404 that no retry mends.
+    s.mock.script('sk-upstream-a', { models: ['gpt-4o'] });
+    try {
+      const { accountId, key } = await s.fundedKey();
+      s.mock.requests.length = 0;
+      const res = await fetch(`${s.url}/v1/chat/completions`, {
+        method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'x' }] }),
+      });
+      assert.equal(res.status, 404);
+      assert.match(res.headers.get('x-request-id') ?? '', /^req_/);
+      const body = (await res.json()) as { error: { code: string; type: string } };
+      assert.equal(body.error.code, 'model_not_found');
+      assert.equal(body.error.type, 'invalid_request_error');
+      assert.equal(s.mock.requests.length, 1, 'a deterministic 4xx is not retried');
+      const after = await s.settled(accountId, 1);
+      assert.equal(after.spent, '0');
+      assert.equal(after.held, '0');
+      const [item] = await s.lineItems(accountId, 1);
+      assert.equal(item?.status, 'rejected');
+      assert.equal(item?.http_status, 404);
+      assert.equal(item?.error_code, 'model_not_found');
+    } finally {
+      s.mock.script('sk-upstream-a', { models: undefined });
+    }
+  });
+
   it('no funds → 429 insufficient_quota, and nothing is billed', async () => {
     const { key, accountId } = await s.fundedKey({ usd: '0' });
     await assert.rejects(s.client(key).chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'x' }] }), (e: unknown) => e instanceof OpenAI.RateLimitError && e.code === 'insufficient_quota');
