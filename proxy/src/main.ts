@@ -3,10 +3,12 @@ import { createClient } from '@clickhouse/client';
 import { Redis } from 'ioredis';
 import { Kafka, logLevel } from 'kafkajs';
 import { pino } from 'pino';
+import { loadTokenizers } from '@yugong/schemas';
 import { createProxy } from './app.js';
 import { loadConfig } from './config.js';
 
 const config = loadConfig();
+loadTokenizers();
 const log = pino({ name: 'proxy', level: config.logLevel, redact: { paths: ['*.authorization', '*.key', '*.secret', 'req.headers.authorization'], censor: '[redacted]' } });
 const kafka = new Kafka({ clientId: `yugong-proxy-${config.nodeId}`, brokers: config.kafkaBrokers, logLevel: logLevel.NOTHING, retry: { retries: 2, initialRetryTime: 100, maxRetryTime: 1000 }, requestTimeout: 5000 });
 const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });

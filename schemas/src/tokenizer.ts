@@ -22,6 +22,15 @@ function encoder(name: EncodingName): Tiktoken {
   return enc;
 }
 
+/**
+ * Loads every encoding now. A proxy calls this at start: the first count otherwise loads
+ * its rank table synchronously, in the middle of serving, and stalls every request for a
+ * second or more on a slow machine.
+ */
+export function loadTokenizers(): void {
+  for (const name of ['o200k_base', 'cl100k_base'] as const) encoder(name);
+}
+
 export function encodingForModel(model: string): EncodingName {
   const m = model.replace(/^ft:/, '');
   if (/^(gpt-4-|gpt-4$|gpt-3\.5|gpt-35|text-embedding|davinci|babbage)/.test(m) && !/^gpt-4\.|^gpt-4o/.test(m)) return 'cl100k_base';

@@ -7,6 +7,7 @@ import { startStack, waitFor, type Stack } from './harness.js';
  * prompt estimate ceil(len("user" + "x") / 3) = 2 tokens, completion budget max_tokens = 100.
  */
 const HOLD = 2n * 150n + 100n * 600n;
+const UPSTREAM_LATENCY_MS = 3000;
 const BODY = JSON.stringify({ model: 'gpt-4o-mini', max_tokens: 100, messages: [{ role: 'user', content: 'x' }] });
 
 describe('ledger: no overdraft under concurrency', function () {
@@ -15,7 +16,9 @@ describe('ledger: no overdraft under concurrency', function () {
   before(async () => {
     s = await startStack({ nodes: 2 });
     // Slow answers keep every admitted request in flight while the burst arrives: the worst case.
-    s.mock.script('sk-upstream-a', { latencyMs: 400 });
+    // A cold node on a slow machine takes about two seconds to decide 200 requests (a shorter
+    // latency let early answers settle and free their holds mid-burst); the test checks that.
+    s.mock.script('sk-upstream-a', { latencyMs: UPSTREAM_LATENCY_MS });
   });
   after(() => s.close());
 
@@ -28,16 +31,22 @@ describe('ledger: no overdraft under concurrency', function () {
       assert.equal((await s.admin('POST', `/accounts/${accountId}/credits`, { amount_usd: usd, idempotency_key: accountId })).status, 201);
       const key = (await s.admin('POST', `/accounts/${accountId}/keys`, {})).json.key as string;
 
-      const statuses = await Promise.all(
+      const answers = await Promise.all(
         Array.from({ length: 200 }, (_, i) =>
           fetch(`${s.nodes[i % 2]?.url}/v1/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' }, body: BODY }).then(async (r) => {
             const body = (await r.json()) as { error?: { code: string } };
-            return r.status === 200 ? 'ok' : body.error?.code ?? String(r.status);
+            return { status: r.status === 200 ? 'ok' : body.error?.code ?? String(r.status), at: Date.now() };
           }),
         ),
       );
+      const statuses = answers.map((a) => a.status);
       const admitted = statuses.filter((x) => x === 'ok').length;
       const refused = statuses.filter((x) => x === 'insufficient_quota').length;
+      // A refusal is answered as soon as it is decided: every decision must have come while all
+      // admitted requests were still in flight, or settled ones would have freed their holds.
+      const lastRefusal = Math.max(...answers.filter((a) => a.status !== 'ok').map((a) => a.at));
+      const firstSuccess = Math.min(...answers.filter((a) => a.status === 'ok').map((a) => a.at));
+      assert.ok(lastRefusal < firstSuccess, `the burst took longer than the upstream latency (${UPSTREAM_LATENCY_MS} ms): the race was not tested`);
       assert.ok(admitted >= 1 && admitted <= 10, `admitted ${admitted}`);
       assert.equal(admitted + refused, 200, `unexpected answers: ${statuses.filter((x) => x !== 'ok' && x !== 'insufficient_quota').join(',')}`);
       const h = await s.settled(accountId, admitted);
