@@ -1,6 +1,6 @@
 import type { Consumer, ConsumerConfig, EachBatchPayload, Kafka, KafkaMessage, Producer } from 'kafkajs';
 import type { Logger } from 'pino';
-import { decodeEvent, topics, type YugongEvent } from '@yugong/schemas';
+import { topics, unpackEvents, type YugongEvent } from '@yugong/schemas';
 import type { LedgerMetrics } from './metrics.js';
 
 export interface LoopOptions {
@@ -10,7 +10,7 @@ export interface LoopOptions {
   /** Applies events idempotently. Throwing means a dependency is broken: the loop stops
    *  and Kafka redelivers from the last committed offset. */
   handle(events: YugongEvent[]): Promise<void>;
-  /** Messages per apply call: a heartbeat goes out between chunks. */
+  /** Messages per apply call (each holds one or more events): a heartbeat goes out between chunks. */
   chunkSize: number;
   /**
    * Partitions applied at once. Each keeps its own order (a tree's events share one
@@ -36,10 +36,12 @@ export interface RunningLoop {
 }
 
 const RESTART_DELAY_MS = 1000;
+const EMPTY = Buffer.alloc(0);
 
 /**
- * The one consumer loop. Per chunk of a batch, in this order: send invalid events to the
- * dead-letter topic, apply the valid ones, resolve the chunk's last offset, heartbeat.
+ * The one consumer loop. Per chunk of a batch (a message may pack several events), in this
+ * order: send invalid events to the dead-letter topic, each alone, apply the valid ones,
+ * resolve the chunk's last offset, heartbeat.
  * Offsets are committed only for applied messages, so a crash anywhere re-applies at most
  * what was not committed, and every apply is idempotent by event id.
  *
@@ -102,19 +104,20 @@ export async function startLoop(opts: LoopOptions): Promise<RunningLoop> {
       if (!isRunning() || isStale()) break;
       const chunk = messages.slice(start, start + opts.chunkSize);
       const valid: YugongEvent[] = [];
-      const invalid: { message: KafkaMessage; reason: string }[] = [];
+      const invalid: { message: KafkaMessage; text: string; reason: string }[] = [];
       for (const message of chunk) {
-        const decoded = decodeEvent(message.value ?? Buffer.alloc(0));
-        if (decoded.ok) valid.push(decoded.value);
-        else invalid.push({ message, reason: decoded.error });
+        for (const { text, decoded } of unpackEvents(message.value ?? EMPTY)) {
+          if (decoded.ok) valid.push(decoded.value);
+          else invalid.push({ message, text, reason: decoded.error });
+        }
       }
       if (invalid.length > 0) {
         await opts.dlq.send({
           topic: topics.deadLetter,
           acks: -1,
-          messages: invalid.map(({ message, reason }) => ({
+          messages: invalid.map(({ message, text, reason }) => ({
             key: message.key,
-            value: message.value,
+            value: text,
             headers: { reason, 'source-topic': batch.topic, 'source-partition': String(batch.partition), 'source-offset': message.offset, group },
           })),
         });

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { Kafka, Logger as KafkaLogger } from 'kafkajs';
-import { decodeEvent, redisKeys, topics, type YugongEvent } from '@yugong/schemas';
+import { redisKeys, topics, unpackEvents, type YugongEvent } from '@yugong/schemas';
 import { createBalanceApplier } from './balances/apply.js';
 
 export interface RebuildOptions {
@@ -80,9 +80,8 @@ export async function rebuild(opts: RebuildOptions): Promise<RebuildResult> {
             const chunk: YugongEvent[] = [];
             for (const m of batch.messages) {
               if (Number(m.offset) >= end) break;
-              const decoded = decodeEvent(m.value ?? Buffer.alloc(0));
               // Invalid events went to the dead-letter topic the first time too.
-              if (decoded.ok) chunk.push(decoded.value);
+              for (const { decoded } of unpackEvents(m.value ?? Buffer.alloc(0))) if (decoded.ok) chunk.push(decoded.value);
               resolveOffset(m.offset);
             }
             await applier.apply(chunk);

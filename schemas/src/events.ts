@@ -241,6 +241,30 @@ export function decodeEvent(bytes: Buffer | string): ParseResult<YugongEvent> {
   return parseEvent(json);
 }
 
+/**
+ * The value of a Kafka message on an event topic: one or more events of one partition key,
+ * one JSON text per line. Producers pack what one send has for a key into one message
+ * (kafkajs spends most of a send encoding messages, not bytes). JSON.stringify never writes
+ * a raw newline, so the lines split unambiguously, and a message of one event is exactly the
+ * JSON of that event, as messages were before packing.
+ */
+export function packEvents(events: readonly YugongEvent[]): string {
+  return events.map((e) => JSON.stringify(e)).join('\n');
+}
+
+export interface UnpackedLine {
+  /** The line as it was sent: what the dead-letter topic receives if it is invalid. */
+  text: string;
+  decoded: ParseResult<YugongEvent>;
+}
+
+/** Every event of a message, each decoded on its own: one bad line does not spoil the others. */
+export function unpackEvents(bytes: Buffer | string): UnpackedLine[] {
+  const text = typeof bytes === 'string' ? bytes : bytes.toString('utf8');
+  const lines = text.indexOf('\n') < 0 ? [text] : text.split('\n');
+  return lines.map((line) => ({ text: line, decoded: decodeEvent(line) }));
+}
+
 export function makeEvent<T extends EventType>(
   type: T,
   fields: { id: string; source: string; accountPath: string[]; data: EventData<T>; time?: Date },

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomUUID, createHash } from 'node:crypto';
 import { sampleUsage } from '@yugong/schemas/testing';
-import { makeEvent, redisKeys, topics } from '@yugong/schemas';
+import { makeEvent, packEvents, redisKeys, topics } from '@yugong/schemas';
 import { reconcile } from '../../src/reconcile.js';
 import { startHarness, type Harness } from './harness.js';
 
@@ -54,28 +54,32 @@ describe('ledger on real Kafka, Redis and ClickHouse', function () {
     assert.equal(rows.cost, (1500n + 13510798882111490n).toString());
   });
 
-  it('sends invalid events to the dead-letter topic and keeps going', async () => {
+  it('sends invalid events to the dead-letter topic and keeps going, each bad line of a packed message alone', async () => {
     const root = `bad-${randomUUID().slice(0, 8)}`;
     await h.producer.send({ topic: topics.usage, acks: -1, messages: [{ key: root, value: '{"not":"an event"}' }, { key: root, value: 'garbage' }] });
     const good = makeEvent('usage.recorded', { id: `usage:${randomUUID()}`, source: 't', accountPath: [root], data: sampleUsage({ costs: ['7'] }) });
     await h.send([good]);
-    await h.waitFor('the valid event after the invalid ones', async () => (await h.redis.hget(redisKeys.account(root, root), 'spent')) === '7');
-    // Each of the two groups reads the usage topic, so each invalid message is dead-lettered twice.
+    // A packed message, as the proxy sends them: the good events around a bad line are applied.
+    const [first, second] = [11, 13].map((cost) => makeEvent('usage.recorded', { id: `usage:${randomUUID()}`, source: 't', accountPath: [root], data: sampleUsage({ costs: [String(cost)] }) }));
+    await h.producer.send({ topic: topics.usage, acks: -1, messages: [{ key: root, value: `${packEvents([first!])}\n{"broken":true}\n${packEvents([second!])}` }] });
+    await h.waitFor('the valid events after and among the invalid ones', async () => (await h.redis.hget(redisKeys.account(root, root), 'spent')) === String(7 + 11 + 13));
+    // Each of the two groups reads the usage topic, so each invalid event is dead-lettered twice.
     const consumer = h.kafka.consumer({ groupId: `dlq-reader-${randomUUID()}` });
     await consumer.connect();
     await consumer.subscribe({ topic: topics.deadLetter, fromBeginning: true });
-    const reasons: string[] = [];
+    const letters: { reason: string; value: string }[] = [];
     void consumer.run({
       eachMessage: async ({ message }) => {
-        if (message.key?.toString() === root) reasons.push(message.headers?.reason?.toString() ?? '');
+        if (message.key?.toString() === root) letters.push({ reason: message.headers?.reason?.toString() ?? '', value: message.value?.toString() ?? '' });
       },
     });
     try {
-      await h.waitFor('4 dead letters for this root', async () => reasons.length >= 4);
+      await h.waitFor('6 dead letters for this root', async () => letters.length >= 6);
       await new Promise((r) => setTimeout(r, 300));
-      assert.equal(reasons.length, 4);
-      assert.ok(reasons.some((r) => /not JSON/.test(r)));
-      assert.ok(reasons.some((r) => /id|type/.test(r)));
+      assert.equal(letters.length, 6);
+      assert.ok(letters.some((l) => /not JSON/.test(l.reason)));
+      assert.ok(letters.some((l) => /id|type/.test(l.reason)));
+      assert.deepEqual(letters.map((l) => l.value).sort(), ['garbage', 'garbage', '{"broken":true}', '{"broken":true}', '{"not":"an event"}', '{"not":"an event"}']);
     } finally {
       await consumer.disconnect();
     }

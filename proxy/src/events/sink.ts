@@ -3,7 +3,7 @@ import { appendFile, open, readFile, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Producer } from 'kafkajs';
 import type { Logger } from 'pino';
-import { partitionKeyFor, topicFor, type YugongEvent } from '@yugong/schemas';
+import { packEvents, partitionKeyFor, topicFor, type YugongEvent } from '@yugong/schemas';
 
 export interface EventSink {
   /** Resolves once the event is in Kafka or durably in the spool. */
@@ -37,10 +37,12 @@ export interface SinkOptions {
 }
 
 const CURRENT = 'events.jsonl';
+/** Events are about 1 KiB: a packed message stays well under Kafka's 1 MiB message limit. */
+const EVENTS_PER_MESSAGE = 200;
 
 /**
  * Events go to Kafka in small batches (one request per few ms, acks from all replicas,
- * idempotent producer). If Kafka fails, the batch is appended to a local spool file and
+ * idempotent producer), the events of one partition key packed into one message. If Kafka fails, the batch is appended to a local spool file and
  * fsync'd; a replay loop sends spooled files once Kafka answers again. Event ids make a
  * replay harmless downstream.
  */
@@ -81,15 +83,26 @@ export function createEventSink(opts: SinkOptions): EventSink {
     }
   }
 
+  /** One message per topic and partition key (packed, see packEvents), split where it would grow too large. */
   async function sendNow(events: YugongEvent[]): Promise<void> {
-    const byTopic = new Map<string, { key: string; value: string }[]>();
+    const byTopic = new Map<string, Map<string, YugongEvent[]>>();
     for (const e of events) {
       const t = topicFor(e.type);
-      const list = byTopic.get(t) ?? [];
-      list.push({ key: partitionKeyFor(e), value: JSON.stringify(e) });
-      byTopic.set(t, list);
+      let byKey = byTopic.get(t);
+      if (!byKey) byTopic.set(t, (byKey = new Map()));
+      const key = partitionKeyFor(e);
+      const list = byKey.get(key);
+      if (list) list.push(e);
+      else byKey.set(key, [e]);
     }
-    await opts.producer.sendBatch({ acks: -1, topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })) });
+    const topicMessages = [...byTopic].map(([topic, byKey]) => {
+      const messages: { key: string; value: string }[] = [];
+      for (const [key, list] of byKey) {
+        for (let i = 0; i < list.length; i += EVENTS_PER_MESSAGE) messages.push({ key, value: packEvents(list.slice(i, i + EVENTS_PER_MESSAGE)) });
+      }
+      return { topic, messages };
+    });
+    await opts.producer.sendBatch({ acks: -1, topicMessages });
   }
 
   async function spool(events: YugongEvent[]): Promise<void> {

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { decodeEvent, makeEvent, parseEvent } from '../../src/events.js';
+import { decodeEvent, makeEvent, packEvents, parseEvent, unpackEvents } from '../../src/events.js';
 import { sampleUsage } from '../../src/testing.js';
 import { partitionKeyFor, topicFor, topics } from '../../src/topics.js';
 import { redisKeys } from '../../src/redis-keys.js';
@@ -32,6 +32,19 @@ describe('events', () => {
     assert.equal(decodeEvent('{not json').ok, false);
     const mismatch = makeEvent('usage.recorded', { id: 'u', source: 's', accountPath: ['root'], data: sampleUsage() });
     assert.match((parseEvent(mismatch) as { error: string }).error, /one cost per account/);
+  });
+
+  it('packs events of one key into one message, a line each; one bad line spoils no other', () => {
+    const a = makeEvent('usage.recorded', { id: 'usage:a', source: 's', accountPath: ['root'], data: sampleUsage({ costs: ['1'], requestId: 'req_a', errorCode: 'line\nbreak' }) });
+    const b = makeEvent('usage.recorded', { id: 'usage:b', source: 's', accountPath: ['root'], data: sampleUsage({ costs: ['2'] }) });
+    assert.equal(packEvents([a]), JSON.stringify(a), 'a message of one event is the event, as before packing');
+    const packed = packEvents([a, b]);
+    assert.equal(packed.split('\n').length, 2, 'a newline inside a string is escaped, never raw');
+    assert.deepEqual(unpackEvents(Buffer.from(packed)).map((l) => (l.decoded.ok ? l.decoded.value : null)), [a, b]);
+    const spoiled = unpackEvents(`${JSON.stringify(a)}\ngarbage\n${JSON.stringify(b)}`);
+    assert.deepEqual(spoiled.map((l) => l.decoded.ok), [true, false, true]);
+    assert.equal(spoiled[1]?.text, 'garbage');
+    assert.equal(unpackEvents(Buffer.alloc(0))[0]?.decoded.ok, false, 'an empty message is one invalid event');
   });
 
   it('routes events to topics and partitions by root account', () => {
