@@ -1,22 +1,25 @@
-import { createRequire } from 'node:module';
-import { Tiktoken } from 'js-tiktoken/lite';
+import { get_encoding, type Tiktoken } from 'tiktoken';
 
 /**
  * OpenAI's tokenizers, for counting what was delivered when upstream usage is missing (a
  * client abort or a cut stream). o200k_base for the gpt-4o/4.1/5, o-series and gpt-image
  * families, cl100k_base for gpt-4, gpt-3.5 and the embedding models.
+ *
+ * The WASM build keeps its rank tables in WASM memory: the pure-JS tokenizer held them as
+ * about 100 MB of Maps on the JS heap, which every major garbage collection of a proxy had
+ * to mark again.
  */
 export type EncodingName = 'o200k_base' | 'cl100k_base';
 
-const require = createRequire(import.meta.url);
 const encoders = new Map<EncodingName, Tiktoken>();
+/** Special tokens in delivered text are counted as the text they are, never refused. */
+const NONE: string[] = [];
 
 function encoder(name: EncodingName): Tiktoken {
   let enc = encoders.get(name);
   if (!enc) {
-    // Rank tables are several MB; load each on first use, synchronously, once per process.
-    const mod = require(`js-tiktoken/ranks/${name}`) as { default?: ConstructorParameters<typeof Tiktoken>[0] } & ConstructorParameters<typeof Tiktoken>[0];
-    enc = new Tiktoken(mod.default ?? mod);
+    // Loaded once per process and kept for its lifetime (never freed).
+    enc = get_encoding(name);
     encoders.set(name, enc);
   }
   return enc;
@@ -39,7 +42,7 @@ export function encodingForModel(model: string): EncodingName {
 
 export function countTokens(model: string, text: string): number {
   if (text.length === 0) return 0;
-  return encoder(encodingForModel(model)).encode(text).length;
+  return encoder(encodingForModel(model)).encode(text, NONE, NONE).length;
 }
 
 type ContentPart = { type?: string; text?: unknown; image_url?: unknown; input_audio?: unknown };

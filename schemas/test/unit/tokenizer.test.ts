@@ -18,6 +18,8 @@ describe('tokenizer', () => {
     assert.equal(countTokens('gpt-4o', 'hello world'), 2);
     assert.equal(countTokens('gpt-3.5-turbo', 'hello world'), 2);
     assert.equal(countTokens('gpt-4o', ''), 0);
+    // A model may well write a special token's text: it is counted, not refused.
+    assert.ok(countTokens('gpt-4o', 'end <|endoftext|> here') > 3);
     // The cookbook's count for [{role:user, content:"hello world"}]: 3 + 3 + 1 + 2.
     assert.equal(countChatPromptTokens('gpt-4o', [{ role: 'user', content: 'hello world' }]), 9);
   });
