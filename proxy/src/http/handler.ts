@@ -93,7 +93,7 @@ export function createApiHandler(deps: HandlerDeps) {
     const endpoint = findEndpoint(suffix);
     let label = endpoint?.name ?? (suffix.startsWith('/models') ? 'models' : 'unknown');
     const fail = (e: ApiError) => {
-      metrics.requests.inc({ endpoint: label, status: String(e.status) });
+      metrics.request(label, e.status);
       sendError(res, e, headers);
     };
 
@@ -125,7 +125,7 @@ export function createApiHandler(deps: HandlerDeps) {
       const answer = await billingAnswer(suffix, new URLSearchParams(query), key, deps.redis, deps.clickhouse);
       if ('type' in answer) return fail(answer);
       const text = JSON.stringify(answer.body);
-      metrics.requests.inc({ endpoint: label, status: String(answer.status) });
+      metrics.request(label, answer.status);
       res.writeHead(answer.status, { ...headers, 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
       res.end(text);
       return;
@@ -137,7 +137,7 @@ export function createApiHandler(deps: HandlerDeps) {
       const body = id === null ? { object: 'list', data: models } : models.find((m) => m.id === id);
       if (!body) return fail(clientErrors.unknownModel(id ?? ''));
       const text = JSON.stringify(body);
-      metrics.requests.inc({ endpoint: label, status: '200' });
+      metrics.request(label, 200);
       res.writeHead(200, { ...headers, 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
       res.end(text);
       return;
@@ -218,7 +218,7 @@ export function createApiHandler(deps: HandlerDeps) {
       method: endpoint.method, suffix: suffix + query, model, body, contentType: req.headers['content-type'],
       extraHeaders, deadline: Date.now() + config.requestDeadlineMs, cancel,
     });
-    for (const a of fwd.attempts) metrics.attempts.inc({ outcome: a.outcome });
+    for (const a of fwd.attempts) metrics.attempt(a.outcome);
 
     let status: RequestStatus = 'ok';
     let httpStatus = 200;
@@ -294,9 +294,9 @@ export function createApiHandler(deps: HandlerDeps) {
     const priced = costOf(table, model, usage);
     const list = priced.ok ? priced.nano : 0n;
     const latencyMs = Math.round(performance.now() - t0);
-    metrics.requests.inc({ endpoint: label, status: String(httpStatus) });
-    metrics.latency.observe({ endpoint: label, stream: String(stream) }, latencyMs / 1000);
-    if (ttftMs !== null) metrics.ttft.observe({ endpoint: label }, ttftMs / 1000);
+    metrics.request(label, httpStatus);
+    metrics.latency(label, stream, latencyMs / 1000);
+    if (ttftMs !== null) metrics.ttft(label, ttftMs / 1000);
     const event = makeEvent('usage.recorded', {
       id: `usage:${requestId}`,
       source: config.nodeId,
