@@ -42,9 +42,9 @@ const EVENTS_PER_MESSAGE = 200;
 
 /**
  * Events go to Kafka in small batches (one request per few ms, acks from all replicas,
- * idempotent producer), the events of one partition key packed into one message. If Kafka fails, the batch is appended to a local spool file and
- * fsync'd; a replay loop sends spooled files once Kafka answers again. Event ids make a
- * replay harmless downstream.
+ * idempotent producer), the events of one partition key packed into one message. If Kafka
+ * fails, the batch is appended to a local spool file and fsync'd; a replay loop sends
+ * spooled files once Kafka answers again. Event ids make a replay harmless downstream.
  */
 export function createEventSink(opts: SinkOptions): EventSink {
   const linger = opts.lingerMs ?? 10;

@@ -242,7 +242,7 @@ export function createApiHandler(deps: HandlerDeps) {
       }
       if (fwd.kind === 'refused') {
         status = 'rejected';
-        errorCode = upstreamErrorCode(fwd.text, fwd.status);
+        errorCode = fwd.errorCode;
         out['content-length'] = String(Buffer.byteLength(fwd.text));
         res.writeHead(fwd.status, out);
         res.end(fwd.text);
@@ -317,16 +317,6 @@ export function createApiHandler(deps: HandlerDeps) {
       log.error({ err: (err as Error).message, requestId }, 'usage event lost: neither Kafka nor the spool took it');
     }
   };
-}
-
-/** The `error.code` of an upstream error answer, or `http_<status>` when it has none. */
-function upstreamErrorCode(text: string, status: number): string {
-  try {
-    const code = (JSON.parse(text) as { error?: { code?: unknown } }).error?.code;
-    return typeof code === 'string' ? code : `http_${status}`;
-  } catch {
-    return `http_${status}`;
-  }
 }
 
 /**

@@ -25,7 +25,7 @@ export type Forwarded =
   /** A success: the body is still on its way. */
   | { kind: 'body'; key: UpstreamKey; status: number; headers: IncomingHttpHeaders; body: UpstreamBody; attempts: Attempt[] }
   /** Upstream refused the request itself (a deterministic 4xx): its answer, as it sent it. */
-  | { kind: 'refused'; key: UpstreamKey; status: number; headers: IncomingHttpHeaders; text: string; attempts: Attempt[] }
+  | { kind: 'refused'; key: UpstreamKey; status: number; headers: IncomingHttpHeaders; text: string; errorCode: string; attempts: Attempt[] }
   | { kind: 'failed'; error: ApiError; attempts: Attempt[]; lastKey: UpstreamKey | null };
 
 export interface RetryPolicy {
@@ -39,14 +39,15 @@ export interface RetryPolicy {
 }
 
 type Verdict =
-  | { kind: 'return' }
+  /** The answer goes to the client; `errorCode` names an error answer (its code, or http_<status>). */
+  | { kind: 'return'; errorCode: string | null }
   | { kind: 'retry'; cooldownMs: number; orgWide: boolean; disable?: string; outcome: Attempt['outcome']; errorCode: string | null };
 
 const SERVER_ERROR_COOLDOWN_MS = 1_000;
 
 /** What an upstream answer means for this attempt and for the key that gave it. */
 export function classify(status: number, headers: IncomingHttpHeaders, errorBody: string): Verdict {
-  if (status < 400) return { kind: 'return' };
+  if (status < 400) return { kind: 'return', errorCode: null };
   let code: string | null = null;
   let type: string | null = null;
   try {
@@ -66,7 +67,7 @@ export function classify(status: number, headers: IncomingHttpHeaders, errorBody
   }
   if (status === 403) return { kind: 'retry', cooldownMs: 60_000, orgWide: false, outcome: 'retryable', errorCode: code ?? 'forbidden' };
   if (status === 408 || status >= 500) return { kind: 'retry', cooldownMs: SERVER_ERROR_COOLDOWN_MS, orgWide: false, outcome: 'retryable', errorCode: code ?? `http_${status}` };
-  return { kind: 'return' };
+  return { kind: 'return', errorCode: code ?? `http_${status}` };
 }
 
 export interface Forwarder {
@@ -189,7 +190,7 @@ export function createForwarder(pool: UpstreamPool, policy: RetryPolicy, hooks: 
         const verdict = classify(answer.status, answer.headers, answer.text);
         if (verdict.kind === 'return') {
           attempts.push({ upstreamKeyId: key.id, status: answer.status, outcome: 'fatal', latencyMs: Date.now() - started, errorCode: null });
-          return { kind: 'refused', key, status: answer.status, headers: answer.headers, text: answer.text, attempts };
+          return { kind: 'refused', key, status: answer.status, headers: answer.headers, text: answer.text, errorCode: verdict.errorCode ?? `http_${answer.status}`, attempts };
         }
         attempts.push({ upstreamKeyId: key.id, status: answer.status, outcome: verdict.outcome, latencyMs: Date.now() - started, errorCode: verdict.errorCode });
         if (verdict.disable) {

@@ -62,8 +62,9 @@ describe('upstream pool', () => {
   });
 
   it('classifies upstream answers: retry with cooldown, disable, or hand back', () => {
-    assert.deepEqual(classify(200, {}, ''), { kind: 'return' });
-    assert.deepEqual(classify(400, {}, '{"error":{"code":"invalid_value"}}'), { kind: 'return' });
+    assert.deepEqual(classify(200, {}, ''), { kind: 'return', errorCode: null });
+    assert.deepEqual(classify(400, {}, '{"error":{"code":"invalid_value"}}'), { kind: 'return', errorCode: 'invalid_value' });
+    assert.deepEqual(classify(404, {}, '<html>'), { kind: 'return', errorCode: 'http_404' });
     assert.equal(classify(404, {}, '').kind, 'return');
     const quota = classify(429, {}, '{"error":{"type":"insufficient_quota","code":"insufficient_quota"}}');
     assert.equal(quota.kind === 'retry' && quota.disable, 'insufficient_quota');
