@@ -235,25 +235,24 @@ export function createApiHandler(deps: HandlerDeps) {
       if (!cancel.cancelled) fail(fwd.error);
     } else {
       httpStatus = fwd.status;
-      const out: Record<string, string> = { ...headers };
+      // `headers` is ours to extend: no error answer follows a response that has begun.
+      const isSse = fwd.kind === 'body' && stream && String(fwd.headers['content-type'] ?? '').includes('text/event-stream');
       for (const h of PASSED_RESPONSE_HEADERS) {
         const v = fwd.headers[h];
-        if (typeof v === 'string') out[h] = v;
+        if (typeof v === 'string' && !(isSse && h === 'content-length')) headers[h] = v;
       }
       if (fwd.kind === 'refused') {
         status = 'rejected';
         errorCode = fwd.errorCode;
-        out['content-length'] = String(Buffer.byteLength(fwd.text));
-        res.writeHead(fwd.status, out);
+        headers['content-length'] = String(Buffer.byteLength(fwd.text));
+        res.writeHead(fwd.status, headers);
         res.end(fwd.text);
       } else {
-        const isSse = stream && String(fwd.headers['content-type'] ?? '').includes('text/event-stream');
         if (isSse) {
-          delete out['content-length'];
-          out['cache-control'] = 'no-cache';
-          out.connection = 'keep-alive';
+          headers['cache-control'] = 'no-cache';
+          headers.connection = 'keep-alive';
         }
-        res.writeHead(fwd.status, out);
+        res.writeHead(fwd.status, headers);
         const meter = isSse ? new SseMeter(endpoint.name, stripUsage) : null;
         const tail = isSse ? null : new TailWindow();
         const ending = await relay(fwd.body, res, meter
