@@ -233,10 +233,11 @@ async function main(): Promise<void> {
     // Memory first, on warmed but otherwise fresh processes: after the throughput rounds a
     // heap full of garbage can shrink while the streams are open and hide what they take.
     process.stdout.write('measuring memory of 1,000 open streams… ');
-    await latencyC1(targets.yugong.base, key, 200);
-    await latencyC1(targets.floor.base, 'x', 200);
-    const perThousand = await rssPerStreams(targets.yugong.base, key, proxy.pid ?? 0);
-    const floorPerThousand = await rssPerStreams(targets.floor.base, 'x', floor.pid ?? 0);
+    const { floor: fl, yugong: yg } = targets;
+    await latencyC1(yg.base, yg.key, 200);
+    await latencyC1(fl.base, fl.key, 200);
+    const perThousand = await rssPerStreams(yg.base, yg.key, yg.pid ?? 0);
+    const floorPerThousand = await rssPerStreams(fl.base, fl.key, fl.pid ?? 0);
     console.log('done');
     process.stdout.write('measuring the machine\'s own pauses… ');
     const pauses = await measurePauses([0, 1], 5000);
