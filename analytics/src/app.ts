@@ -2,6 +2,7 @@ import type { ClickHouseClient } from '@clickhouse/client';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
+import { corsAllowed, createAuthenticator, FailedAuthLimiter, redisAccessReader } from '@yugong/schemas';
 import { authenticate, isDenied, resolveTarget, type Caller, type Target } from './auth.js';
 import type { AnalyticsConfig } from './config.js';
 import { csvLine } from './csv.js';
@@ -64,9 +65,15 @@ export function createAnalyticsApp(deps: AnalyticsDeps) {
     }
     next();
   });
+  const auth = createAuthenticator({ reader: redisAccessReader(redis), limiter: new FailedAuthLimiter(redis), trustedProxies: deps.config.trustedProxies, publicUrl: deps.config.proxyUrl });
   api.use(async (req: Request, res: Response, next: NextFunction) => {
-    const caller = await authenticate(req, redis, deps.config.adminToken);
-    if (isDenied(caller)) return fail(res, caller.status, caller.param, caller.message, caller.code);
+    const caller = await authenticate(req, auth, deps.config.adminToken);
+    if (isDenied(caller)) {
+      if (caller.headers) res.set(caller.headers);
+      // A page on an origin the key refuses must not read even the refusal.
+      if (!corsAllowed(caller)) res.removeHeader('access-control-allow-origin');
+      return fail(res, caller.status, caller.param, caller.message, caller.code);
+    }
     res.locals.caller = caller;
     next();
   });

@@ -1,7 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
-import type { Request } from 'express';
+import type { IncomingMessage } from 'node:http';
 import type { Redis } from 'ioredis';
-import { redisKeys } from '@yugong/schemas';
+import { bearerToken, isDenial, redisKeys, type AccessDenial, type Authenticator } from '@yugong/schemas';
 
 /** Who asks: the operator sees every account; an account's key sees its own subtree. */
 export type Caller = { kind: 'operator' } | { kind: 'account'; accountId: string; root: string; keyId: string };
@@ -19,17 +19,16 @@ function same(a: string, b: string): boolean {
   return timingSafeEqual(createHash('sha256').update(a).digest(), createHash('sha256').update(b).digest());
 }
 
-export async function authenticate(req: Request, redis: Redis, adminToken: string): Promise<Caller | Denied> {
-  const token = /^Bearer\s+(\S+)\s*$/i.exec(req.headers.authorization ?? '')?.[1];
-  const denied: Denied = { status: 401, code: 'invalid_api_key', message: 'Send your Yugong API key (or the operator token) as "Authorization: Bearer <key>".', param: null };
-  if (!token) return denied;
-  if (!token.startsWith('sk-')) return same(token, adminToken) ? { kind: 'operator' } : denied;
-  const h = await redis.hmget(redisKeys.apiKey(createHash('sha256').update(token).digest('hex')), 'keyId', 'accountId', 'root', 'status', 'expiresAt');
-  const [keyId, accountId, root, status, expiresAt] = h;
-  if (!keyId || !accountId || !root) return denied;
-  if (status !== 'active') return { ...denied, message: 'This API key has been revoked.' };
-  if (expiresAt && Date.parse(expiresAt) <= Date.now()) return { ...denied, message: 'This API key has expired.' };
-  return { kind: 'account', accountId, root, keyId };
+/**
+ * The operator by its token; anyone else through the same authentication and authorization
+ * as the proxy (key and account status, expiry, IP allowlists, origins, failure limiter).
+ */
+export async function authenticate(req: IncomingMessage, auth: Authenticator, adminToken: string): Promise<Caller | AccessDenial> {
+  const token = bearerToken(req);
+  if (token && !token.startsWith('sk-') && same(token, adminToken)) return { kind: 'operator' };
+  const caller = await auth.authenticate(req);
+  if (isDenial(caller)) return caller;
+  return { kind: 'account', accountId: caller.key.accountId, root: caller.key.root, keyId: caller.key.keyId };
 }
 
 /**

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { parseEnv } from '@yugong/schemas';
+import { parseEnv, parseTrustedProxies, type Cidr } from '@yugong/schemas';
 
 const schema = z.object({
   YUGONG_CLICKHOUSE_URL: z.string().url('YUGONG_CLICKHOUSE_URL must be an http(s):// URL'),
@@ -11,6 +11,14 @@ const schema = z.object({
   YUGONG_ANALYTICS_HOST: z.string().default('127.0.0.1'),
   YUGONG_PROXY_URL: z.string().url('YUGONG_PROXY_URL must be an http(s):// URL').regex(/^https?:\/\//, 'YUGONG_PROXY_URL must be an http(s):// URL').default('http://127.0.0.1:18080'),
   YUGONG_ADMIN_TOKEN: z.string().min(24, 'YUGONG_ADMIN_TOKEN must be at least 24 characters'),
+  YUGONG_TRUSTED_PROXIES: z.string().default('').transform((v, ctx) => {
+    try {
+      return parseTrustedProxies(v);
+    } catch (err) {
+      ctx.addIssue({ code: 'custom', message: (err as Error).message });
+      return z.NEVER;
+    }
+  }),
   YUGONG_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -27,12 +35,14 @@ export interface AnalyticsConfig {
   /** The proxy as browsers reach it: the web pages call its account and billing APIs. */
   proxyUrl: string;
   logLevel: string;
+  /** Load balancers whose X-Forwarded-For is believed. */
+  trustedProxies: Cidr[];
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): AnalyticsConfig {
   const c = parseEnv(schema, env);
   return {
     clickhouseUrl: c.YUGONG_CLICKHOUSE_URL, clickhouseDatabase: c.YUGONG_CLICKHOUSE_DATABASE, clickhouseUser: c.YUGONG_CLICKHOUSE_USER,
-    clickhousePassword: c.YUGONG_CLICKHOUSE_PASSWORD, redisUrl: c.YUGONG_REDIS_URL, port: c.YUGONG_ANALYTICS_PORT, host: c.YUGONG_ANALYTICS_HOST, adminToken: c.YUGONG_ADMIN_TOKEN, proxyUrl: c.YUGONG_PROXY_URL.replace(/\/+$/, ''), logLevel: c.YUGONG_LOG_LEVEL,
+    clickhousePassword: c.YUGONG_CLICKHOUSE_PASSWORD, redisUrl: c.YUGONG_REDIS_URL, port: c.YUGONG_ANALYTICS_PORT, host: c.YUGONG_ANALYTICS_HOST, adminToken: c.YUGONG_ADMIN_TOKEN, proxyUrl: c.YUGONG_PROXY_URL.replace(/\/+$/, ''), logLevel: c.YUGONG_LOG_LEVEL, trustedProxies: c.YUGONG_TRUSTED_PROXIES,
   };
 }

@@ -2,6 +2,7 @@
 import { createClient } from '@clickhouse/client';
 import { Redis } from 'ioredis';
 import { pino } from 'pino';
+import { guardProcess } from '@yugong/schemas';
 import { createAnalyticsApp } from './app.js';
 import { loadConfig } from './config.js';
 
@@ -15,5 +16,6 @@ const stop = () => {
   redis.disconnect();
   void clickhouse.close().then(() => process.exit(0));
 };
+guardProcess(log, () => new Promise<void>((resolve) => server.close(() => resolve())));
 process.once('SIGINT', stop);
 process.once('SIGTERM', stop);

@@ -9,6 +9,7 @@ import { portIsFree } from './net.js';
 import { tail } from './proc.js';
 import { endpointsToEnv, loadProfile, repoRoot } from './profile.js';
 import { down, up } from './stack.js';
+import { Supervisor } from './supervisor.js';
 
 interface AppSpec {
   name: string;
@@ -122,18 +123,14 @@ export async function startWholeStack(): Promise<number> {
     if (!(await portIsFree(p))) throw new InfraError('PORT_IN_USE', `port ${p} (${name}) is already in use by another process. Stop it or set YUGONG_${name.toUpperCase()}_PORT.`);
   }
   const endpoints = await up(profile);
-  const children: { app: AppSpec; child: ChildProcess }[] = [];
+  const supervisor = new Supervisor({ say: (line) => console.error(line) });
   let stopping: Promise<void> | null = null;
   // One stop, however many signals arrive (Ctrl-C reaches this process directly and again
   // through the bootstrap, which forwards what it is sent).
   const stopAll = () => (stopping ??= (async () => {
-    for (const { child } of [...children].reverse()) if (child.exitCode === null) child.kill('SIGTERM');
-    for (const { child } of children) {
-      if (child.exitCode === null) await Promise.race([new Promise((r) => child.once('exit', r)), sleep(15_000)]);
-      if (child.exitCode === null) child.kill('SIGKILL');
-    }
+    await supervisor.stop();
     const stopped = await down(profile);
-    console.log(`[start] stopped: ${[...children.map((c) => c.app.name), ...stopped].join(', ')}`);
+    console.log(`[start] stopped: ${[...supervisor.status().map((c) => c.name), ...stopped].join(', ')}`);
   })());
   const base = `http://127.0.0.1:${ports.proxy}`;
   const common = {
@@ -160,17 +157,19 @@ export async function startWholeStack(): Promise<number> {
     for (const app of apps) {
       const logFile = join(logs, `${app.name}.log`);
       const out = createWriteStream(logFile, { flags: 'a' });
-      const child = spawn(process.execPath, [join(repoRoot, app.script)], { cwd: repoRoot, env: { ...env, ...common, ...app.env }, stdio: ['ignore', 'pipe', 'pipe'] });
-      child.stdout?.pipe(out);
-      child.stderr?.pipe(out);
-      children.push({ app, child });
-      await waitHealthy(app, child, logFile);
-      console.log(`[start] ${app.name.padEnd(16)} http://127.0.0.1:${app.port}  log: ${logFile}`);
-      child.once('exit', (code) => {
-        if (stopping) return;
-        console.error(`[start] ${app.name} exited (code ${code}); stopping the stack. Last lines of ${logFile}:\n${tail(logFile)}`);
-        void stopAll().then(() => process.exit(1));
+      // A service that exits later is restarted by the supervisor; one that cannot start stops the stack.
+      await supervisor.add({
+        name: app.name,
+        start: () => {
+          const child = spawn(process.execPath, [join(repoRoot, app.script)], { cwd: repoRoot, env: { ...env, ...common, ...app.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+          child.stdout?.pipe(out, { end: false });
+          child.stderr?.pipe(out, { end: false });
+          return child;
+        },
+        ready: (child) => waitHealthy(app, child, logFile),
+        logTail: () => tail(logFile),
       });
+      console.log(`[start] ${app.name.padEnd(16)} http://127.0.0.1:${app.port}  log: ${logFile}`);
     }
     const key = await demoKey(base, secrets, profile.dir);
     console.log(snippets(base, key, demo, `http://127.0.0.1:${ports.analytics}`));

@@ -1,16 +1,16 @@
 import { createServer, type Server } from 'node:http';
+import { capConnectionsPerAddress } from './http/connections.js';
 import type { AddressInfo } from 'node:net';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { ClickHouseClient } from '@clickhouse/client';
 import type { Redis } from 'ioredis';
 import type { Producer } from 'kafkajs';
 import type { Logger } from 'pino';
-import { makeEvent, redisKeys } from '@yugong/schemas';
+import { createAuthenticator, FailedAuthLimiter, makeEvent, redisKeys } from '@yugong/schemas';
 import { createAdmitter } from './admission/admit.js';
 import { sendApiError } from './admin/inputs.js';
 import { adminRouter } from './admin/router.js';
 import { AccountsService, upstreamKeyId } from './admin/service.js';
-import { FailedAuthLimiter } from './auth/limiter.js';
 import { Projections } from './auth/projections.js';
 import type { ProxyConfig } from './config.js';
 import { createEventSink, type EventSink } from './events/sink.js';
@@ -55,6 +55,10 @@ type Notice =
   | { type: 'upstream'; keyId: string }
   | { type: 'prices'; version: string }
   | { type: 'upstream-health'; from: string; change: HealthChange };
+
+function ignoreSocketError(): void {
+  // The client is gone; the request's own close handling records the outcome.
+}
 
 export async function createProxy(deps: ProxyDeps): Promise<Proxy> {
   const { config, redis, subscriber, producer, log } = deps;
@@ -144,7 +148,7 @@ export async function createProxy(deps: ProxyDeps): Promise<Proxy> {
   let draining = false;
   let inFlight = 0;
   let closing: Promise<void> | null = null;
-  const auth = { projections, authLimiter: new FailedAuthLimiter(), publicUrl: config.publicUrl };
+  const auth = createAuthenticator({ reader: projections, limiter: new FailedAuthLimiter(redis), trustedProxies: config.trustedProxies, publicUrl: config.publicUrl });
   const handle = createApiHandler({
     config, redis, clickhouse: deps.clickhouse ?? null, auth, admitter: createAdmitter(redis), forwarder, prices, sink, metrics, log, draining: () => draining,
   });
@@ -173,7 +177,12 @@ export async function createProxy(deps: ProxyDeps): Promise<Proxy> {
     sendApiError(res, 500, null, 'The gateway had an error while processing your request.', null, 'server_error');
   });
 
-  const server = createServer((req, res) => {
+  const server = createServer({
+    headersTimeout: config.headersTimeoutMs,
+    requestTimeout: config.requestBodyTimeoutMs,
+    // Node checks both timeouts on this interval: a slow client is cut within a second of its deadline.
+    connectionsCheckingInterval: 1000,
+  }, (req, res) => {
     const url = req.url ?? '/';
     const q = url.indexOf('?');
     const path = q >= 0 ? url.slice(0, q) : url;
@@ -183,13 +192,16 @@ export async function createProxy(deps: ProxyDeps): Promise<Proxy> {
     }
     inFlight++;
     res.once('close', () => inFlight--);
+    // A write after the peer reset the socket is reported as an 'error' event; unheard, it would end the process.
+    res.on('error', ignoreSocketError);
     handle(req, res, path, q >= 0 ? url.slice(q) : '').catch((err: unknown) => {
       log.error({ err: (err as Error).message }, 'request failed');
       sendError(res, clientErrors.internal());
     });
   });
+  // Longer than the 60 s idle timeout of common load balancers, so the balancer closes first.
   server.keepAliveTimeout = 65_000;
-  server.headersTimeout = 66_000;
+  capConnectionsPerAddress(server, config.maxConnectionsPerIp, config.trustedProxies);
 
   return {
     server, pool, sink, metrics, service, prober,

@@ -1,5 +1,6 @@
 import { hostname } from 'node:os';
 import { z } from 'zod';
+import { parseTrustedProxies, type Cidr } from '@yugong/schemas';
 
 const upstreamSeed = z
   .object({
@@ -46,6 +47,13 @@ const schema = z.object({
   /** How often keys disabled for invalid_api_key or insufficient_quota are probed. */
   YUGONG_PROBE_INTERVAL_MS: z.coerce.number().int().min(1000).default(300_000),
   YUGONG_SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).default(30_000),
+  /** Load balancers whose X-Forwarded-For is believed (addresses or CIDR ranges, comma-separated). */
+  YUGONG_TRUSTED_PROXIES: z.string().default(''),
+  /** How long a client may take to send a request's headers, and the whole request with its body. */
+  YUGONG_HEADERS_TIMEOUT_MS: z.coerce.number().int().min(1000).default(30_000),
+  YUGONG_REQUEST_BODY_TIMEOUT_MS: z.coerce.number().int().min(1000).default(300_000),
+  /** Open connections one client address may hold (a trusted proxy's are not capped). */
+  YUGONG_MAX_CONNECTIONS_PER_IP: z.coerce.number().int().min(1).default(256),
 });
 
 export interface ProxyConfig {
@@ -72,6 +80,10 @@ export interface ProxyConfig {
   spoolMaxBytes: number;
   shutdownGraceMs: number;
   probeIntervalMs: number;
+  trustedProxies: Cidr[];
+  headersTimeoutMs: number;
+  requestBodyTimeoutMs: number;
+  maxConnectionsPerIp: number;
 }
 
 function parseSecret(text: string): Buffer | null {
@@ -87,7 +99,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ProxyConfig {
   const problems = r.success ? [] : r.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`);
   let upstreams: UpstreamSeed[] = [];
   let secretKey: Buffer | null = null;
+  let trustedProxies: Cidr[] = [];
   if (r.success) {
+    try {
+      trustedProxies = parseTrustedProxies(r.data.YUGONG_TRUSTED_PROXIES);
+    } catch (err) {
+      problems.push(`  ${(err as Error).message}`);
+    }
     secretKey = parseSecret(r.data.YUGONG_SECRET_KEY);
     if (!secretKey) problems.push('  YUGONG_SECRET_KEY: must decode to exactly 32 bytes (hex or base64)');
     try {
@@ -124,5 +142,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ProxyConfig {
     spoolMaxBytes: c.YUGONG_SPOOL_MAX_BYTES,
     shutdownGraceMs: c.YUGONG_SHUTDOWN_GRACE_MS,
     probeIntervalMs: c.YUGONG_PROBE_INTERVAL_MS,
+    trustedProxies,
+    headersTimeoutMs: c.YUGONG_HEADERS_TIMEOUT_MS,
+    requestBodyTimeoutMs: c.YUGONG_REQUEST_BODY_TIMEOUT_MS,
+    maxConnectionsPerIp: c.YUGONG_MAX_CONNECTIONS_PER_IP,
   };
 }

@@ -3,7 +3,7 @@ import { createClient } from '@clickhouse/client';
 import { Redis } from 'ioredis';
 import { Kafka, logLevel } from 'kafkajs';
 import { pino } from 'pino';
-import { loadTokenizers } from '@yugong/schemas';
+import { guardProcess, loadTokenizers } from '@yugong/schemas';
 import { createProxy } from './app.js';
 import { loadConfig } from './config.js';
 
@@ -32,5 +32,6 @@ async function shutdown(signal: string): Promise<void> {
   subscriber.disconnect();
   process.exit(0);
 }
+guardProcess(log, () => proxy.close().then(() => producer.disconnect()), () => proxy.metrics.unhandledRejections.inc());
 process.once('SIGINT', () => void shutdown('SIGINT'));
 process.once('SIGTERM', () => void shutdown('SIGTERM'));

@@ -11,6 +11,7 @@ export interface ProxyMetrics {
   poolKeys: Gauge<'state'>;
   spoolBytes: Gauge;
   eventsFailed: Counter;
+  unhandledRejections: Counter;
 }
 
 /** A labelled child per distinct label values, made on first use. */
@@ -45,5 +46,6 @@ export function createMetrics(): ProxyMetrics {
     poolKeys: new Gauge({ name: 'yugong_proxy_pool_keys', help: 'Upstream keys by state', labelNames: ['state'], registers: [registry] }),
     spoolBytes: new Gauge({ name: 'yugong_proxy_spool_bytes', help: 'Bytes of events waiting in the local spool', registers: [registry] }),
     eventsFailed: new Counter({ name: 'yugong_proxy_events_failed_total', help: 'Usage events that could be neither sent nor spooled', registers: [registry] }),
+    unhandledRejections: new Counter({ name: 'yugong_proxy_unhandled_rejections_total', help: 'Promise rejections no code awaited (each is a bug; the process kept serving)', registers: [registry] }),
   };
 }

@@ -14,3 +14,6 @@ export * from './tokenizer.js';
 export * from './audio.js';
 export * from './runtime.js';
 export * from './usage-fast-path.js';
+export * from './access/ip.js';
+export * from './access/records.js';
+export * from './access/authenticate.js';

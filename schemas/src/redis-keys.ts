@@ -35,6 +35,8 @@ export const redisKeys = {
   currentPriceVersion: () => `${PREFIX}:price-current`,
   /** Pub/sub channel on which projection changes are announced to proxy nodes. */
   changes: () => `${PREFIX}:changes`,
+  /** Counter: failed authentications of one address (or IPv6 /64) in one minute, shared by every node. */
+  authFailures: (subject: string, minute: number) => `${PREFIX}:authfail:${subject}:${minute}`,
   /** Idempotency of operator/self-service writes (top-ups). */
   idempotency: (scope: string, key: string) => `${PREFIX}:idem:${scope}:${key}`,
 } as const;

@@ -27,3 +27,30 @@ export function writeChunk(res: ServerResponse, chunk: string | Buffer): Promise
     res.once('close', onClose);
   });
 }
+
+interface GuardLog {
+  error(obj: object, msg: string): void;
+  fatal(obj: object, msg: string): void;
+}
+
+/**
+ * The last line of defence of a server process. A rejected promise nobody awaited left no
+ * half-run code behind, so it is logged and the process keeps serving. A thrown exception
+ * may have left any state half-changed, so the process stops taking requests, lets those in
+ * flight finish (`drain`), and exits non-zero for its supervisor to start a fresh one.
+ */
+export function guardProcess(log: GuardLog, drain: () => Promise<void>, onRejection: () => void = () => undefined): void {
+  process.on('unhandledRejection', (reason) => {
+    onRejection();
+    log.error({ err: reason instanceof Error ? { message: reason.message, stack: reason.stack } : String(reason) }, 'unhandled promise rejection (the process keeps serving)');
+  });
+  let fatal = false;
+  process.on('uncaughtException', (err) => {
+    log.fatal({ err: { message: err.message, stack: err.stack } }, 'uncaught exception: draining, then exiting for a restart');
+    if (fatal) return;
+    fatal = true;
+    const exit = () => process.exit(1);
+    setTimeout(exit, 60_000).unref();
+    drain().then(exit, exit);
+  });
+}

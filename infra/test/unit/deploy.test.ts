@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { parseAllDocuments } from 'yaml';
 import { repoRoot } from '../../src/profile.js';
 import { realSystem } from '../../src/system.js';
 
@@ -11,7 +13,9 @@ function composeCommand(): string[] | null {
   return null;
 }
 
-describe('deployment files', () => {
+describe('deployment files', function () {
+  // Debian's docker-compose is a Python program: its first run on a fresh machine compiles its modules.
+  this.timeout(30_000);
   const file = join(repoRoot, 'infra', 'deploy', 'docker-compose.yml');
   const env = { ...process.env, YUGONG_ADMIN_TOKEN: 'x'.repeat(32), YUGONG_SECRET_KEY: 'ab'.repeat(32) };
 
@@ -32,5 +36,35 @@ describe('deployment files', () => {
     const r = spawnSync(bin ?? 'docker-compose', [...pre, '-f', file, 'config', '-q'], { env: { PATH: process.env.PATH ?? '' }, encoding: 'utf8' });
     assert.notEqual(r.status, 0);
     assert.match(r.stderr, /YUGONG_ADMIN_TOKEN/);
+  });
+});
+
+describe('Kubernetes manifests', () => {
+  const docs = parseAllDocuments(readFileSync(join(repoRoot, 'infra', 'deploy', 'k8s', 'yugong.yaml'), 'utf8')).map((d) => d.toJS() as any);
+
+  it('parse, and every service restarts on failure behind readiness and liveness probes on a declared port', () => {
+    const deployments = docs.filter((d) => d.kind === 'Deployment');
+    assert.deepEqual(deployments.map((d) => d.metadata.name).sort(), ['yugong-analytics', 'yugong-ledger', 'yugong-proxy']);
+    for (const d of deployments) {
+      assert.equal(d.apiVersion, 'apps/v1');
+      assert.deepEqual(d.spec.selector.matchLabels, d.spec.template.metadata.labels, `${d.metadata.name}: the selector matches its pods`);
+      const pod = d.spec.template.spec;
+      assert.equal(pod.restartPolicy, 'Always');
+      for (const c of pod.containers) {
+        const ports = new Set(c.ports.map((p: { name: string }) => p.name));
+        for (const probe of ['readinessProbe', 'livenessProbe']) {
+          assert.ok(c[probe]?.httpGet?.path, `${d.metadata.name}: ${probe}`);
+          assert.ok(ports.has(c[probe].httpGet.port), `${d.metadata.name}: ${probe} on a declared port`);
+        }
+        const env = Object.fromEntries((c.env ?? []).map((e: { name: string; value: string }) => [e.name, e.value]));
+        assert.ok(c.envFrom.some((e: any) => e.secretRef?.name === 'yugong'), `${d.metadata.name}: secrets from the Secret`);
+        if (d.metadata.name === 'yugong-proxy') {
+          assert.ok(Number(env.YUGONG_SHUTDOWN_GRACE_MS) / 1000 < pod.terminationGracePeriodSeconds, 'the drain fits in the termination grace period');
+          assert.equal(c.readinessProbe.httpGet.path, '/readyz');
+        }
+      }
+    }
+    const config = docs.find((d) => d.kind === 'ConfigMap');
+    assert.ok(config.data.YUGONG_TRUSTED_PROXIES, 'the proxies behind the ingress know whom to believe');
   });
 });

@@ -1,4 +1,5 @@
 import express, { type Request, type Response } from 'express';
+import { boundKeySettings, keyWithin, type KeyLimits } from './key-bounds.js';
 import type { AccountsService, AccountSummary } from './service.js';
 import {
   accountInput, accountPatch, accountPatchInput, accountSettings, accountView, creditInput, disableInput, keyInput, keySettings, keyView,
@@ -17,6 +18,8 @@ export interface Scope {
   defaultParent: string | null;
   sees(account: AccountSummary): boolean;
   manages(account: AccountSummary): boolean;
+  /** The calling key's own limits, which bound every key it creates or revokes; null for the operator. */
+  keyLimits: KeyLimits | null;
   /** Every account this caller may list, when no `under` is given. */
   listAll(req: Request, res: Response): Promise<void>;
 }
@@ -114,13 +117,22 @@ export function accountsRouter(service: AccountsService, scopeOf: (res: Response
     if (!body) return;
     const account = await target(req, res, 'see');
     if (!account) return;
-    sendResult(res, await service.createKey(account.id, keySettings(body)), 201, (k) => ({ object: 'api_key', id: k.keyId, key: k.key, prefix: k.prefix, account_id: k.accountId }));
+    const limits = scopeOf(res).keyLimits;
+    const bounded = limits ? boundKeySettings(limits, keySettings(body)) : { ok: true as const, settings: keySettings(body) };
+    if (!bounded.ok) return sendResult(res, bounded);
+    sendResult(res, await service.createKey(account.id, bounded.settings), 201, (k) => ({ object: 'api_key', id: k.keyId, key: k.key, prefix: k.prefix, account_id: k.accountId }));
   });
 
   r.delete('/accounts/:id/keys/:keyId', async (req, res) => {
     const account = await target(req, res, 'see');
     if (!account) return;
-    sendResult(res, await service.revokeKey(account.id, String(req.params.keyId ?? '')), 200, (k) => ({ object: 'api_key', id: k.keyId, status: k.status }));
+    const keyId = String(req.params.keyId ?? '');
+    const limits = scopeOf(res).keyLimits;
+    const key = limits ? await service.getKey(account, keyId) : null;
+    if (limits && key && !keyWithin(limits, { ...key, expiresAt: key.expiresAt === null ? null : Date.parse(key.expiresAt) })) {
+      return sendApiError(res, 403, 'permission_denied', `Key "${keyId}" reaches further than the key you are using (models, limits, addresses, origins or expiry), so this key cannot revoke it.`, 'key_id');
+    }
+    sendResult(res, await service.revokeKey(account.id, keyId), 200, (k) => ({ object: 'api_key', id: k.keyId, status: k.status }));
   });
 
   return r;

@@ -1,6 +1,6 @@
 import type { Request, Response } from 'express';
 import { z } from 'zod';
-import { accountId as accountIdSchema, formatUsd, matchRuleSchema, parseMultiplier, parseUsd, ratesSchema, type ModelPrice } from '@yugong/schemas';
+import { parseCidr, accountId as accountIdSchema, formatUsd, matchRuleSchema, parseMultiplier, parseUsd, ratesSchema, type ModelPrice } from '@yugong/schemas';
 import type { AccountPatch, AccountSummary, KeySummary, Result } from './service.js';
 
 const usd = z.union([z.string(), z.number()]).transform((v, ctx) => {
@@ -26,7 +26,7 @@ const multiplier = z.union([z.string(), z.number()]).transform((v, ctx) => {
 });
 const limit = z.number().int().min(1).max(100_000_000).nullable().optional();
 const names = z.array(z.string().min(1).max(200)).max(500).nullable().optional();
-const ips = z.array(z.string().regex(/^[0-9a-fA-F:.]+(\/\d{1,3})?$/, 'an IP address or CIDR range')).max(100).nullable().optional();
+const ips = z.array(z.string().max(64).refine((s) => parseCidr(s) !== null, 'must be an IP address or CIDR range (IPv4 or IPv6)')).max(100).nullable().optional();
 const when = z.string().datetime({ offset: true }).nullable().optional();
 
 /** The settings a generic update may change; balances, multiplier and ownership are not among them. */

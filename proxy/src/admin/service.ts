@@ -90,6 +90,17 @@ export interface KeySummary {
   revokedAt: string | null;
 }
 
+function keySummaryOf(accountId: string, h: Record<string, string>): KeySummary | null {
+  if (!h.keyId) return null;
+  const list = (v: string | undefined) => (v ? (JSON.parse(v) as string[]) : null);
+  const num = (v: string | undefined) => (v ? Number(v) : null);
+  return {
+    keyId: h.keyId, accountId: h.accountId ?? accountId, prefix: h.prefix ?? '', name: h.name ?? '', status: h.status ?? 'active',
+    models: list(h.models), rpm: num(h.rpm), tpm: num(h.tpm), ipAllowlist: list(h.ipAllowlist), origins: list(h.origins),
+    expiresAt: h.expiresAt || null, createdAt: h.createdAt ?? '', revokedAt: h.revokedAt || null,
+  };
+}
+
 export type AccountSettings = Omit<EventData<'account.created'>, 'accountId' | 'parentId'>;
 export type KeySettings = Omit<EventData<'apikey.created'>, 'keyId' | 'accountId' | 'hash' | 'prefix'>;
 export type AccountPatch = EventData<'account.updated'>['patch'];
@@ -251,18 +262,17 @@ export class AccountsService {
     const ids = (await this.redis.smembers(redisKeys.keysOf(root, account.id))).sort();
     const p = this.redis.pipeline();
     for (const id of ids) p.hgetall(redisKeys.keyMeta(root, id));
-    const list = (v: string | undefined) => (v ? (JSON.parse(v) as string[]) : null);
-    const num = (v: string | undefined) => (v ? Number(v) : null);
     return ((await p.exec()) ?? []).flatMap(([err, raw]) => {
       if (err) throw err;
-      const h = raw as Record<string, string>;
-      if (!h.keyId) return [];
-      return [{
-        keyId: h.keyId, accountId: h.accountId ?? account.id, prefix: h.prefix ?? '', name: h.name ?? '', status: h.status ?? 'active',
-        models: list(h.models), rpm: num(h.rpm), tpm: num(h.tpm), ipAllowlist: list(h.ipAllowlist), origins: list(h.origins),
-        expiresAt: h.expiresAt || null, createdAt: h.createdAt ?? '', revokedAt: h.revokedAt || null,
-      }];
+      const key = keySummaryOf(account.id, raw as Record<string, string>);
+      return key ? [key] : [];
     });
+  }
+
+  /** One key of the account, or null when it has none of that id. */
+  async getKey(account: AccountSummary, keyId: string): Promise<KeySummary | null> {
+    const key = keySummaryOf(account.id, await this.redis.hgetall(redisKeys.keyMeta(account.path[0] ?? account.id, keyId)));
+    return key?.accountId === account.id ? key : null;
   }
 
   /** Publishes a price table (idempotent by version) and waits until it is the one in force. */

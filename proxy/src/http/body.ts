@@ -1,5 +1,4 @@
 import type { IncomingMessage } from 'node:http';
-import { Readable } from 'node:stream';
 import busboy from 'busboy';
 
 export type BodyResult = { ok: true; bytes: Buffer } | { ok: false; reason: 'too_large' | 'aborted' };
@@ -48,27 +47,53 @@ export interface MultipartView {
   files: { field: string; filename: string; data: Buffer }[];
 }
 
-/** Fields and files of a multipart body already in memory (it is forwarded as is). */
-export function parseMultipart(bytes: Buffer, contentType: string | undefined): Promise<MultipartView | null> {
+export type MultipartProblem = 'not_multipart' | 'malformed' | 'too_many_parts' | 'field_too_large';
+export type MultipartResult = { ok: true; view: MultipartView } | { ok: false; problem: MultipartProblem; detail: string };
+
+/** OpenAI's multipart endpoints take a few files and a dozen fields; more is not a real client. */
+const MULTIPART_LIMITS = { files: 16, fields: 64, parts: 96, fieldSize: 1024 * 1024, fieldNameSize: 200 };
+
+/**
+ * Fields and files of a multipart body already in memory (it is forwarded as is). Every
+ * emitter busboy creates gets an error listener: a truncated body ends the part's stream with
+ * an error, and an unheard one would end the process.
+ */
+export function parseMultipart(bytes: Buffer, contentType: string | undefined): Promise<MultipartResult> {
   return new Promise((resolve) => {
+    let settled = false;
+    const settle = (r: MultipartResult) => {
+      if (settled) return;
+      settled = true;
+      resolve(r);
+    };
+    const refuse = (problem: MultipartProblem, detail: string) => settle({ ok: false, problem, detail });
     let bb: busboy.Busboy;
     try {
-      bb = busboy({ headers: { 'content-type': contentType ?? '' } });
-    } catch {
-      resolve(null);
+      bb = busboy({ headers: { 'content-type': contentType ?? '' }, limits: MULTIPART_LIMITS });
+    } catch (err) {
+      refuse('not_multipart', (err as Error).message);
       return;
     }
     const view: MultipartView = { fields: {}, files: [] };
-    bb.on('field', (name, value) => {
+    bb.on('field', (name, value, info) => {
+      if (info.valueTruncated || info.nameTruncated) return refuse('field_too_large', `The form field '${name.slice(0, 100)}' is larger than ${MULTIPART_LIMITS.fieldSize} bytes.`);
       view.fields[name] = value;
     });
     bb.on('file', (field, stream, info) => {
       const chunks: Buffer[] = [];
+      stream.on('error', (err: Error) => refuse('malformed', err.message));
       stream.on('data', (c: Buffer) => chunks.push(c));
       stream.on('end', () => view.files.push({ field, filename: info.filename ?? '', data: Buffer.concat(chunks) }));
     });
-    bb.once('close', () => resolve(view));
-    bb.once('error', () => resolve(null));
-    Readable.from([bytes]).pipe(bb);
+    for (const limit of ['partsLimit', 'filesLimit', 'fieldsLimit'] as const) {
+      bb.on(limit, () => refuse('too_many_parts', `The form has more than ${MULTIPART_LIMITS.parts} parts, ${MULTIPART_LIMITS.files} files or ${MULTIPART_LIMITS.fields} fields.`));
+    }
+    bb.on('error', (err: Error) => refuse('malformed', err.message));
+    bb.on('close', () => settle({ ok: true, view }));
+    try {
+      bb.end(bytes);
+    } catch (err) {
+      refuse('malformed', (err as Error).message);
+    }
   });
 }

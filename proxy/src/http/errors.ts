@@ -28,6 +28,11 @@ export const clientErrors = {
   badJson: () =>
     apiError(400, 'invalid_request_error', null,
       'We could not parse the JSON body of your request. The API expects a JSON object; check that the body is valid JSON and that Content-Type is application/json.'),
+  badMultipart: (problem: 'not_multipart' | 'malformed' | 'too_many_parts' | 'field_too_large', detail: string) =>
+    apiError(400, 'invalid_request_error', problem === 'not_multipart' ? 'invalid_content_type' : 'invalid_multipart_body',
+      problem === 'not_multipart'
+        ? 'This endpoint expects Content-Type: multipart/form-data with a boundary, carrying the file and the model as form fields.'
+        : `We could not parse the multipart/form-data body of your request: ${detail}. Send the whole form, ending with its closing boundary.`),
   bodyTooLarge: (limit: number) => apiError(413, 'invalid_request_error', 'request_too_large', `The request body is larger than the ${limit} bytes this gateway accepts.`),
   missingModel: () => apiError(400, 'invalid_request_error', 'missing_required_parameter', "Missing required parameter: 'model'.", 'model'),
   wrongType: (param: string, expected: string) => apiError(400, 'invalid_request_error', 'invalid_type', `Invalid type for '${param}': expected ${expected}.`, param),

@@ -4,11 +4,10 @@ import type { ClickHouseClient } from '@clickhouse/client';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import {
-  costOf, costsForPath, countChatPromptTokens, countTokens, findModelPrice, makeEvent,
+  corsAllowed, costOf, costsForPath, countChatPromptTokens, isDenial, type Authenticator, countTokens, findModelPrice, makeEvent,
   type Attempt, type BillableUsage, type ChatMessageLike, type RequestStatus,
 } from '@yugong/schemas';
 import type { Admitter } from '../admission/admit.js';
-import { authenticate, isApiError, type AuthDeps } from '../auth/authenticate.js';
 import type { AccountView, ClientKey } from '../auth/projections.js';
 import type { ProxyConfig } from '../config.js';
 import type { EventSink } from '../events/sink.js';
@@ -29,7 +28,7 @@ export interface HandlerDeps {
   config: ProxyConfig;
   redis: Redis;
   clickhouse: ClickHouseClient | null;
-  auth: AuthDeps;
+  auth: Authenticator;
   admitter: Admitter;
   forwarder: Forwarder;
   prices: PriceBook;
@@ -116,8 +115,12 @@ export function createApiHandler(deps: HandlerDeps) {
     if (!deps.sink.accepting()) return fail(clientErrors.spoolFull());
 
     // --- who is calling ---------------------------------------------------------------
-    const caller = await authenticate(req, deps.auth);
-    if (isApiError(caller)) return fail(caller);
+    const caller = await deps.auth.authenticate(req);
+    if (isDenial(caller)) {
+      // A page on an origin the key refuses must not read even the refusal.
+      if (!corsAllowed(caller)) delete headers['access-control-allow-origin'];
+      return fail(caller);
+    }
     const { key, accounts } = caller;
 
     if (isBilling) {
@@ -159,8 +162,9 @@ export function createApiHandler(deps: HandlerDeps) {
         return fail(clientErrors.badJson());
       }
     } else {
-      multipart = await parseMultipart(read.bytes, req.headers['content-type']);
-      if (!multipart) return fail(clientErrors.invalidValue('file', 'The request must be multipart/form-data with the file and model fields.'));
+      const parsed = await parseMultipart(read.bytes, req.headers['content-type']);
+      if (!parsed.ok) return fail(clientErrors.badMultipart(parsed.problem, parsed.detail));
+      multipart = parsed.view;
       if (!multipart.files.some((f) => f.field === 'file' || f.field === 'image' || f.field === 'image[]')) {
         return fail(clientErrors.invalidValue(endpoint.name.startsWith('audio') ? 'file' : 'image', `Missing required parameter: '${endpoint.name.startsWith('audio') ? 'file' : 'image'}'.`));
       }

@@ -2,7 +2,7 @@ import express, { type NextFunction, type Request, type Response } from 'express
 import { accountsRouter, type Scope } from '../admin/accounts-router.js';
 import { accountView, sendApiError } from '../admin/inputs.js';
 import type { AccountsService } from '../admin/service.js';
-import { authenticate, isApiError, type AuthDeps, type Caller } from '../auth/authenticate.js';
+import { corsAllowed, isDenial, type Authenticator, type Caller } from '@yugong/schemas';
 
 function callerOf(res: Response): Caller {
   return res.locals.caller as Caller;
@@ -13,6 +13,7 @@ function scopeOf(service: AccountsService, caller: Caller): Scope {
   return {
     actor: `account:${self}`,
     defaultParent: self,
+    keyLimits: caller.key,
     sees: (a) => a.path.includes(self),
     manages: (a) => a.path.includes(self) && a.id !== self,
     async listAll(_req, res) {
@@ -27,7 +28,7 @@ function scopeOf(service: AccountsService, caller: Caller): Scope {
  * account, its sub-accounts to any depth and their keys. Browsers may call it from any
  * origin the key allows (it carries no cookies, only the bearer key).
  */
-export function selfServiceRouter(service: AccountsService, auth: AuthDeps) {
+export function selfServiceRouter(service: AccountsService, auth: Authenticator) {
   const r = express.Router();
   r.use((req: Request, res: Response, next: NextFunction) => {
     const origin = req.headers.origin;
@@ -41,9 +42,10 @@ export function selfServiceRouter(service: AccountsService, auth: AuthDeps) {
     res.status(204).end();
   });
   r.use(async (req: Request, res: Response, next: NextFunction) => {
-    const caller = await authenticate(req, auth);
-    if (isApiError(caller)) {
+    const caller = await auth.authenticate(req);
+    if (isDenial(caller)) {
       if (caller.headers) res.set(caller.headers);
+      if (!corsAllowed(caller)) res.removeHeader('access-control-allow-origin');
       return sendApiError(res, caller.status, caller.code, caller.message, caller.param, caller.type);
     }
     res.locals.caller = caller;

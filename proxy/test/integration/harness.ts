@@ -26,6 +26,8 @@ export interface Node {
   proxy: Proxy;
   url: string;
   config: ProxyConfig;
+  /** The environment the node's configuration was read from (to start the same node as a process). */
+  env: Record<string, string>;
   redis: Redis;
   subscriber: Redis;
   producer: Producer;
@@ -75,7 +77,7 @@ export async function startStack(opts: { upstreams?: UpstreamSpec[]; nodes?: num
   const nodes: Node[] = [];
 
   async function addNode(extraEnv: Record<string, string> = {}): Promise<Node> {
-    const config = loadConfig({
+    const env: Record<string, string> = {
       YUGONG_KAFKA_BROKERS: endpoints.kafkaBrokers.join(','),
       YUGONG_REDIS_URL: endpoints.redisUrl,
       YUGONG_ADMIN_TOKEN: ADMIN_TOKEN,
@@ -90,14 +92,15 @@ export async function startStack(opts: { upstreams?: UpstreamSpec[]; nodes?: num
       YUGONG_PROBE_INTERVAL_MS: '1000',
       ...opts.env,
       ...extraEnv,
-    });
+    };
+    const config = loadConfig(env);
     const nodeRedis = new Redis(endpoints.redisUrl);
     const subscriber = new Redis(endpoints.redisUrl);
     const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, retry: { retries: 2, initialRetryTime: 100, maxRetryTime: 500 } });
     await producer.connect();
     const proxy = await createProxy({ config, redis: nodeRedis, subscriber, producer, clickhouse, log: pino({ level: 'silent' }) });
     const url = await proxy.listen(0, '127.0.0.1');
-    const node = { proxy, url, config, redis: nodeRedis, subscriber, producer };
+    const node = { proxy, url, config, env, redis: nodeRedis, subscriber, producer };
     nodes.push(node);
     return node;
   }
