@@ -27,7 +27,7 @@ export function parseRange(query: Record<string, unknown>, maxDays = 3660): Para
 export function parseAccount(text: unknown, param = 'account_id'): Param<string | null> {
   if (text === undefined) return { ok: true, value: null };
   const r = accountIdSchema.safeParse(text);
-  return r.success ? { ok: true, value: r.data } : { ok: false, param, message: `'${param}' must be an account id (letters, digits, _ and -)` };
+  return r.success ? { ok: true, value: r.data } : { ok: false, param, message: `'${param}' must be an account id (segments of a-z, 0-9, _ and -, joined by '.')` };
 }
 
 export function parseChoice<T extends string>(param: string, text: unknown, choices: readonly T[], fallback: T): Param<T> {

@@ -1,7 +1,15 @@
 import { z } from 'zod';
 
-/** Account ids are short and URL/Redis/ClickHouse safe, so they can live in keys and paths. */
-export const accountId = z.string().regex(/^[a-z0-9][a-z0-9_-]{0,63}$/, 'account id: 1-64 of a-z 0-9 _ -');
+/** One segment of an account id: what a caller chooses when it creates an account. */
+export const ACCOUNT_SEGMENT = /^[a-z0-9][a-z0-9_-]{0,63}$/;
+/**
+ * Account ids are URL/Redis/ClickHouse safe, so they can live in keys and paths. The operator's
+ * are one segment; a sub-account made through the self-service API is named under its parent
+ * (`acme.shop`), so it can never take or reveal an id outside its creator's subtree.
+ */
+export const ACCOUNT_ID = /^(?=.{1,200}$)[a-z0-9][a-z0-9_-]{0,63}(\.[a-z0-9][a-z0-9_-]{0,63})*$/;
+export const accountSegment = z.string().regex(ACCOUNT_SEGMENT, 'account id: 1-64 of a-z 0-9 _ -');
+export const accountId = z.string().regex(ACCOUNT_ID, "account id: segments of 1-64 of a-z 0-9 _ -, joined by '.', at most 200 characters");
 export const keyId = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'key id: 1-64 of A-Z a-z 0-9 _ -');
 export const sha256Hex = z.string().regex(/^[0-9a-f]{64}$/, 'SHA-256 as 64 lowercase hex digits');
 /** An integer amount of nano-USD carried as a decimal string, so sums never lose precision. */

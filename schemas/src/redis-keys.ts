@@ -37,6 +37,10 @@ export const redisKeys = {
   changes: () => `${PREFIX}:changes`,
   /** Counter: failed authentications of one address (or IPv6 /64) in one minute, shared by every node. */
   authFailures: (subject: string, minute: number) => `${PREFIX}:authfail:${subject}:${minute}`,
+  /** Hash: a client request made with an Idempotency-Key (its fingerprint, state and kept answer), 24 h. */
+  idempotentRequest: (root: string, accountId: string, keyHash: string) => `${tree(root)}:idemreq:${accountId}:${keyHash}`,
+  /** Hash: idempotency key hash → the top-up it was first used for, per account. */
+  creditRequests: (root: string, accountId: string) => `${tree(root)}:creditreq:${accountId}`,
   /** Idempotency of operator/self-service writes (top-ups). */
   idempotency: (scope: string, key: string) => `${PREFIX}:idem:${scope}:${key}`,
 } as const;

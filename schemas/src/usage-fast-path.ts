@@ -1,5 +1,5 @@
 import { endpoints, requestStatuses, SCHEMA_VERSION, usageSources, type EventOf } from './events.js';
-import { isoTime } from './ids.js';
+import { ACCOUNT_ID, isoTime } from './ids.js';
 
 /**
  * A hand-written check of usage.recorded events, the bulk of the ledger's input: the same
@@ -11,7 +11,6 @@ import { isoTime } from './ids.js';
 
 type Obj = Record<string, unknown>;
 
-const ACCOUNT_ID = /^[a-z0-9][a-z0-9_-]{0,63}$/;
 const KEY_ID = /^[A-Za-z0-9_-]{1,64}$/;
 const NANO = /^-?\d{1,30}$/;
 

@@ -115,13 +115,15 @@ describe('web pages in a real browser against the real stack', function () {
   });
 
   it('the console creates a sub-account and a key; the key works and its spend shows in the parent tree', async () => {
-    const sub = `sub-${uid()}`;
+    const chosen = `sub-${uid()}`;
+    // Sub-accounts made with an account's key are named under it.
+    const sub = `${parent.accountId}.${chosen}`;
     await page.goto(`${base}/console`);
     await page.locator(`#tree [data-account-id="${parent.accountId}"]`).waitFor({ timeout: 15_000 });
     assert.match((await page.locator('#tree').textContent()) ?? '', /No sub-accounts yet/);
 
     // A refusal shows the API's own message and creates nothing.
-    await page.fill('#create-account [name=id]', sub);
+    await page.fill('#create-account [name=id]', chosen);
     await page.fill('#create-account [name=multiplier]', '0');
     await page.click('#create-account button[type=submit]');
     await page.locator('#notice .error').waitFor();

@@ -1,4 +1,5 @@
 import express, { type Request, type Response } from 'express';
+import { accountId as accountIdSchema } from '@yugong/schemas';
 import { boundKeySettings, keyWithin, type KeyLimits } from './key-bounds.js';
 import type { AccountsService, AccountSummary } from './service.js';
 import {
@@ -16,6 +17,8 @@ export interface Scope {
   actor: string;
   /** The parent of a new account whose body names none; null makes a root. */
   defaultParent: string | null;
+  /** New accounts are named under their parent (`parent.id`) and never made roots. */
+  namespaced: boolean;
   sees(account: AccountSummary): boolean;
   manages(account: AccountSummary): boolean;
   /** The calling key's own limits, which bound every key it creates or revokes; null for the operator. */
@@ -50,12 +53,17 @@ export function accountsRouter(service: AccountsService, scopeOf: (res: Response
     const body = parseBody(accountInput, req, res);
     if (!body) return;
     const scope = scopeOf(res);
+    if (scope.namespaced && body.parent_id === null) {
+      return sendApiError(res, 403, 'permission_denied', 'An account key creates sub-accounts under its own account or its descendants, never top-level accounts.', 'parent_id');
+    }
     const parentId = body.parent_id ?? scope.defaultParent;
     if (parentId !== null) {
       const parent = await service.get(parentId);
       if (!parent || !scope.sees(parent)) return sendApiError(res, 404, 'account_not_found', `No account "${parentId}".`, 'parent_id');
     }
-    sendResult(res, await service.createAccount(body.id, parentId, accountSettings(body)), 201, accountView);
+    const id = scope.namespaced && parentId !== null ? `${parentId}.${body.id}` : body.id;
+    if (!accountIdSchema.safeParse(id).success) return sendApiError(res, 400, 'invalid_value', `The account id "${id}" would be longer than 200 characters; choose a shorter id.`, 'id');
+    sendResult(res, await service.createAccount(id, parentId, accountSettings(body)), 201, accountView);
   });
 
   r.get('/accounts', async (req, res) => {

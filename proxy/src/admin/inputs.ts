@@ -1,6 +1,6 @@
 import type { Request, Response } from 'express';
 import { z } from 'zod';
-import { parseCidr, accountId as accountIdSchema, formatUsd, matchRuleSchema, parseMultiplier, parseUsd, ratesSchema, type ModelPrice } from '@yugong/schemas';
+import { accountSegment, parseCidr, accountId as accountIdSchema, formatUsd, matchRuleSchema, parseMultiplier, parseUsd, ratesSchema, type ModelPrice } from '@yugong/schemas';
 import type { AccountPatch, AccountSummary, KeySummary, Result } from './service.js';
 
 const usd = z.union([z.string(), z.number()]).transform((v, ctx) => {
@@ -43,7 +43,7 @@ const accountSettingsShape = {
 export const accountPatchInput = z.object(accountSettingsShape).strict();
 
 export const accountInput = z
-  .object({ id: accountIdSchema, parent_id: accountIdSchema.nullable().optional(), multiplier: multiplier.optional(), ...accountSettingsShape })
+  .object({ id: accountSegment, parent_id: accountIdSchema.nullable().optional(), multiplier: multiplier.optional(), ...accountSettingsShape })
   .strict();
 
 /** Fields a caller may read but only change through their own endpoint (or never). */

@@ -24,6 +24,7 @@ export function adminRouter(service: AccountsService, pool: UpstreamPool, prices
   const operator: Scope = {
     actor: 'operator',
     defaultParent: null,
+    namespaced: false,
     keyLimits: null,
     sees: () => true,
     manages: () => true,

@@ -1,6 +1,6 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
-import { makeEvent, priceTableSchema, redisKeys, type EventData, type PriceTable, type YugongEvent } from '@yugong/schemas';
+import { formatUsd, makeEvent, priceTableSchema, redisKeys, type EventData, type PriceTable, type YugongEvent } from '@yugong/schemas';
 import type { EventSink } from '../events/sink.js';
 import { encryptSecret } from '../pool/crypto.js';
 
@@ -211,8 +211,18 @@ export class AccountsService {
     const account = await this.get(accountId);
     if (!account) return fail(404, 'account_not_found', `No account "${accountId}".`);
     const root = account.path[0] ?? accountId;
+    const keyHash = createHash('sha256').update(idempotencyKey).digest('hex').slice(0, 32);
+    // The first use of a key decides what it means; a reuse for another top-up is a conflict, not a silent no-op.
+    const asked = JSON.stringify({ amountNano: amountNano.toString(), note });
+    const requests = redisKeys.creditRequests(root, accountId);
+    const first = (await this.redis.hsetnx(requests, keyHash, asked)) === 1 ? asked : await this.redis.hget(requests, keyHash);
+    if (first !== null && first !== asked) {
+      const was = JSON.parse(first) as { amountNano: string; note: string };
+      return fail(409, 'idempotency_key_conflict',
+        `The idempotency_key "${idempotencyKey}" was already used for a top-up of $${formatUsd(BigInt(was.amountNano))} (note "${was.note}") on this account; it is granted once. Use a new idempotency_key for a new top-up.`, 'idempotency_key');
+    }
     const event = makeEvent('credit.granted', {
-      id: `credit:${accountId}:${createHash('sha256').update(idempotencyKey).digest('hex').slice(0, 32)}`,
+      id: `credit:${accountId}:${keyHash}`,
       source: this.source, accountPath: account.path,
       data: { accountId, amountNano: amountNano.toString(), note, idempotencyKey, grantedBy },
     });

@@ -42,8 +42,9 @@ export const clientErrors = {
   ipNotAllowed: () => apiError(403, 'invalid_request_error', 'ip_not_allowed', 'Requests from your IP address are not allowed for this API key.'),
   originNotAllowed: () => apiError(403, 'invalid_request_error', 'origin_not_allowed', 'Requests from this web origin are not allowed for this API key.'),
   accountDisabled: () => apiError(403, 'invalid_request_error', 'account_disabled', 'The account of this API key is disabled.'),
+  // Retrying cannot help until someone tops up: the official SDKs honour x-should-retry.
   insufficientQuota: () =>
-    apiError(429, 'insufficient_quota', 'insufficient_quota', 'You exceeded your current quota, please top up your balance or ask your account owner for a higher limit.'),
+    apiError(429, 'insufficient_quota', 'insufficient_quota', 'You exceeded your current quota, please top up your balance or ask your account owner for a higher limit.', null, { 'x-should-retry': 'false' }),
   rateLimited: (kind: 'requests' | 'tokens', limit: number, retryAfterS: number) =>
     apiError(429, kind, 'rate_limit_exceeded',
       `Rate limit reached on ${kind === 'requests' ? 'requests per min (RPM)' : 'tokens per min (TPM)'}: Limit ${limit}. Please try again in ${retryAfterS}s.`, null, { 'retry-after': String(retryAfterS) }),

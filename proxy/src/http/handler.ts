@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ClickHouseClient } from '@clickhouse/client';
 import type { Redis } from 'ioredis';
@@ -22,6 +22,7 @@ import { parseMultipart, readBody, type MultipartView } from './body.js';
 import { billingAnswer, billingSuffixes } from './billing.js';
 import { apiSuffix, findEndpoint, type EndpointDef } from './endpoints.js';
 import { clientErrors, sendError, type ApiError } from './errors.js';
+import { claimIdempotency, idempotencyKeyOf, MAX_REPLAY_BYTES, type IdempotentRequest } from './idempotency.js';
 import { modelAllowed } from './limits.js';
 
 export interface HandlerDeps {
@@ -179,8 +180,26 @@ export function createApiHandler(deps: HandlerDeps) {
     if (!findModelPrice(table, model)) return fail(clientErrors.unknownModel(model));
     if (!modelAllowed(key.models, model) || accounts.some((a) => !modelAllowed(a.models, model))) return fail(clientErrors.modelNotAllowed(model));
 
+    // --- idempotency: one charge per (account, Idempotency-Key) -------------------------
+    const idemKey = idempotencyKeyOf(req.headers['idempotency-key']);
+    if (idemKey !== null && typeof idemKey !== 'string') return fail(idemKey);
+    let idem: IdempotentRequest | null = null;
+    if (idemKey !== null) {
+      const claim = await claimIdempotency(deps.redis, {
+        root: key.root, accountId: key.accountId, key: idemKey, fingerprint: requestFingerprint(endpoint, read.bytes, multipart), pendingMs: config.requestDeadlineMs + 60_000,
+      });
+      if (claim.kind === 'refused') return fail(claim.error);
+      if (claim.kind === 'replay') {
+        metrics.request(label, claim.answer.status);
+        res.writeHead(claim.answer.status, { ...claim.answer.headers, ...corsHeaders(req.headers.origin), 'idempotent-replayed': 'true', 'content-length': claim.answer.body.length });
+        res.end(claim.answer.body);
+        return;
+      }
+      idem = claim.request;
+    }
+
     // --- admission: funds and limits for the whole path, and the hold -----------------
-    const est: Estimate = estimate(endpoint.name, model, json, multipart, config.defaultHoldCompletionTokens);
+    const est: Estimate = estimate(endpoint.name, model, json, multipart, config.defaultHoldCompletionTokens, read.bytes.length);
     const listEstimate = costOf(table, model, est.usage);
     if (!listEstimate.ok) return fail(clientErrors.invalidValue('size', `This image size is not available for ${model}.`));
     const multipliers = accounts.map((a) => a.multiplierPpm);
@@ -190,6 +209,7 @@ export function createApiHandler(deps: HandlerDeps) {
       keyRpm: key.rpm, keyTpm: key.tpm, holdTtlMs: config.holdTtlMs,
     });
     if (!admission.ok) {
+      await idem?.release();
       if (admission.reason === 'rpm' || admission.reason === 'tpm') {
         return fail(clientErrors.rateLimited(admission.reason === 'rpm' ? 'requests' : 'tokens', admission.limit, Math.max(1, Math.ceil(admission.retryAfterMs / 1000))));
       }
@@ -233,6 +253,7 @@ export function createApiHandler(deps: HandlerDeps) {
     const upstreamKey = fwd.kind === 'failed' ? fwd.lastKey : fwd.key;
 
     if (fwd.kind === 'failed') {
+      await idem?.release();
       status = cancel.cancelled ? 'client_abort' : 'upstream_error';
       httpStatus = fwd.error.status;
       errorCode = fwd.error.code;
@@ -251,6 +272,7 @@ export function createApiHandler(deps: HandlerDeps) {
         headers['content-length'] = String(Buffer.byteLength(fwd.text));
         res.writeHead(fwd.status, headers);
         res.end(fwd.text);
+        await idem?.finish({ status: fwd.status, headers, body: Buffer.from(fwd.text) });
       } else {
         if (isSse) {
           headers['cache-control'] = 'no-cache';
@@ -259,6 +281,9 @@ export function createApiHandler(deps: HandlerDeps) {
         res.writeHead(fwd.status, headers);
         const meter = isSse ? new SseMeter(endpoint.name, stripUsage) : null;
         const tail = isSse ? null : new TailWindow();
+        // A non-streaming answer is kept, up to a bound, for replays of its Idempotency-Key.
+        const kept: Buffer[] | null = idem && !isSse ? [] : null;
+        let keptBytes = 0;
         const ending = await relay(fwd.body, res, meter
           ? (chunk) => {
               const text = meter.feed(chunk);
@@ -267,6 +292,10 @@ export function createApiHandler(deps: HandlerDeps) {
             }
           : (chunk) => {
               tail?.push(chunk);
+              if (kept && keptBytes <= MAX_REPLAY_BYTES) {
+                kept.push(chunk);
+                keptBytes += chunk.length;
+              }
               return chunk;
             });
         let cut = ending === 'error';
@@ -287,6 +316,11 @@ export function createApiHandler(deps: HandlerDeps) {
           if (last) last.outcome = 'cut';
         }
         if (!res.writableEnded) res.end();
+        if (idem) {
+          if (isSse) await idem.finish('stream');
+          else if (status !== 'ok') await idem.release();
+          else await idem.finish(keptBytes > MAX_REPLAY_BYTES ? 'too_large' : { status: fwd.status, headers, body: Buffer.concat(kept ?? []) });
+        }
         reported = meter ? meter.usage : usageFromTail(tail?.text() ?? '');
         delivered = meter?.delivered ?? '';
       }
@@ -320,6 +354,13 @@ export function createApiHandler(deps: HandlerDeps) {
       log.error({ err: (err as Error).message, requestId }, 'usage event lost: neither Kafka nor the spool took it');
     }
   };
+}
+
+/** What makes two requests the same: the endpoint and the body (for forms, the fields and files, not the boundary). */
+function requestFingerprint(endpoint: EndpointDef, bytes: Buffer, multipart: MultipartView | null): Buffer {
+  if (!multipart) return Buffer.concat([Buffer.from(`${endpoint.name}\n`), bytes]);
+  const files = multipart.files.map((f) => [f.field, f.filename, createHash('sha256').update(f.data).digest('hex')]);
+  return Buffer.from(JSON.stringify([endpoint.name, Object.entries(multipart.fields).sort(), files]));
 }
 
 /**
@@ -377,10 +418,10 @@ function finalUsage(
     case 'images.variations':
       return { usage: { ...none, images: est.usage.images }, source: 'upstream' };
     case 'audio.speech':
-      return { usage: { ...none, speechCharacters: est.usage.speechCharacters, tokens: { ...none.tokens, prompt: est.usage.tokens.prompt } }, source: 'estimated' };
+      return { usage: { ...none, speechCharacters: est.usage.speechCharacters, tokens: { ...none.tokens, prompt: countTokens(model, typeof json.input === 'string' ? json.input : '') } }, source: 'estimated' };
     case 'audio.translations':
     case 'audio.transcriptions':
-      return { usage: { ...none, audioMs: est.usage.audioMs }, source: 'estimated' };
+      return { usage: { ...none, audioMs: est.audioMs }, source: 'estimated' };
     default:
       return { usage: none, source: 'none' };
   }

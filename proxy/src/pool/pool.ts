@@ -17,6 +17,9 @@ export interface UpstreamKey {
   remainingRequests: number | null;
   limitTokens: number | null;
   remainingTokens: number | null;
+  /** When the remaining figures above are reset upstream (ms since the epoch); past it they no longer hold. */
+  requestsResetAt: number;
+  tokensResetAt: number;
   inFlight: number;
 }
 
@@ -63,21 +66,26 @@ export function retryAfterMs(headers: IncomingHttpHeaders): number | null {
 }
 
 
+type Learned = 'cooldownUntil' | 'limitRequests' | 'remainingRequests' | 'limitTokens' | 'remainingTokens' | 'requestsResetAt' | 'tokensResetAt' | 'inFlight';
+
 /**
  * Upstream keys held in memory and picked per attempt: healthy keys that serve the model,
- * preferring the most remaining requests/tokens from the last x-ratelimit-* headers,
- * weighted, and the fewest requests in flight.
+ * preferring the most remaining requests/tokens from the last x-ratelimit-* headers (until
+ * their reset time), weighted, and the fewest requests in flight; among equals, at random.
  */
 export class UpstreamPool {
   private readonly keys = new Map<string, UpstreamKey>();
   private readonly orgCooldowns = new Map<string, number>();
 
-  constructor(private readonly onHealthChange: (change: HealthChange) => void = () => undefined) {}
+  constructor(
+    private readonly onHealthChange: (change: HealthChange) => void = () => undefined,
+    private readonly random: () => number = Math.random,
+  ) {}
 
-  upsert(k: Omit<UpstreamKey, 'cooldownUntil' | 'limitRequests' | 'remainingRequests' | 'limitTokens' | 'remainingTokens' | 'inFlight'>): void {
+  upsert(k: Omit<UpstreamKey, Learned>): void {
     const prev = this.keys.get(k.id);
     this.keys.set(k.id, {
-      cooldownUntil: 0, limitRequests: null, remainingRequests: null, limitTokens: null, remainingTokens: null, inFlight: 0,
+      cooldownUntil: 0, limitRequests: null, remainingRequests: null, limitTokens: null, remainingTokens: null, requestsResetAt: 0, tokensResetAt: 0, inFlight: 0,
       ...prev,
       ...k,
     });
@@ -99,20 +107,26 @@ export class UpstreamPool {
     return k.cooldownUntil > now || (k.organization !== null && (this.orgCooldowns.get(k.organization) ?? 0) > now);
   }
 
-  private headroom(k: UpstreamKey): number {
-    const frac = (rem: number | null, lim: number | null) => (rem === null || !lim ? 1 : Math.max(0, rem) / lim);
-    return Math.min(frac(k.remainingRequests, k.limitRequests), frac(k.remainingTokens, k.limitTokens));
+  /** The share of its limits a key has left; figures learned before their reset time no longer count. */
+  private headroom(k: UpstreamKey, now: number): number {
+    const frac = (rem: number | null, lim: number | null, resetAt: number) => (rem === null || !lim || now >= resetAt ? 1 : Math.max(0, rem) / lim);
+    return Math.min(frac(k.remainingRequests, k.limitRequests, k.requestsResetAt), frac(k.remainingTokens, k.limitTokens, k.tokensResetAt));
   }
 
   pick(model: string, exclude: ReadonlySet<string>, now = Date.now()): UpstreamKey | null {
     let best: UpstreamKey | null = null;
     let bestScore = -1;
+    let ties = 0;
     for (const k of this.keys.values()) {
       if (k.status !== 'active' || exclude.has(k.id) || !modelAllowed(k.models, model) || this.cooling(k, now)) continue;
-      const score = (k.weight * (0.001 + this.headroom(k))) / (1 + k.inFlight);
-      if (score > bestScore) {
+      const score = (k.weight * (0.001 + this.headroom(k, now))) / (1 + k.inFlight);
+      if (score > bestScore * (1 + 1e-9)) {
         best = k;
         bestScore = score;
+        ties = 1;
+      } else if (score >= bestScore * (1 - 1e-9) && this.random() * ++ties < 1) {
+        // Each of the equally good keys is kept with probability 1/ties: an even spread.
+        best = k;
       }
     }
     return best;
@@ -131,7 +145,7 @@ export class UpstreamPool {
   }
 
   /** Learns the key's headroom from a response's x-ratelimit-* headers. */
-  observe(id: string, headers: IncomingHttpHeaders): void {
+  observe(id: string, headers: IncomingHttpHeaders, now = Date.now()): void {
     const k = this.keys.get(id);
     if (!k) return;
     const lr = numberHeader(headers, 'x-ratelimit-limit-requests');
@@ -140,6 +154,9 @@ export class UpstreamPool {
     k.remainingRequests = numberHeader(headers, 'x-ratelimit-remaining-requests');
     k.limitTokens = numberHeader(headers, 'x-ratelimit-limit-tokens');
     k.remainingTokens = numberHeader(headers, 'x-ratelimit-remaining-tokens');
+    // Without a reset time the figures hold for a minute, OpenAI's window.
+    k.requestsResetAt = now + (parseResetDuration(header(headers, 'x-ratelimit-reset-requests')) ?? 60_000);
+    k.tokensResetAt = now + (parseResetDuration(header(headers, 'x-ratelimit-reset-tokens')) ?? 60_000);
   }
 
   /** Cools a key (or its whole organization, whose limits its keys share) until `until`. */

@@ -13,6 +13,7 @@ function scopeOf(service: AccountsService, caller: Caller): Scope {
   return {
     actor: `account:${self}`,
     defaultParent: self,
+    namespaced: true,
     keyLimits: caller.key,
     sees: (a) => a.path.includes(self),
     manages: (a) => a.path.includes(self) && a.id !== self,

@@ -16,6 +16,9 @@ const listCost = (u: OpenAI.CompletionUsage | undefined) => BigInt(u?.prompt_tok
 /** cost × ppm / 1e6, rounded half up once, as the ledger does. */
 const priced = (list: bigint, ppm: bigint) => (list * ppm + 500_000n) / 1_000_000n;
 
+
+/** The part of a self-service account's id that its creator chose: ids are named under their parent. */
+const seg = (id: string) => id.slice(id.lastIndexOf('.') + 1);
 describe('accounts: self-service sub-accounts, operator API, prices and CLI', function () {
   this.timeout(90_000);
   let s: Stack;
@@ -45,8 +48,8 @@ describe('accounts: self-service sub-accounts, operator API, prices and CLI', fu
     const acmeApi = as(acmeKey);
 
     // Acme, with its own key, creates a sub-account at 1.5× with a quota, and a key for it.
-    const child = uid('shop');
-    const created = await acmeApi('POST', '/accounts', { id: child, name: 'Shop', multiplier: 1.5, credit_limit_usd: '0.0001', rpm: 1000 });
+    const child = `${acme}.${uid('shop')}`;
+    const created = await acmeApi('POST', '/accounts', { id: seg(child), name: 'Shop', multiplier: 1.5, credit_limit_usd: '0.0001', rpm: 1000 });
     assert.equal(created.status, 201, JSON.stringify(created.json));
     assert.equal(created.json.parent_id, acme);
     assert.equal(created.json.multiplier, 1.5);
@@ -99,14 +102,14 @@ describe('accounts: self-service sub-accounts, operator API, prices and CLI', fu
   it('nests to any depth; each ancestor is charged at its own price', async () => {
     const top = await s.fundedKey({ usd: '1' });
     const api = as(top.key);
-    const a = uid('lvl1');
-    const b = uid('lvl2');
-    const c = uid('lvl3');
-    assert.equal((await api('POST', '/accounts', { id: a, multiplier: '2' })).status, 201);
-    assert.equal((await api('POST', '/accounts', { id: b, parent_id: a, multiplier: '1.25', credit_limit_usd: '1' })).status, 201);
+    const a = `${top.accountId}.${uid('lvl1')}`;
+    const b = `${a}.${uid('lvl2')}`;
+    const c = `${b}.${uid('lvl3')}`;
+    assert.equal((await api('POST', '/accounts', { id: seg(a), multiplier: '2' })).status, 201);
+    assert.equal((await api('POST', '/accounts', { id: seg(b), parent_id: a, multiplier: '1.25', credit_limit_usd: '1' })).status, 201);
     const bKey = (await api('POST', `/accounts/${b}/keys`, {})).json.key as string;
     // The level-2 account manages its own child with its own key.
-    const made = await as(bKey)('POST', '/accounts', { id: c, multiplier: '1.1', credit_limit_usd: '1' });
+    const made = await as(bKey)('POST', '/accounts', { id: seg(c), multiplier: '1.1', credit_limit_usd: '1' });
     assert.equal(made.status, 201, JSON.stringify(made.json));
     assert.deepEqual((await api('GET', `/accounts?under=${a}`)).json.data.map((x: { id: string }) => x.id), [a, b, c]);
     const cKey = (await as(bKey)('POST', `/accounts/${c}/keys`, {})).json.key as string;
@@ -126,9 +129,9 @@ describe('accounts: self-service sub-accounts, operator API, prices and CLI', fu
   it('a sub-account cannot read or change its parent, its siblings or their keys, nor raise its own limits', async () => {
     const parent = await s.fundedKey({ usd: '1' });
     const api = as(parent.key);
-    const [me, sibling] = [uid('me'), uid('sib')];
-    await api('POST', '/accounts', { id: me, credit_limit_usd: '0.5' });
-    await api('POST', '/accounts', { id: sibling, credit_limit_usd: '0.5' });
+    const [me, sibling] = [`${parent.accountId}.${uid('me')}`, `${parent.accountId}.${uid('sib')}`];
+    await api('POST', '/accounts', { id: seg(me), credit_limit_usd: '0.5' });
+    await api('POST', '/accounts', { id: seg(sibling), credit_limit_usd: '0.5' });
     const myKey = (await api('POST', `/accounts/${me}/keys`, {})).json.key as string;
     const sibKey = await api('POST', `/accounts/${sibling}/keys`, {});
     const mine = as(myKey);
@@ -188,8 +191,8 @@ describe('accounts: self-service sub-accounts, operator API, prices and CLI', fu
   it('bad input gets a clear 400 and changes nothing', async () => {
     const parent = await s.fundedKey({ usd: '1' });
     const api = as(parent.key);
-    const child = uid('c');
-    assert.equal((await api('POST', '/accounts', { id: child, credit_limit_usd: '0.5', rpm: 10 })).status, 201);
+    const child = `${parent.accountId}.${uid('c')}`;
+    assert.equal((await api('POST', '/accounts', { id: seg(child), credit_limit_usd: '0.5', rpm: 10 })).status, 201);
     const before = await s.account(child);
     const bad: [string, string, unknown, string | null][] = [
       ['POST', '/accounts', { id: uid('x'), colour: 'red' }, 'unknown_parameter'],
@@ -232,8 +235,8 @@ describe('accounts: self-service sub-accounts, operator API, prices and CLI', fu
   it('the parent updates and disables a sub-account; the change reaches every node', async () => {
     const parent = await s.fundedKey({ usd: '1' });
     const api = as(parent.key);
-    const child = uid('c');
-    await api('POST', '/accounts', { id: child, credit_limit_usd: '1' });
+    const child = `${parent.accountId}.${uid('c')}`;
+    await api('POST', '/accounts', { id: seg(child), credit_limit_usd: '1' });
     const key = (await api('POST', `/accounts/${child}/keys`, {})).json.key as string;
     const updated = await api('PATCH', `/accounts/${child}`, { models: ['gpt-4o-mini'], rpm: 100, name: 'Renamed' });
     assert.equal(updated.status, 200);

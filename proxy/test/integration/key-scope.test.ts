@@ -63,11 +63,12 @@ describe('self-service keys stay within the limits of the key that makes them', 
     const { accountId, key } = await s.fundedKey({ key: { models: ['gpt-4o*'], rpm: 100 } });
     const r = await self(key, 'POST', `/accounts/${accountId}/keys`, { models: ['gpt-4o-mini'], rpm: 10 });
     assert.equal(r.status, 201, JSON.stringify(r.json));
-    const child = await self(key, 'POST', '/accounts', { id: `${accountId}-c` });
+    const child = await self(key, 'POST', '/accounts', { id: 'c' });
     assert.equal(child.status, 201, JSON.stringify(child.json));
-    const wide = await self(key, 'POST', `/accounts/${accountId}-c/keys`, { models: ['o1'] });
+    assert.equal(child.json.id, `${accountId}.c`);
+    const wide = await self(key, 'POST', `/accounts/${accountId}.c/keys`, { models: ['o1'] });
     assert.equal(wide.status, 403);
-    const inherited = await self(key, 'POST', `/accounts/${accountId}-c/keys`, {});
+    const inherited = await self(key, 'POST', `/accounts/${accountId}.c/keys`, {});
     assert.equal(inherited.status, 201);
     assert.equal((await chat(inherited.json.key, 'o1')).status, 403);
   });

@@ -1,17 +1,31 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
+import { formatUsd } from '@yugong/schemas';
 import { startStack, waitFor, type Stack } from './harness.js';
 
-/**
- * The hold of one request below, at gpt-4o-mini list prices ($0.15 / $0.60 per 1M):
- * prompt estimate ceil(len("user" + "x") / 3) = 2 tokens, completion budget max_tokens = 100.
- */
-const HOLD = 2n * 150n + 100n * 600n;
 const UPSTREAM_LATENCY_MS = 3000;
-const BODY = JSON.stringify({ model: 'gpt-4o-mini', max_tokens: 100, messages: [{ role: 'user', content: 'x' }] });
 
-describe('ledger: no overdraft under concurrency', function () {
-  this.timeout(180_000);
+/**
+ * Prompts whose tokens outnumber a third of their characters many times over, and prompt text
+ * outside the messages: each round's account is funded for exactly ten of its requests at
+ * what upstream bills for one.
+ */
+const PROMPTS: { name: string; body: Record<string, unknown> }[] = [
+  { name: 'ASCII', body: { messages: [{ role: 'user', content: 'x' }] } },
+  { name: 'a rare script (3,000 cuneiform signs)', body: { messages: [{ role: 'user', content: '𒀀'.repeat(3000) }] } },
+  { name: 'CJK and Hangul', body: { messages: [{ role: 'user', content: '中文文本的令牌更多한국어'.repeat(250) }] } },
+  { name: 'emoji sequences', body: { messages: [{ role: 'user', content: '👩‍👩‍👧‍👦🧑🏿‍🚀'.repeat(300) }] } },
+  {
+    name: 'a tool schema in Devanagari',
+    body: {
+      messages: [{ role: 'user', content: 'x' }],
+      tools: [{ type: 'function', function: { name: 'lookup', description: 'हिन्दी पाठ अधिक टोकन'.repeat(150), parameters: { type: 'object', properties: { q: { type: 'string' } } } } }],
+    },
+  },
+];
+
+describe('ledger: no overdraft under concurrency, whatever the prompt', function () {
+  this.timeout(300_000);
   let s: Stack;
   before(async () => {
     s = await startStack({ nodes: 2 });
@@ -22,20 +36,28 @@ describe('ledger: no overdraft under concurrency', function () {
   });
   after(() => s.close());
 
-  for (let round = 1; round <= 5; round++) {
-    it(`round ${round}: an account that can afford 10 requests admits at most 10 of 200 concurrent ones`, async () => {
+  const post = (url: string | undefined, key: string, body: string) =>
+    fetch(`${url}/v1/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' }, body });
+
+  for (const prompt of PROMPTS) {
+    it(`${prompt.name}: an account funded for 10 requests stays above its floor with 200 concurrent ones through two nodes`, async () => {
+      const body = JSON.stringify({ model: 'gpt-4o-mini', max_tokens: 20, ...prompt.body });
+      // What upstream bills for one such request, measured on an account of its own.
+      const probe = await s.fundedKey();
+      assert.equal((await post(s.nodes[0]?.url, probe.key, body)).status, 200);
+      const cost = BigInt((await s.settled(probe.accountId, 1)).spent ?? '0');
+      assert.ok(cost > 0n);
+
       const accountId = `race-${randomUUID().slice(0, 8)}`;
       assert.equal((await s.admin('POST', '/accounts', { id: accountId })).status, 201);
-      const credit = (HOLD * 10n).toString().padStart(10, '0');
-      const usd = `${credit.slice(0, -9) || '0'}.${credit.slice(-9)}`;
-      assert.equal((await s.admin('POST', `/accounts/${accountId}/credits`, { amount_usd: usd, idempotency_key: accountId })).status, 201);
+      assert.equal((await s.admin('POST', `/accounts/${accountId}/credits`, { amount_usd: formatUsd(cost * 10n), idempotency_key: accountId })).status, 201);
       const key = (await s.admin('POST', `/accounts/${accountId}/keys`, {})).json.key as string;
 
       const answers = await Promise.all(
         Array.from({ length: 200 }, (_, i) =>
-          fetch(`${s.nodes[i % 2]?.url}/v1/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' }, body: BODY }).then(async (r) => {
-            const body = (await r.json()) as { error?: { code: string } };
-            return { status: r.status === 200 ? 'ok' : body.error?.code ?? String(r.status), at: Date.now() };
+          post(s.nodes[i % 2]?.url, key, body).then(async (r) => {
+            const b = (await r.json()) as { error?: { code: string } };
+            return { status: r.status === 200 ? 'ok' : b.error?.code ?? String(r.status), at: Date.now() };
           }),
         ),
       );
