@@ -216,7 +216,9 @@ export function createAnalyticsApp(deps: AnalyticsDeps) {
   app.use('/analytics/v1', api);
   serveWebPages(app, deps.config.proxyUrl);
   app.use((req: Request, res: Response) => fail(res, 404, null, `Invalid URL (${req.method} ${req.path}).`, 'unknown_url'));
-  app.use((err: Error, _req: Request, res: Response, _next: NextFunction) => {
+  app.use((err: Error & { status?: number }, _req: Request, res: Response, _next: NextFunction) => {
+    // Express's own refusals of what a client sent (a malformed %-escape in the path).
+    if (err.status !== undefined && err.status >= 400 && err.status < 500) return fail(res, err.status, null, `The request could not be read: ${err.message}`, 'invalid_request');
     deps.log.error({ err: err.message }, 'analytics request failed');
     fail(res, 500, null, 'The analytics service had an error.', null as unknown as string);
   });

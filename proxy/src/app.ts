@@ -173,6 +173,8 @@ export async function createProxy(deps: ProxyDeps): Promise<Proxy> {
   app.use((err: Error & { type?: string; status?: number }, _req: Request, res: Response, _next: NextFunction) => {
     if (err.type === 'entity.parse.failed') return sendApiError(res, 400, null, 'We could not parse the JSON body of your request.');
     if (err.type === 'entity.too.large') return sendApiError(res, 413, 'request_too_large', 'The request body is too large.');
+    // Express's own refusals of what a client sent (a malformed %-escape in the path, an unsupported charset).
+    if (err.status !== undefined && err.status >= 400 && err.status < 500) return sendApiError(res, err.status, 'invalid_request', `The request could not be read: ${err.message}`);
     log.error({ err: err.message }, 'admin request failed');
     sendApiError(res, 500, null, 'The gateway had an error while processing your request.', null, 'server_error');
   });

@@ -97,3 +97,24 @@ export function parseMultipart(bytes: Buffer, contentType: string | undefined): 
     }
   });
 }
+
+/**
+ * Whether JSON text nests objects and arrays deeper than `max`. Parsing accepts any depth,
+ * but every walk and re-serialisation after it recurses: a body nested a hundred thousand
+ * levels deep would overflow the stack there. One pass over the bytes, strings skipped.
+ */
+export function nestedDeeperThan(bytes: Buffer, max: number): boolean {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < bytes.length; i++) {
+    const c = bytes[i];
+    if (inString) {
+      if (c === 0x5c) i++; // backslash: skip the escaped byte
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x5b || c === 0x7b) {
+      if (++depth > max) return true;
+    } else if (c === 0x5d || c === 0x7d) depth--;
+  }
+  return false;
+}

@@ -33,6 +33,7 @@ export const clientErrors = {
       problem === 'not_multipart'
         ? 'This endpoint expects Content-Type: multipart/form-data with a boundary, carrying the file and the model as form fields.'
         : `We could not parse the multipart/form-data body of your request: ${detail}. Send the whole form, ending with its closing boundary.`),
+  tooDeep: (max: number) => apiError(400, 'invalid_request_error', 'invalid_value', `The JSON body nests objects and arrays more than ${max} levels deep.`),
   bodyTooLarge: (limit: number) => apiError(413, 'invalid_request_error', 'request_too_large', `The request body is larger than the ${limit} bytes this gateway accepts.`),
   missingModel: () => apiError(400, 'invalid_request_error', 'missing_required_parameter', "Missing required parameter: 'model'.", 'model'),
   wrongType: (param: string, expected: string) => apiError(400, 'invalid_request_error', 'invalid_type', `Invalid type for '${param}': expected ${expected}.`, param),

@@ -18,7 +18,7 @@ import type { ProxyMetrics } from '../metrics.js';
 import type { PriceBook } from '../prices.js';
 import { Cancellation, CancelledError } from '../upstream/cancellation.js';
 import type { Forwarder, UpstreamBody } from '../upstream/forward.js';
-import { parseMultipart, readBody, type MultipartView } from './body.js';
+import { nestedDeeperThan, parseMultipart, readBody, type MultipartView } from './body.js';
 import { billingAnswer, billingSuffixes } from './billing.js';
 import { apiSuffix, findEndpoint, type EndpointDef } from './endpoints.js';
 import { clientErrors, sendError, type ApiError } from './errors.js';
@@ -40,6 +40,9 @@ export interface HandlerDeps {
 }
 
 type Obj = Record<string, unknown>;
+
+/** OpenAI's own schemas nest a few levels; tool parameter schemas perhaps a dozen. */
+const MAX_JSON_DEPTH = 64;
 
 /** Request ids double as hold ids and (prefixed) as usage event ids. */
 export function newRequestId(): string {
@@ -137,7 +140,7 @@ export function createApiHandler(deps: HandlerDeps) {
     if (isModels) {
       req.resume();
       const models = listModels(key, accounts);
-      const id = suffix.startsWith('/models/') ? decodeURIComponent(suffix.slice(8)) : null;
+      const id = suffix.startsWith('/models/') ? safeDecode(suffix.slice(8)) : null;
       const body = id === null ? { object: 'list', data: models } : models.find((m) => m.id === id);
       if (!body) return fail(clientErrors.unknownModel(id ?? ''));
       const text = JSON.stringify(body);
@@ -155,6 +158,7 @@ export function createApiHandler(deps: HandlerDeps) {
     let json: Obj = {};
     let multipart: MultipartView | null = null;
     if (endpoint.body === 'json') {
+      if (nestedDeeperThan(read.bytes, MAX_JSON_DEPTH)) return fail(clientErrors.tooDeep(MAX_JSON_DEPTH));
       try {
         const parsed: unknown = JSON.parse(read.bytes.toString('utf8'));
         if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return fail(clientErrors.badJson());
@@ -354,6 +358,15 @@ export function createApiHandler(deps: HandlerDeps) {
       log.error({ err: (err as Error).message, requestId }, 'usage event lost: neither Kafka nor the spool took it');
     }
   };
+}
+
+/** A path segment as the client meant it; a malformed %-escape names no model, so it stays as sent. */
+function safeDecode(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    return segment;
+  }
 }
 
 /** What makes two requests the same: the endpoint and the body (for forms, the fields and files, not the boundary). */

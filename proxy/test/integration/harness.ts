@@ -6,7 +6,7 @@ import { ClickHouseLogLevel, createClient, type ClickHouseClient } from '@clickh
 import { Redis } from 'ioredis';
 import { Kafka, logLevel, type Producer } from 'kafkajs';
 import OpenAI from 'openai';
-import { pino } from 'pino';
+import { pino, type Logger } from 'pino';
 import { endpointsFromEnv, waitFor } from '@yugong/infra';
 import { createMetrics as ledgerMetrics, startLedger, type Ledger } from '@yugong/ledger-consumer';
 import { createMockOpenAI, type MockOpenAI } from '@yugong/mock-openai';
@@ -54,7 +54,7 @@ export interface Stack {
 }
 
 
-export async function startStack(opts: { upstreams?: UpstreamSpec[]; nodes?: number; env?: Record<string, string> } = {}): Promise<Stack> {
+export async function startStack(opts: { upstreams?: UpstreamSpec[]; nodes?: number; env?: Record<string, string>; log?: Logger } = {}): Promise<Stack> {
   const endpoints = endpointsFromEnv();
   const mock = await createMockOpenAI();
   const kafka = new Kafka({ clientId: 'proxy-test', brokers: endpoints.kafkaBrokers, logLevel: logLevel.NOTHING });
@@ -98,7 +98,7 @@ export async function startStack(opts: { upstreams?: UpstreamSpec[]; nodes?: num
     const subscriber = new Redis(endpoints.redisUrl);
     const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, retry: { retries: 2, initialRetryTime: 100, maxRetryTime: 500 } });
     await producer.connect();
-    const proxy = await createProxy({ config, redis: nodeRedis, subscriber, producer, clickhouse, log: pino({ level: 'silent' }) });
+    const proxy = await createProxy({ config, redis: nodeRedis, subscriber, producer, clickhouse, log: opts.log ?? pino({ level: 'silent' }) });
     const url = await proxy.listen(0, '127.0.0.1');
     const node = { proxy, url, config, env, redis: nodeRedis, subscriber, producer };
     nodes.push(node);

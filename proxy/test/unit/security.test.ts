@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { newApiKey, upstreamKeyId } from '../../src/admin/service.js';
 import { loadConfig } from '../../src/config.js';
+import { nestedDeeperThan } from '../../src/http/body.js';
 import { modelAllowed } from '../../src/http/limits.js';
 import { decryptSecret, encryptSecret } from '../../src/pool/crypto.js';
 
@@ -37,5 +38,15 @@ describe('keys, secrets and allowlists', () => {
     assert.throws(() => loadConfig({ ...base, YUGONG_SECRET_KEY: 'short-but-32-characters-long-xxxx' }), /YUGONG_SECRET_KEY/);
     assert.throws(() => loadConfig({ ...base, YUGONG_UPSTREAMS: '[{"baseUrl":"not a url","key":"k"}]' }), /YUGONG_UPSTREAMS/);
     assert.throws(() => loadConfig({ ...base, YUGONG_ADMIN_TOKEN: 'short' }), /YUGONG_ADMIN_TOKEN/);
+  });
+});
+
+describe('JSON nesting depth', () => {
+  it('finds nesting beyond the limit, ignoring brackets inside strings and escaped quotes', () => {
+    assert.equal(nestedDeeperThan(Buffer.from(`${'['.repeat(64)}${']'.repeat(64)}`), 64), false);
+    assert.equal(nestedDeeperThan(Buffer.from(`${'['.repeat(65)}${']'.repeat(65)}`), 64), true);
+    assert.equal(nestedDeeperThan(Buffer.from(JSON.stringify({ a: '['.repeat(1000), b: '\\"[[[[' })), 2), false);
+    assert.equal(nestedDeeperThan(Buffer.from('{"a":"\\"","b":[[[1]]]}'), 3), true);
+    assert.equal(nestedDeeperThan(Buffer.from('{"a":"\\\\","b":[[1]]}'), 3), false);
   });
 });
