@@ -2,13 +2,13 @@
 import { createClient } from '@clickhouse/client';
 import { Redis } from 'ioredis';
 import { pino } from 'pino';
-import { guardProcess } from '@yugong/schemas';
+import { clickhouseSettings, guardProcess } from '@yugong/schemas';
 import { createAnalyticsApp } from './app.js';
 import { loadConfig } from './config.js';
 
 const config = loadConfig();
 const log = pino({ name: 'analytics', level: config.logLevel });
-const clickhouse = createClient({ url: config.clickhouseUrl, database: config.clickhouseDatabase, username: config.clickhouseUser, password: config.clickhousePassword });
+const clickhouse = createClient({ url: config.clickhouseUrl, database: config.clickhouseDatabase, username: config.clickhouseUser, password: config.clickhousePassword, clickhouse_settings: clickhouseSettings });
 const redis = new Redis(config.redisUrl);
 const server = createAnalyticsApp({ config, clickhouse, redis, log }).listen(config.port, config.host, () => log.info({ port: config.port }, 'analytics listening'));
 const stop = () => {

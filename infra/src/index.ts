@@ -8,3 +8,4 @@ export { startDetached, stopByPidFile, isOurs, readPid, tail } from './proc.js';
 export type { ServiceDef } from './services/service.js';
 export { READONLY_USER } from './services/clickhouse.js';
 export { markdownTable, machineLine, writeBenchmarkSection } from './bench.js';
+export { ChdbClient, ensureChdb, type ChdbSetup, type ChdbResult } from './chdb.js';

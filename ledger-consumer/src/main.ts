@@ -7,13 +7,14 @@ import { pino } from 'pino';
 import { loadConfig } from './config.js';
 import { startLedger } from './ledger.js';
 import { createMetrics } from './metrics.js';
+import { clickhouseSettings } from '@yugong/schemas';
 
 const config = loadConfig();
 const log = pino({ name: 'ledger-consumer', level: config.logLevel });
 const metrics = createMetrics();
 const kafka = new Kafka({ clientId: 'yugong-ledger', brokers: config.kafkaBrokers, logLevel: logLevel.WARN });
 const redis = new Redis(config.redisUrl, { maxRetriesPerRequest: 3 });
-const clickhouse = createClient({ url: config.clickhouseUrl, database: config.clickhouseDatabase });
+const clickhouse = createClient({ url: config.clickhouseUrl, database: config.clickhouseDatabase, clickhouse_settings: clickhouseSettings });
 
 // The crash tests' hook: die without any cleanup at the n-th pass of one point.
 let passes = 0;

@@ -3,7 +3,7 @@ import { createClient } from '@clickhouse/client';
 import { Redis } from 'ioredis';
 import { Kafka, logLevel } from 'kafkajs';
 import { pino } from 'pino';
-import { guardProcess, loadTokenizers } from '@yugong/schemas';
+import { clickhouseSettings, guardProcess, loadTokenizers } from '@yugong/schemas';
 import { createProxy } from './app.js';
 import { loadConfig } from './config.js';
 
@@ -16,7 +16,7 @@ await producer.connect();
 // Admission scripts issued in the same tick share one write: fewer syscalls under load.
 const redis = new Redis(config.redisUrl, { enableAutoPipelining: true });
 const subscriber = new Redis(config.redisUrl);
-const clickhouse = config.clickhouseUrl ? createClient({ url: config.clickhouseUrl, database: config.clickhouseDatabase }) : null;
+const clickhouse = config.clickhouseUrl ? createClient({ url: config.clickhouseUrl, database: config.clickhouseDatabase, clickhouse_settings: clickhouseSettings }) : null;
 const proxy = await createProxy({ config, redis, subscriber, producer, clickhouse, log });
 const url = await proxy.listen();
 log.info({ url: `${url}/v1`, node: config.nodeId, upstream_keys: proxy.pool.all().length }, 'proxy listening');

@@ -7,7 +7,7 @@ import { Kafka, logLevel, type Producer } from 'kafkajs';
 import { pino } from 'pino';
 import { createMetrics, startLedger, type Ledger } from '@yugong/ledger-consumer';
 import { endpointsFromEnv, READONLY_USER, waitFor } from '@yugong/infra';
-import { makeEvent, partitionKeyFor, redisKeys, topicFor, type EventOf, type YugongEvent } from '@yugong/schemas';
+import { clickhouseSettings, makeEvent, partitionKeyFor, redisKeys, topicFor, type EventOf, type YugongEvent } from '@yugong/schemas';
 import { createAnalyticsApp } from '../../src/app.js';
 import { parseCsv } from './csv-parse.js';
 
@@ -64,7 +64,7 @@ describe('analytics API on events that went through Kafka, the ledger and ClickH
     await admin.close();
     ch = createClient({ url: env.clickhouseUrl, database });
     // Its refusals are expected here; the client would log each one as an error.
-    reader = createClient({ url: env.clickhouseUrl, database, username: READONLY_USER, password: '', log: { level: ClickHouseLogLevel.OFF } });
+    reader = createClient({ url: env.clickhouseUrl, database, username: READONLY_USER, password: '', clickhouse_settings: clickhouseSettings, log: { level: ClickHouseLogLevel.OFF } });
     redis = new Redis(env.redisUrl);
     producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
     await producer.connect();

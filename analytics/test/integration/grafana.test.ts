@@ -1,43 +1,13 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ClickHouseLogLevel, createClient, type ClickHouseClient } from '@clickhouse/client';
 import { endpointsFromEnv, READONLY_USER, repoRoot } from '@yugong/infra';
 import { createMetrics as ledgerMetrics } from '@yugong/ledger-consumer';
 import { createProxyMetrics } from '@yugong/proxy';
-import { makeEvent, migrate, sqlString, toLineItemRow, type EventData } from '@yugong/schemas';
-
-interface Target {
-  datasource: { uid: string };
-  rawSql?: string;
-  expr?: string;
-}
-interface Dashboard {
-  uid: string;
-  title: string;
-  panels: { title: string; targets: Target[] }[];
-  templating: { list: { name: string; datasource: { uid: string }; query: string }[] };
-}
-
-const dir = join(repoRoot, 'infra', 'grafana', 'dashboards');
-const dashboards = readdirSync(dir).filter((f) => f.endsWith('.json')).map((f) => JSON.parse(readFileSync(join(dir, f), 'utf8')) as Dashboard);
-
-const FROM = Math.floor(Date.parse('2026-10-01T00:00:00Z') / 1000);
-const TO = Math.floor(Date.parse('2026-10-08T00:00:00Z') / 1000);
-
-/** The grafana-clickhouse-datasource macros the dashboards use, expanded as the plugin does. */
-function expand(sql: string, vars: Record<string, string>): string {
-  const day = (s: number) => sqlString(new Date(s * 1000).toISOString().slice(0, 10));
-  const out = sql
-    .replace(/\$__timeFilter\(([\w.]+)\)/g, (_m, c: string) => `${c} >= toDateTime(${FROM}) AND ${c} <= toDateTime(${TO})`)
-    .replace(/\$__dateFilter\(([\w.]+)\)/g, (_m, c: string) => `${c} >= toDate(${day(FROM)}) AND ${c} <= toDate(${day(TO)})`)
-    .replace(/\$__fromTime/g, `toDateTime(${FROM})`)
-    .replace(/\$__toTime/g, `toDateTime(${TO})`)
-    .replace(/\$\{(\w+)\}|\$(\w+)/g, (m, a?: string, b?: string) => vars[a ?? b ?? ''] ?? m);
-  assert.doesNotMatch(out, /\$/, `an unexpanded macro or variable in: ${out}`);
-  return out;
-}
+import { makeEvent, migrate, toLineItemRow, type EventData } from '@yugong/schemas';
+import { dashboardQueries, dashboards } from './grafana-queries.js';
 
 describe('Grafana dashboards', function () {
   this.timeout(60_000);
@@ -81,21 +51,11 @@ describe('Grafana dashboards', function () {
 
   it('run every ClickHouse query, macros expanded, as the read-only user without an error', async () => {
     let ran = 0;
-    for (const d of dashboards) {
-      const vars: Record<string, string> = {};
-      for (const v of d.templating.list) {
-        const rows = await (await reader.query({ query: expand(v.query, {}), format: 'JSONEachRow' })).json<Record<string, string>>();
-        vars[v.name] = Object.values(rows[0] ?? {})[0] ?? '';
-        assert.ok(vars[v.name], `${d.title}: variable ${v.name} has values`);
-      }
-      for (const p of d.panels) {
-        for (const t of p.targets.filter((x) => x.rawSql)) {
-          const sql = expand(t.rawSql ?? '', vars);
-          const rows = await reader.query({ query: sql, format: 'JSONEachRow' }).then((r) => r.json(), (e: Error) => assert.fail(`${d.title} / ${p.title}: ${e.message}\n${sql}`));
-          assert.ok(rows.length > 0, `${d.title} / ${p.title} returns the test data`);
-          ran++;
-        }
-      }
+    const run = async (sql: string) => (await reader.query({ query: sql, format: 'JSONEachRow' })).json<Record<string, unknown>>();
+    for (const q of await dashboardQueries(run)) {
+      const rows = await run(q.sql).catch((e: Error) => assert.fail(`${q.name}: ${e.message}\n${q.sql}`));
+      assert.ok(rows.length > 0, `${q.name} returns the test data`);
+      ran++;
     }
     assert.ok(ran >= 15, `${ran} queries ran`);
   });

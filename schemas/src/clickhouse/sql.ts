@@ -48,3 +48,10 @@ export function sqlIdentifier<T extends string>(value: T, allowed: readonly T[])
   if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(value)) throw new RangeError(`bad identifier: ${value}`);
   return value;
 }
+
+/**
+ * Settings every Yugong client sends with its queries. Servers since 25.x write 64-bit
+ * integers in JSON as bare numbers (18.16 quoted them), which JavaScript would round above
+ * 2^53: quoted, money and counters arrive as strings and are read exactly on every version.
+ */
+export const clickhouseSettings = { output_format_json_quote_64bit_integers: 1 } as const;
