@@ -83,7 +83,7 @@ async function main(): Promise<void> {
     await p.exec();
 
     const app = createAnalyticsApp({
-      config: { clickhouseUrl: url, clickhouseDatabase: DATABASE, clickhouseUser: READONLY_USER, clickhousePassword: '', redisUrl: stack.endpoints.redisUrl, port: 0, host: '127.0.0.1', adminToken: TOKEN, proxyUrl: 'http://127.0.0.1:18080', logLevel: 'silent', trustedProxies: [] },
+      config: { clickhouseUrl: url, clickhouseDatabase: DATABASE, clickhouseUser: READONLY_USER, clickhousePassword: '', redisUrl: stack.endpoints.redisUrl, port: 0, host: '127.0.0.1', adminToken: TOKEN, proxyUrl: 'http://127.0.0.1:18080', logLevel: 'silent', trustedProxies: [], ledgerUrl: null },
       clickhouse: reader, redis, log: pino({ level: 'silent' }),
     }).listen(0, '127.0.0.1');
     await new Promise((r) => app.once('listening', r));

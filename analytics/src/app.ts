@@ -9,6 +9,7 @@ import { csvLine } from './csv.js';
 import { serveWebPages } from './web.js';
 import { lineItem, lineItemPage, lineItemsCsv, statuses, type LineItemFilter } from './line-items.js';
 import { KEY_ID, MODEL, parseAccount, parseChoice, parseCursor, parseFilter, parseLimit, parseRange, type Param } from './params.js';
+import { overview } from './overview.js';
 import { rateLimits } from './rate-limits.js';
 import { accountGroups, accountUsage, intervals, upstreamGroups, upstreamUsage, usageCsvCells, usageCsvHeader, type UsageQuery, type UsageRow } from './usage.js';
 
@@ -196,6 +197,12 @@ export function createAnalyticsApp(deps: AnalyticsDeps) {
     const item = await lineItem(ch, t, eventId, isOperator(res));
     if (!item) return fail(res, 404, 'event_id', `No line item "${eventId}" for account "${t.accountId}".`, 'line_item_not_found');
     res.json(item);
+  });
+
+  // The operator console's overview: traffic, errors, revenue, top accounts and models, ledger lag, spool.
+  api.get('/overview', async (_req, res) => {
+    if (!isOperator(res)) return fail(res, 403, null, 'The overview is for the operator.', 'permission_denied');
+    res.json(await overview(ch, { ledgerUrl: deps.config.ledgerUrl, proxyUrl: deps.config.proxyUrl }));
   });
 
   // This minute's use against a key's limits (the caller's own key by default).

@@ -2,7 +2,7 @@ import { defineConfig } from 'vite';
 
 const here = (file: string) => decodeURIComponent(new URL(file, import.meta.url).pathname);
 
-// Two static pages, built into dist/web and served by the analytics service.
+// Three static pages, built into dist/web and served by the analytics service.
 export default defineConfig({
   root: here('.'),
   base: '/',
@@ -10,6 +10,6 @@ export default defineConfig({
     outDir: here('../dist/web'),
     emptyOutDir: true,
     target: 'es2022',
-    rollupOptions: { input: { index: here('./index.html'), console: here('./console.html') } },
+    rollupOptions: { input: { index: here('./index.html'), console: here('./console.html'), operator: here('./operator.html') } },
   },
 });

@@ -146,7 +146,7 @@ export async function startWholeStack(): Promise<number> {
       name: 'proxy', script: 'proxy/dist/src/main.js', port: ports.proxy, health: '/readyz',
       env: { YUGONG_PROXY_PORT: String(ports.proxy), YUGONG_UPSTREAMS: demo ? JSON.stringify([{ baseUrl: `http://127.0.0.1:${ports.mock}/v1`, key: 'sk-demo-upstream-key', organization: 'org-demo' }]) : env.YUGONG_UPSTREAMS ?? '[]' },
     },
-    { name: 'analytics', script: 'analytics/dist/src/main.js', port: ports.analytics, health: '/healthz', env: { YUGONG_ANALYTICS_PORT: String(ports.analytics), YUGONG_PROXY_URL: base, YUGONG_CLICKHOUSE_USER: READONLY_USER } },
+    { name: 'analytics', script: 'analytics/dist/src/main.js', port: ports.analytics, health: '/healthz', env: { YUGONG_ANALYTICS_PORT: String(ports.analytics), YUGONG_PROXY_URL: base, YUGONG_LEDGER_URL: `http://127.0.0.1:${ports.ledger}`, YUGONG_CLICKHOUSE_USER: READONLY_USER } },
   ];
   const onSignal = () => {
     void stopAll().then(() => process.exit(0));

@@ -167,7 +167,7 @@ export async function createProxy(deps: ProxyDeps): Promise<Proxy> {
   app.get('/metrics', async (_req, res) => {
     res.set('content-type', metrics.registry.contentType).send(await metrics.registry.metrics());
   });
-  app.use('/admin/v1', adminRouter(service, pool, prices, config.adminToken));
+  app.use('/admin/v1', adminRouter(service, pool, prices, config.adminToken, (keyId) => loadUpstream(keyId)));
   app.use('/account/v1', selfServiceRouter(service, auth));
   app.use((req: Request, res: Response) => sendApiError(res, 404, 'unknown_url', `Invalid URL (${req.method} ${req.path}). The OpenAI API is under ${config.publicUrl}/v1.`));
   app.use((err: Error & { type?: string; status?: number }, _req: Request, res: Response, _next: NextFunction) => {

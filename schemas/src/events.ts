@@ -155,6 +155,8 @@ export const upstreamKeyAdded = z
 
 export const upstreamKeyDisabled = z.object({ keyId, reason: z.string().max(500) }).strict();
 export const upstreamKeyEnabled = z.object({ keyId, reason: z.string().max(500) }).strict();
+/** The key leaves the pool for good (its encrypted secret is deleted from the projection). */
+export const upstreamKeyRemoved = z.object({ keyId, reason: z.string().max(500) }).strict();
 
 export const priceTablePublished = z
   .object({
@@ -176,6 +178,7 @@ export const eventDataSchemas = {
   'upstream.key.added': upstreamKeyAdded,
   'upstream.key.disabled': upstreamKeyDisabled,
   'upstream.key.enabled': upstreamKeyEnabled,
+  'upstream.key.removed': upstreamKeyRemoved,
   'price.table.published': priceTablePublished,
 } as const;
 

@@ -31,6 +31,7 @@ const topicOfType: Record<EventType, TopicName> = {
   'upstream.key.added': topics.control,
   'upstream.key.disabled': topics.control,
   'upstream.key.enabled': topics.control,
+  'upstream.key.removed': topics.control,
   'price.table.published': topics.control,
 };
 
@@ -46,6 +47,7 @@ export function partitionKeyFor(event: YugongEvent): string {
     case 'upstream.key.added':
     case 'upstream.key.disabled':
     case 'upstream.key.enabled':
+    case 'upstream.key.removed':
       return `upstream:${event.data.keyId}`;
     case 'price.table.published':
       return 'prices';

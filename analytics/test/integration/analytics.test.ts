@@ -122,7 +122,7 @@ describe('analytics API on events that went through Kafka, the ledger and ClickH
     }
 
     const server = createAnalyticsApp({
-      config: { clickhouseUrl: env.clickhouseUrl, clickhouseDatabase: database, clickhouseUser: READONLY_USER, clickhousePassword: '', redisUrl: env.redisUrl, port: 0, host: '127.0.0.1', adminToken: TOKEN, proxyUrl: 'http://127.0.0.1:18080', logLevel: 'silent', trustedProxies: [] },
+      config: { clickhouseUrl: env.clickhouseUrl, clickhouseDatabase: database, clickhouseUser: READONLY_USER, clickhousePassword: '', redisUrl: env.redisUrl, port: 0, host: '127.0.0.1', adminToken: TOKEN, proxyUrl: 'http://127.0.0.1:18080', logLevel: 'silent', trustedProxies: [], ledgerUrl: null },
       clickhouse: reader, redis, log: pino({ level: 'silent' }),
     }).listen(0, '127.0.0.1');
     await new Promise((r) => server.once('listening', r));

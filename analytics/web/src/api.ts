@@ -16,11 +16,16 @@ export class ApiError extends Error {
   }
 }
 
-export const session = {
-  key: (): string | null => sessionStorage.getItem(KEY),
-  signIn: (key: string) => sessionStorage.setItem(KEY, key),
-  signOut: () => sessionStorage.removeItem(KEY),
-};
+function stored(name: string) {
+  return {
+    key: (): string | null => sessionStorage.getItem(name),
+    signIn: (key: string) => sessionStorage.setItem(name, key),
+    signOut: () => sessionStorage.removeItem(name),
+  };
+}
+export const session = stored(KEY);
+/** The operator console's admin token: its own entry, so the two sign-ins never mix. */
+export const adminSession = stored('yugong.adminToken');
 
 let config: Promise<PageConfig> | null = null;
 export function pageConfig(): Promise<PageConfig> {
@@ -58,8 +63,8 @@ export async function proxyJson<T>(method: string, path: string, body?: unknown,
   return (await res.json()) as T;
 }
 
-export async function analyticsJson<T>(path: string, params: Record<string, string | number | null | undefined> = {}): Promise<T> {
-  return (await (await call(`/analytics/v1${path}${query(params)}`)).json()) as T;
+export async function analyticsJson<T>(path: string, params: Record<string, string | number | null | undefined> = {}, key?: string): Promise<T> {
+  return (await (await call(`/analytics/v1${path}${query(params)}`, {}, key)).json()) as T;
 }
 
 /** The CSV arrives with the key in a header, so it is saved from a blob rather than a link. */

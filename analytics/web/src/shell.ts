@@ -1,9 +1,38 @@
-import { ApiError, proxyJson, session, type Me } from './api.js';
+import { adminSession, ApiError, proxyJson, session, type Me } from './api.js';
 import { byId, h, mount } from './dom.js';
 import { currentLang, setLang, t, type MessageKey } from './i18n.js';
 
-export type PageName = 'balance' | 'console';
-type Render = (me: Me, main: HTMLElement) => Promise<void>;
+export type PageName = 'balance' | 'console' | 'operator';
+
+/** Who signs in on a page, with what, and how the credential is checked. */
+interface SignIn<W> {
+  store: typeof session;
+  /** Resolves with who the credential belongs to; an ApiError 401/403 means it is not valid. */
+  check(credential?: string): Promise<W>;
+  who(w: W): string;
+  title: MessageKey;
+  label: MessageKey;
+  help: MessageKey;
+  placeholder: string;
+}
+
+const accountSignIn: SignIn<Me> = {
+  store: session,
+  check: (key) => proxyJson<Me>('GET', '/account/v1/me', undefined, key),
+  who: (me) => (me.name === me.id ? me.id : `${me.name} (${me.id})`),
+  title: 'signin.title', label: 'signin.key', help: 'signin.help', placeholder: 'sk-yg-…',
+};
+
+/** The operator signs in with the admin token, checked against the admin API. */
+export const operatorSignIn: SignIn<{ operator: true }> = {
+  store: adminSession,
+  check: async (token) => {
+    await proxyJson('GET', '/admin/v1/prices', undefined, token ?? adminSession.key() ?? '');
+    return { operator: true };
+  },
+  who: () => '',
+  title: 'op.signin.title', label: 'op.signin.token', help: 'signin.help', placeholder: 'YUGONG_ADMIN_TOKEN',
+};
 
 /** A form control with its label above it. */
 export function field(label: MessageKey, input: HTMLElement): HTMLLabelElement {
@@ -39,35 +68,35 @@ export async function section(el: HTMLElement, load: () => Promise<Node | Node[]
   }
 }
 
-function header(page: PageName, me: Me | null, rerender: () => void): HTMLElement {
+function header(page: PageName, who: string | null, store: typeof session, rerender: () => void): HTMLElement {
   const link = (to: PageName, href: string, label: MessageKey) => h('a', { href, class: to === page ? 'active' : undefined, 'aria-current': to === page ? 'page' : undefined }, t(label));
   return h('header', { class: 'top' },
     h('a', { class: 'brand', href: '/' }, t('app.name')),
-    h('nav', null, link('balance', '/', 'nav.balance'), link('console', '/console', 'nav.console')),
+    h('nav', null, page === 'operator' ? link('operator', '/operator', 'nav.operator') : [link('balance', '/', 'nav.balance'), link('console', '/console', 'nav.console')]),
     h('div', { class: 'spacer' }),
-    me ? h('span', { class: 'who', title: t('signin.signedInAs') }, me.name === me.id ? me.id : `${me.name} (${me.id})`) : null,
+    who ? h('span', { class: 'who', title: t('signin.signedInAs') }, who) : null,
     h('button', { type: 'button', class: 'ghost', id: 'lang', lang: currentLang() === 'en' ? 'zh-CN' : 'en', onclick: () => {
       setLang(currentLang() === 'en' ? 'zh-CN' : 'en');
       rerender();
     } }, t('lang.switch')),
-    me ? h('button', { type: 'button', class: 'ghost', id: 'signout', onclick: () => {
-      session.signOut();
+    who !== null ? h('button', { type: 'button', class: 'ghost', id: 'signout', onclick: () => {
+      store.signOut();
       rerender();
     } }, t('signin.out')) : null,
   );
 }
 
-function signInForm(onDone: () => void, message: string | null): HTMLElement {
+function signInForm<W>(auth: SignIn<W>, onDone: () => void, message: string | null): HTMLElement {
   const error = h('div', { id: 'signin-error', role: 'alert', class: message ? 'notice error' : undefined }, message ?? '');
-  const input = h('input', { id: 'api-key', name: 'key', type: 'password', autocomplete: 'off', required: true, placeholder: 'sk-yg-…', spellcheck: 'false' });
+  const input = h('input', { id: 'api-key', name: 'key', type: 'password', autocomplete: 'off', required: true, placeholder: auth.placeholder, spellcheck: 'false' });
   const button = h('button', { type: 'submit', class: 'primary' }, t('signin.submit'));
   const form = h('form', { class: 'card signin', onsubmit: async (e: Event) => {
     e.preventDefault();
     const key = input.value.trim();
     button.disabled = true;
     try {
-      await proxyJson<Me>('GET', '/account/v1/me', undefined, key);
-      session.signIn(key);
+      await auth.check(key);
+      auth.store.signIn(key);
       onDone();
     } catch (err) {
       mount(error, errorText(err));
@@ -75,40 +104,44 @@ function signInForm(onDone: () => void, message: string | null): HTMLElement {
       button.disabled = false;
     }
   } },
-  h('h1', null, t('signin.title')),
-  h('label', { for: 'api-key' }, t('signin.key')), input,
-  h('p', { class: 'muted small' }, t('signin.help')),
+  h('h1', null, t(auth.title)),
+  h('label', { for: 'api-key' }, t(auth.label)), input,
+  h('p', { class: 'muted small' }, t(auth.help)),
   error, button);
   return form;
 }
 
-/** Sign-in, header and language switch around a page's own content. */
-export function startPage(page: PageName, render: Render): void {
+const titles: Record<PageName, MessageKey> = { balance: 'nav.balance', console: 'nav.console', operator: 'nav.operator' };
+
+/** Sign-in, header and language switch around a page's own content (an account's page by default). */
+export function startPage(page: PageName, render: (me: Me, main: HTMLElement) => Promise<void>): void;
+export function startPage<W>(page: PageName, render: (who: W, main: HTMLElement) => Promise<void>, auth: SignIn<W>): void;
+export function startPage<W>(page: PageName, render: (who: W, main: HTMLElement) => Promise<void>, auth: SignIn<W> = accountSignIn as unknown as SignIn<W>): void {
   const run = async (message: string | null = null): Promise<void> => {
     document.documentElement.lang = currentLang();
-    document.title = `${t(page === 'balance' ? 'nav.balance' : 'nav.console')} · ${t('app.name')}`;
+    document.title = `${t(titles[page])} · ${t('app.name')}`;
     const root = byId('app');
     const main = h('main', { id: 'main' });
-    mount(root, header(page, null, () => void run()), h('div', { id: 'notice' }), main);
-    if (!session.key()) {
-      mount(main, signInForm(() => void run(), message));
+    mount(root, header(page, null, auth.store, () => void run()), h('div', { id: 'notice' }), main);
+    if (!auth.store.key()) {
+      mount(main, signInForm(auth, () => void run(), message));
       return;
     }
     mount(main, loading());
-    let me: Me;
+    let who: W;
     try {
-      me = await proxyJson<Me>('GET', '/account/v1/me');
+      who = await auth.check();
     } catch (err) {
       if (err instanceof ApiError && (err.status === 401 || err.status === 403)) {
-        session.signOut();
+        auth.store.signOut();
         return run(errorText(err));
       }
       mount(main, h('div', { class: 'notice error', role: 'alert' }, errorText(err), ' ', h('button', { type: 'button', class: 'link', onclick: () => void run() }, t('retry'))));
       return;
     }
-    mount(root, header(page, me, () => void run()), h('div', { id: 'notice', 'aria-live': 'polite' }), main);
+    mount(root, header(page, auth.who(who), auth.store, () => void run()), h('div', { id: 'notice', 'aria-live': 'polite' }), main);
     mount(main);
-    await render(me, main);
+    await render(who, main);
   };
   void run();
 }

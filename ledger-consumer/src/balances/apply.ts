@@ -162,11 +162,17 @@ export function createBalanceApplier(redis: Redis, dedupeTtlSeconds: number): Ba
         await notify({ type: 'apikey', hash: e.data.hash });
         return;
       }
+      case 'upstream.key.removed':
+        await redis.hdel(redisKeys.upstreamKeys(), e.data.keyId);
+        await notify({ type: 'upstream', keyId: e.data.keyId });
+        return;
       case 'upstream.key.added':
       case 'upstream.key.disabled':
       case 'upstream.key.enabled': {
         const field = e.data.keyId;
         const current = await redis.hget(redisKeys.upstreamKeys(), field);
+        // A health change of a key removed since (a replay, or a node that had not heard yet) revives nothing.
+        if (!current && e.type !== 'upstream.key.added') return;
         const base = current ? (JSON.parse(current) as Record<string, unknown>) : {};
         const next =
           e.type === 'upstream.key.added'

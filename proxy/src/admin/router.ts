@@ -4,8 +4,9 @@ import { seedPriceTable, withOverrides } from '@yugong/schemas';
 import type { UpstreamPool } from '../pool/pool.js';
 import type { PriceBook } from '../prices.js';
 import { accountsRouter, type Scope } from './accounts-router.js';
+import { bearerCors } from './cors.js';
 import { accountView, overridesOf, parseBody, priceInput, sendApiError, sendResult, upstreamInput } from './inputs.js';
-import type { AccountsService } from './service.js';
+import type { AccountsService, Result } from './service.js';
 
 function sameSecret(a: string, b: string): boolean {
   const ha = createHash('sha256').update(a).digest();
@@ -14,8 +15,15 @@ function sameSecret(a: string, b: string): boolean {
 }
 
 /** The operator's API: /admin/v1/…, authorized by the admin token. */
-export function adminRouter(service: AccountsService, pool: UpstreamPool, prices: PriceBook, adminToken: string) {
+export function adminRouter(service: AccountsService, pool: UpstreamPool, prices: PriceBook, adminToken: string, reloadUpstream: (keyId: string) => Promise<void>) {
+  /** This node's pool follows its own writes at once (the others follow the change notice), so the answer is read back as written. */
+  const andReload = async <T extends { keyId: string }>(r: Result<T>): Promise<Result<T>> => {
+    if (r.ok) await reloadUpstream(r.value.keyId);
+    return r;
+  };
   const r = express.Router();
+  // The operator console is served by analytics, on another origin; it holds the token itself.
+  r.use(bearerCors);
   r.use((req: Request, res: Response, next: NextFunction) => {
     const m = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '');
     if (!m?.[1] || !sameSecret(m[1], adminToken)) return sendApiError(res, 401, 'invalid_admin_token', 'This endpoint needs the operator admin token: Authorization: Bearer <YUGONG_ADMIN_TOKEN>.');
@@ -33,8 +41,15 @@ export function adminRouter(service: AccountsService, pool: UpstreamPool, prices
       const cursor = typeof req.query.cursor === 'string' ? req.query.cursor : '0';
       if (!Number.isInteger(limit) || limit < 1 || limit > 1000) return sendApiError(res, 400, 'invalid_value', "'limit' must be an integer from 1 to 1000.", 'limit');
       if (!/^\d{1,20}$/.test(cursor)) return sendApiError(res, 400, 'invalid_value', "'cursor' must be the next_cursor of a previous page.", 'cursor');
-      const page = await service.listAll(cursor, limit);
-      res.json({ object: 'list', data: page.accounts.map(accountView), next_cursor: page.nextCursor, has_more: page.nextCursor !== null });
+      const q = typeof req.query.q === 'string' ? req.query.q.trim().toLowerCase().slice(0, 100) : '';
+      // A search walks the pages itself until it has a page of matches or reaches the end.
+      let page = await service.listAll(cursor, limit);
+      const found = page.accounts.filter((a) => !q || a.id.includes(q) || a.name.toLowerCase().includes(q));
+      while (q && found.length < limit && page.nextCursor !== null) {
+        page = await service.listAll(page.nextCursor, limit);
+        found.push(...page.accounts.filter((a) => a.id.includes(q) || a.name.toLowerCase().includes(q)));
+      }
+      res.json({ object: 'list', data: found.map(accountView), next_cursor: page.nextCursor, has_more: page.nextCursor !== null });
     },
   };
   r.use(accountsRouter(service, () => operator));
@@ -42,22 +57,28 @@ export function adminRouter(service: AccountsService, pool: UpstreamPool, prices
     const body = parseBody(upstreamInput, req, res);
     if (!body) return;
     const seed = { baseUrl: body.base_url, key: body.key, organization: body.organization ?? null, models: body.models ?? null, weight: body.weight ?? 1, poolId: body.pool_id ?? 'default' };
-    sendResult(res, await service.addUpstreamKey(seed), 201, (v) => ({ object: 'upstream_key', id: v.keyId, created: v.created }));
+    sendResult(res, await andReload(await service.addUpstreamKey(seed)), 201, (v) => ({ object: 'upstream_key', id: v.keyId, created: v.created }));
   });
   r.get('/upstreams', (_req, res) => {
     const now = Date.now();
     res.json({
       object: 'list',
       data: pool.all().map((k) => ({
-        id: k.id, pool_id: k.poolId, base_url: k.baseUrl, organization: k.organization, models: k.models, weight: k.weight,
-        status: k.status, reason: k.reason, cooling_for_ms: Math.max(0, k.cooldownUntil - now), in_flight: k.inFlight,
-        remaining_requests: k.remainingRequests, remaining_tokens: k.remainingTokens,
+        // The secret's first characters only, as OpenAI's dashboard shows a key.
+        id: k.id, pool_id: k.poolId, base_url: k.baseUrl, organization: k.organization, models: k.models, weight: k.weight, key_prefix: k.secret.slice(0, 6),
+        status: k.status, reason: k.reason, cooling_for_ms: Math.max(0, k.cooldownUntil - now),
+        cooldown_until: k.cooldownUntil > now ? new Date(k.cooldownUntil).toISOString() : null, in_flight: k.inFlight,
+        limit_requests: k.limitRequests, remaining_requests: k.remainingRequests, limit_tokens: k.limitTokens, remaining_tokens: k.remainingTokens,
+        requests_reset_at: k.requestsResetAt ? new Date(k.requestsResetAt).toISOString() : null, tokens_reset_at: k.tokensResetAt ? new Date(k.tokensResetAt).toISOString() : null,
       })),
     });
   });
+  r.delete('/upstreams/:id', async (req, res) => {
+    sendResult(res, await andReload(await service.removeUpstreamKey(req.params.id ?? '', 'removed by operator')), 200, (v) => ({ object: 'upstream_key', id: v.keyId, status: v.status }));
+  });
   for (const action of ['enable', 'disable'] as const) {
     r.post(`/upstreams/:id/${action}`, async (req, res) => {
-      sendResult(res, await service.setUpstreamStatus(req.params.id ?? '', action === 'enable', `by operator`), 200, (v) => ({ object: 'upstream_key', id: v.keyId, status: v.status }));
+      sendResult(res, await andReload(await service.setUpstreamStatus(req.params.id ?? '', action === 'enable', `by operator`)), 200, (v) => ({ object: 'upstream_key', id: v.keyId, status: v.status }));
     });
   }
   r.get('/prices', async (_req, res) => {

@@ -335,6 +335,13 @@ export class AccountsService {
     return { ok: true, value: { keyId, created: true } };
   }
 
+  async removeUpstreamKey(keyId: string, reason: string): Promise<Result<{ keyId: string; status: 'removed' }>> {
+    if (!(await this.redis.hexists(redisKeys.upstreamKeys(), keyId))) return fail(404, 'upstream_not_found', `No upstream key "${keyId}".`);
+    const event = makeEvent('upstream.key.removed', { id: `upstream:${keyId}:removed:${Date.now()}`, source: this.source, accountPath: [], data: { keyId, reason } });
+    await this.emitAndWait(event, async () => (await this.redis.hexists(redisKeys.upstreamKeys(), keyId)) === 0);
+    return { ok: true, value: { keyId, status: 'removed' } };
+  }
+
   async setUpstreamStatus(keyId: string, enabled: boolean, reason: string): Promise<Result<{ keyId: string; status: string }>> {
     if (!(await this.redis.hexists(redisKeys.upstreamKeys(), keyId))) return fail(404, 'upstream_not_found', `No upstream key "${keyId}".`);
     const event = enabled

@@ -1,5 +1,6 @@
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { accountsRouter, type Scope } from '../admin/accounts-router.js';
+import { bearerCors } from '../admin/cors.js';
 import { accountView, sendApiError } from '../admin/inputs.js';
 import type { AccountsService } from '../admin/service.js';
 import { corsAllowed, isDenial, type Authenticator, type Caller } from '@yugong/schemas';
@@ -31,17 +32,7 @@ function scopeOf(service: AccountsService, caller: Caller): Scope {
  */
 export function selfServiceRouter(service: AccountsService, auth: Authenticator) {
   const r = express.Router();
-  r.use((req: Request, res: Response, next: NextFunction) => {
-    const origin = req.headers.origin;
-    if (origin) res.set({ 'access-control-allow-origin': origin, vary: 'origin' });
-    if (req.method !== 'OPTIONS') return next();
-    res.set({
-      'access-control-allow-methods': 'GET, POST, PATCH, DELETE, OPTIONS',
-      'access-control-allow-headers': String(req.headers['access-control-request-headers'] ?? 'authorization, content-type'),
-      'access-control-max-age': '600',
-    });
-    res.status(204).end();
-  });
+  r.use(bearerCors);
   r.use(async (req: Request, res: Response, next: NextFunction) => {
     const caller = await auth.authenticate(req);
     if (isDenial(caller)) {

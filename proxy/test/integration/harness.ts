@@ -8,7 +8,7 @@ import { Kafka, logLevel, type Producer } from 'kafkajs';
 import OpenAI from 'openai';
 import { pino, type Logger } from 'pino';
 import { endpointsFromEnv, waitFor } from '@yugong/infra';
-import { createMetrics as ledgerMetrics, startLedger, type Ledger } from '@yugong/ledger-consumer';
+import { createMetrics as ledgerMetrics, startLedger, type Ledger, type LedgerMetrics } from '@yugong/ledger-consumer';
 import { createMockOpenAI, type MockOpenAI } from '@yugong/mock-openai';
 import { redisKeys } from '@yugong/schemas';
 import { createProxy, type Proxy } from '../../src/app.js';
@@ -41,6 +41,8 @@ export interface Stack {
   clickhouse: ClickHouseClient;
   kafka: Kafka;
   ledger: Ledger;
+  /** The ledger's metrics (what its /metrics serves). */
+  ledgerMetrics: LedgerMetrics;
   admin(method: string, path: string, body?: unknown): Promise<{ status: number; json: any }>;
   /** A root account with a balance and a key; returns the key and the account id. */
   fundedKey(opts?: { usd?: string; key?: Record<string, unknown>; account?: Record<string, unknown> }): Promise<{ accountId: string; key: string; keyId: string }>;
@@ -64,9 +66,10 @@ export async function startStack(opts: { upstreams?: UpstreamSpec[]; nodes?: num
   await chAdmin.command({ query: `CREATE DATABASE IF NOT EXISTS ${database}` });
   await chAdmin.close();
   const clickhouse = createClient({ url: endpoints.clickhouseUrl, database, log: { level: ClickHouseLogLevel.OFF } });
+  const metrics = ledgerMetrics();
   const ledger = await startLedger({
     config: { dedupeTtlSeconds: 3600, clickhouseMaxWaitMs: 50, groupSuffix: `-${randomUUID()}` },
-    kafka, redis, clickhouse, log: pino({ level: 'silent' }), metrics: ledgerMetrics(),
+    kafka, redis, clickhouse, log: pino({ level: 'silent' }), metrics,
   });
   const poolId = `p${randomUUID().replace(/-/g, '').slice(0, 12)}`;
   const upstreams = (opts.upstreams ?? [{ key: 'sk-upstream-a', organization: 'org-a' }]).map((u) => ({
@@ -108,7 +111,7 @@ export async function startStack(opts: { upstreams?: UpstreamSpec[]; nodes?: num
   const url = nodes[0]?.url ?? '';
 
   const stack: Stack = {
-    mock, nodes, url, redis, clickhouse, kafka, ledger, addNode,
+    mock, nodes, url, redis, clickhouse, kafka, ledger, ledgerMetrics: metrics, addNode,
     async admin(method, path, body) {
       const res = await fetch(`${url}/admin/v1${path}`, {
         method,
