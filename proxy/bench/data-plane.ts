@@ -17,6 +17,7 @@ import autocannon from 'autocannon';
 import { Pool } from 'undici';
 import { acquireTestStack, endpointsToEnv, loadProfile, machineLine, markdownTable, readPid, repoRoot, stackServices, writeBenchmarkSection } from '@yugong/infra';
 import { holdCpuIdleLatency, measurePauses } from './machine.js';
+import { startLitellm, startPortkey, type Peer, type Target } from './peers.js';
 
 if (!process.env.YUGONG_BENCH_PINNED) {
   // The orchestrator (load generator) itself belongs on core 1.
@@ -26,7 +27,7 @@ if (!process.env.YUGONG_BENCH_PINNED) {
 
 // Below the ephemeral range (32768+), where a client connection could already hold the port.
 const ROUNDS = Number(process.env.YUGONG_BENCH_ROUNDS ?? 10);
-const PORTS = { mock: 27090, floor: 27095, proxy: 27080, ledger: 27082 };
+const PORTS = { mock: 27090, floor: 27095, proxy: 27080, ledger: 27082, portkey: 27096, litellm: 27097 };
 const ADMIN = `bench-admin-${randomBytes(12).toString('hex')}`;
 const children: ChildProcess[] = [];
 const BODY = JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'system', content: 'You are a helpful assistant.' }, { role: 'user', content: 'Summarise the following text in one line. '.repeat(20) }] });
@@ -96,32 +97,34 @@ function pct(sorted: number[], p: number): number {
 }
 
 /** Sequential requests on one connection, after a warm-up: latencies at concurrency 1, in ms with µs precision. */
-async function latencyC1(base: string, key: string, n: number): Promise<number[]> {
-  const url = new URL(base);
+const headersOf = (t: Target) => ({ authorization: `Bearer ${t.key}`, 'content-type': 'application/json', ...t.headers });
+
+async function latencyC1(t: Target, n: number): Promise<number[]> {
+  const url = new URL(t.base);
   const pool = new Pool(url.origin, { connections: 1 });
   const times: number[] = [];
   for (let i = 0; i < n + 50; i++) {
-    const t = process.hrtime.bigint();
-    const r = await pool.request({ method: 'POST', path: `${url.pathname}/chat/completions`, headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' }, body: BODY });
+    const t0 = process.hrtime.bigint();
+    const r = await pool.request({ method: 'POST', path: `${url.pathname}/chat/completions`, headers: headersOf(t), body: BODY });
     await r.body.arrayBuffer();
-    if (r.statusCode !== 200) throw new Error(`${base}: status ${r.statusCode}`);
-    if (i >= 50) times.push(Number(process.hrtime.bigint() - t) / 1e6);
+    if (r.statusCode !== 200) throw new Error(`${t.base}: status ${r.statusCode}`);
+    if (i >= 50) times.push(Number(process.hrtime.bigint() - t0) / 1e6);
   }
   await pool.close();
   return times;
 }
 
 /** Time to the first streamed byte, sequentially. */
-async function ttft(base: string, key: string, n = 500): Promise<number> {
-  const url = new URL(base);
+async function ttft(t: Target, n = 500): Promise<number> {
+  const url = new URL(t.base);
   const pool = new Pool(url.origin, { connections: 1 });
   const times: number[] = [];
   for (let i = 0; i < n + 50; i++) {
-    const t = process.hrtime.bigint();
-    const r = await pool.request({ method: 'POST', path: `${url.pathname}/chat/completions`, headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' }, body: STREAM_BODY });
+    const t0 = process.hrtime.bigint();
+    const r = await pool.request({ method: 'POST', path: `${url.pathname}/chat/completions`, headers: headersOf(t), body: STREAM_BODY });
     let first = 0;
     for await (const _ of r.body) {
-      if (!first) first = Number(process.hrtime.bigint() - t) / 1e6;
+      if (!first) first = Number(process.hrtime.bigint() - t0) / 1e6;
     }
     if (i >= 50) times.push(first);
   }
@@ -137,13 +140,10 @@ function cpuSeconds(pid: number): number {
   return (Number(f[11]) + Number(f[12])) / 100;
 }
 
-async function throughput(base: string, key: string, pid: number | null, seconds: number): Promise<{ rps: number; p99: number; errors: number; cpuUs: number }> {
-  const before = pid ? cpuSeconds(pid) : 0;
-  const r = await autocannon({
-    url: `${base}/chat/completions`, method: 'POST', connections: 64, duration: seconds,
-    headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' }, body: BODY,
-  });
-  const cpu = pid ? cpuSeconds(pid) - before : 0;
+async function throughput(t: Target, seconds: number): Promise<{ rps: number; p99: number; errors: number; cpuUs: number }> {
+  const before = t.pid ? cpuSeconds(t.pid) : 0;
+  const r = await autocannon({ url: `${t.base}/chat/completions`, method: 'POST', connections: 64, duration: seconds, headers: headersOf(t), body: BODY });
+  const cpu = t.pid ? cpuSeconds(t.pid) - before : 0;
   return { rps: r.requests.average, p99: r.latency.p99, errors: r.errors + r.non2xx, cpuUs: (cpu * 1e6) / Math.max(1, r.requests.total) };
 }
 
@@ -158,16 +158,17 @@ function rssMiB(pid: number): number {
 }
 
 /** Opens `n` slow streams through the proxy and measures its resident memory while they are open. */
-async function rssPerStreams(base: string, key: string, pid: number, n = 1000): Promise<number> {
+async function rssPerStreams(t: Target, n = 1000): Promise<number> {
+  const pid = t.pid ?? 0;
   await fetch(`http://127.0.0.1:${PORTS.mock}/__mock/keys/sk-bench`, { method: 'PUT', body: JSON.stringify({ tokenDelayMs: 300, reply: 'word '.repeat(60).trim() }) });
   global.gc?.();
   await new Promise((r) => setTimeout(r, 1000));
   const before = rssMiB(pid);
-  const url = new URL(base);
+  const url = new URL(t.base);
   const pool = new Pool(url.origin, { connections: n });
   let opened = 0;
   const streams = Array.from({ length: n }, async () => {
-    const r = await pool.request({ method: 'POST', path: `${url.pathname}/chat/completions`, headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' }, body: STREAM_BODY });
+    const r = await pool.request({ method: 'POST', path: `${url.pathname}/chat/completions`, headers: headersOf(t), body: STREAM_BODY });
     let counted = false;
     for await (const _ of r.body) {
       if (!counted) {
@@ -225,69 +226,117 @@ async function main(): Promise<void> {
     // the load generator for core 1. Admission (Redis) and events (Kafka) stay on the path.
     ledger.kill('SIGTERM');
 
-    const targets = {
-      direct: { base: `http://127.0.0.1:${PORTS.mock}/v1`, key: 'sk-bench', pid: null },
-      floor: { base: `http://127.0.0.1:${PORTS.floor}/v1`, key: 'ignored', pid: floor.pid ?? null },
-      yugong: { base: `http://127.0.0.1:${PORTS.proxy}/v1`, key, pid: proxy.pid ?? null },
+    const targets: Record<string, Target> = {
+      direct: { base: `http://127.0.0.1:${PORTS.mock}/v1`, key: 'sk-bench', headers: {}, pid: null },
+      floor: { base: `http://127.0.0.1:${PORTS.floor}/v1`, key: 'ignored', headers: {}, pid: floor.pid ?? null },
+      yugong: { base: `http://127.0.0.1:${PORTS.proxy}/v1`, key, headers: {}, pid: proxy.pid ?? null },
     };
+    // The peers on the same core, the same mock and the same load generator; each installed on
+    // first use and skipped with its reason when it cannot be.
+    process.stdout.write('starting the peers (installed on first use)… ');
+    const mockBase = `http://127.0.0.1:${PORTS.mock}/v1`;
+    const peers: Peer[] = [];
+    const skipped: string[] = [];
+    for (const started of [await startPortkey(PORTS.portkey, 0, mockBase), await startLitellm(PORTS.litellm, 0, mockBase)]) {
+      if (started.ok) {
+        try {
+          await latencyC1(started.peer, 20);
+          peers.push(started.peer);
+          children.push(started.peer.process);
+          targets[started.peer.name] = started.peer;
+        } catch (err) {
+          started.peer.process.kill('SIGKILL');
+          skipped.push(`${started.peer.name} ${started.peer.version}: skipped, its first requests failed (${(err as Error).message})`);
+        }
+      } else skipped.push(`${started.name}: skipped, ${started.reason}`);
+    }
+    console.log(peers.map((p) => `${p.name} ${p.version}`).join(', ') || 'none');
+    for (const line of skipped) console.log(line);
     // Memory first, on warmed but otherwise fresh processes: after the throughput rounds a
     // heap full of garbage can shrink while the streams are open and hide what they take.
     process.stdout.write('measuring memory of 1,000 open streams… ');
-    const { floor: fl, yugong: yg } = targets;
-    await latencyC1(yg.base, yg.key, 200);
-    await latencyC1(fl.base, fl.key, 200);
-    const perThousand = await rssPerStreams(yg.base, yg.key, yg.pid ?? 0);
-    const floorPerThousand = await rssPerStreams(fl.base, fl.key, fl.pid ?? 0);
+    const memory: Record<string, number | string> = {};
+    for (const name of ['yugong', 'floor', ...peers.map((p) => p.name)]) {
+      const t = targets[name] as Target;
+      try {
+        await latencyC1(t, 200);
+        memory[name] = await rssPerStreams(t);
+      } catch (err) {
+        memory[name] = `failed: ${(err as Error).message}`;
+      }
+    }
     console.log('done');
     process.stdout.write('measuring the machine\'s own pauses… ');
     const pauses = await measurePauses([0, 1], 5000);
     console.log('done');
-    type Name = keyof typeof targets;
-    const names = Object.keys(targets) as Name[];
-    // The machine's speed drifts by tens of percent within a minute, so the three are measured
-    // in turns, in short rounds, and each round's Yugong is compared with that round's floor.
-    const lat: Record<Name, number[]> = { direct: [], floor: [], yugong: [] };
-    const tps: Record<Name, Awaited<ReturnType<typeof throughput>>[]> = { direct: [], floor: [], yugong: [] };
-    const first: Record<Name, number[]> = { direct: [], floor: [], yugong: [] };
+    const names = Object.keys(targets);
+    // The machine's speed drifts by tens of percent within a minute, so all are measured in
+    // turns, in short rounds, and each round's Yugong is compared with that round's others.
+    const lat: Record<string, number[]> = Object.fromEntries(names.map((n) => [n, []]));
+    const tps: Record<string, Awaited<ReturnType<typeof throughput>>[]> = Object.fromEntries(names.map((n) => [n, []]));
+    const first: Record<string, number[]> = Object.fromEntries(names.map((n) => [n, []]));
     for (let round = 1; round <= ROUNDS; round++) {
       process.stdout.write(`round ${round}/${ROUNDS}… `);
       for (const name of names) {
-        const t = targets[name];
-        lat[name].push(...(await latencyC1(t.base, t.key, 300)));
-        tps[name].push(await throughput(t.base, t.key, t.pid, 3));
-        first[name].push(await ttft(t.base, t.key, 50));
+        const t = targets[name] as Target;
+        lat[name]?.push(...(await latencyC1(t, 300)));
+        tps[name]?.push(await throughput(t, 3));
+        first[name]?.push(await ttft(t, 50));
       }
     }
     console.log('done');
-    const results = Object.fromEntries(names.map((name) => {
-      const sorted = [...lat[name]].sort((a, b) => a - b);
+    type Result = { p50: number; p99: number; rps: number; tp99: number; errors: number; ttft: number; cpuUs: number };
+    const results: Record<string, Result> = Object.fromEntries(names.map((name) => {
+      const sorted = [...(lat[name] ?? [])].sort((a, b) => a - b);
+      const runs = tps[name] ?? [];
       return [name, {
-        p50: pct(sorted, 50), p99: pct(sorted, 99), rps: median(tps[name].map((t) => t.rps)), tp99: median(tps[name].map((t) => t.p99)),
-        errors: tps[name].reduce((n, t) => n + t.errors, 0), ttft: median(first[name]), cpuUs: median(tps[name].map((t) => t.cpuUs)),
+        p50: pct(sorted, 50), p99: pct(sorted, 99), rps: median(runs.map((t) => t.rps)), tp99: median(runs.map((t) => t.p99)),
+        errors: runs.reduce((n, t) => n + t.errors, 0), ttft: median(first[name] ?? []), cpuUs: median(runs.map((t) => t.cpuUs)),
       }];
-    })) as Record<Name, { p50: number; p99: number; rps: number; tp99: number; errors: number; ttft: number; cpuUs: number }>;
-    const shares = tps.yugong.map((y, i) => y.rps / (tps.floor[i]?.rps ?? NaN));
-    const share = median(shares);
+    }));
+    /** Yugong's requests/s over another's, per round: the median and the range. */
+    const ratio = (other: string) => {
+      const r = (tps.yugong ?? []).map((y, i) => y.rps / (tps[other]?.[i]?.rps ?? NaN));
+      return { median: median(r), low: Math.min(...r), high: Math.max(...r) };
+    };
+    const vsFloor = ratio('floor');
+    const share = vsFloor.median;
+    const shares = [vsFloor.low, vsFloor.high];
+    const perThousand = typeof memory.yugong === 'number' ? memory.yugong : NaN;
+    const floorPerThousand = typeof memory.floor === 'number' ? memory.floor : NaN;
 
-    const d = results.direct;
-    const f = results.floor;
-    const y = results.yugong;
+    const d = results.direct as Result;
+    const f = results.floor as Result;
+    const y = results.yugong as Result;
     const ms = (x: number) => x.toFixed(3);
     const ok = (b: boolean) => (b ? 'met' : '**not met**');
     const rows = [
       ['latency p50 at concurrency 1 (ms)', ms(d.p50), ms(f.p50), ms(y.p50), '', ''],
       ['latency p99 at concurrency 1 (ms)', ms(d.p99), ms(f.p99), ms(y.p99), '', ''],
-      ['added p50 vs direct (ms)', '—', ms(f.p50 - d.p50), ms(y.p50 - d.p50), '', ''],
+      ['added p50 vs direct (ms)', '—', ms(f.p50 - d.p50), ms(y.p50 - d.p50), '≤ 1.5 × floor\'s', ok(y.p50 - d.p50 <= 1.5 * (f.p50 - d.p50))],
       ['added p99 vs direct (ms)', '—', ms(f.p99 - d.p99), ms(y.p99 - d.p99), '≤ 0.5', ok(y.p99 - d.p99 <= 0.5)],
       [`requests/s, 64 connections (median of ${ROUNDS} rounds of 3 s)`, d.rps.toFixed(0), f.rps.toFixed(0), y.rps.toFixed(0), '', ''],
       ['CPU per request of the proxy process, all threads (µs)', '—', f.cpuUs.toFixed(0), y.cpuUs.toFixed(0), '', ''],
       ['p99 at 64 connections (ms)', String(d.tp99), String(f.tp99), String(y.tp99), '', ''],
       ['errors + non-2xx at 64 connections', String(d.errors), String(f.errors), String(y.errors), '0', ok(y.errors === 0)],
-      ['Yugong requests/s as % of the same round\'s floor (median; lowest–highest)', '—', '100 %', `${(share * 100).toFixed(0)} % (${(Math.min(...shares) * 100).toFixed(0)}–${(Math.max(...shares) * 100).toFixed(0)} %)`, '≥ 60 %', ok(share >= 0.6)],
+      ['Yugong requests/s as % of the same round\'s floor (median; lowest–highest)', '—', '100 %', `${(share * 100).toFixed(0)} % (${(Math.min(...shares) * 100).toFixed(0)}–${(Math.max(...shares) * 100).toFixed(0)} %)`, '≥ 85 %', ok(share >= 0.85)],
       ['stream time to first byte p50 (ms)', ms(d.ttft), ms(f.ttft), ms(y.ttft), '', ''],
-      ['added time to first byte vs direct (ms)', '—', ms(f.ttft - d.ttft), ms(y.ttft - d.ttft), '', ''],
-      ['RSS per 1,000 open streams (MiB)', '—', floorPerThousand.toFixed(1), perThousand.toFixed(1), '≤ 40', ok(perThousand <= 40)],
+      ['added time to first byte vs direct (ms)', '—', ms(f.ttft - d.ttft), ms(y.ttft - d.ttft), '≤ floor\'s + 0.3', ok(y.ttft - d.ttft <= f.ttft - d.ttft + 0.3)],
+      ['RSS per 1,000 open streams (MiB)', '—', floorPerThousand.toFixed(1), perThousand.toFixed(1), '≤ 30', ok(perThousand <= 30)],
     ];
+    // The peers, each beside Yugong in the same rounds.
+    const peerTarget: Record<string, number> = { Portkey: 10, LiteLLM: 20 };
+    const peerRows = peers.map((p) => {
+      const r = results[p.name] as Result;
+      const x = ratio(p.name);
+      const mem = memory[p.name];
+      const want = peerTarget[p.name] ?? 1;
+      return [`${p.name} ${p.version}`, ms(r.p50 - d.p50), r.rps.toFixed(0), `${x.median.toFixed(1)}× (${x.low.toFixed(1)}–${x.high.toFixed(1)}×)`, `≥ ${want}×`, ok(x.median >= want),
+        ms(r.ttft - d.ttft), r.cpuUs.toFixed(0), typeof mem === 'number' ? mem.toFixed(1) : String(mem), String(r.errors)];
+    });
+    const peerHeader = ['peer', 'added p50, concurrency 1 (ms)', 'requests/s, 64 connections', 'Yugong ÷ peer, same rounds (median; range)', 'target', 'result', 'added time to first byte (ms)', 'CPU per request (µs)', 'RSS per 1,000 open streams (MiB)', 'errors + non-2xx'];
+    const peerTable = peers.length ? markdownTable(peerHeader, peerRows) : '';
+    const peerNotes = [...skipped, ...peers.map((p) => `${p.name} ${p.version}: ${p.name === 'Portkey' ? 'npm `@portkey-ai/gateway`, its OpenAI provider with the mock as custom host' : 'PyPI `litellm[proxy]` in a virtualenv, one worker, no database, master key on, the mock as an `openai/` model'}, pinned to core 0 like Yugong.`)].map((l) => `- ${l}`).join('\n');
     const header = ['measure', 'direct to mock', 'floor (node:http + undici)', 'Yugong (admission + billing)', 'target', 'result'];
     const idle = releaseIdle
       ? 'Cores held out of idle states for the whole run (/dev/cpu_dma_latency 0), for all three'
@@ -296,7 +345,8 @@ async function main(): Promise<void> {
       ['core', 'pauses > 0.5 ms per second', 'median pause (ms)', 'longest (ms)'],
       pauses.map((p) => [String(p.core), p.perSecond.toFixed(1), p.medianMs.toFixed(2), p.maxMs.toFixed(1)]),
     );
-    const body = `${machineLine()}. Each proxy pinned to core 0 with taskset; the mock upstream, the load generator (autocannon and an undici client), Redis, Kafka and ClickHouse on core 1. ${idle}. Chat completion of ${BODY.length} bytes to gpt-4o-mini; Yugong authenticates the key, runs the Redis admission script (funds for the path, RPM/TPM, hold), forwards, reads usage and sends one usage event to Kafka per request. The ledger consumer is stopped during the measurements (it is measured by the ledger benchmark). The three are measured in turns, ${ROUNDS} rounds of: 300 sequential requests (latency, pooled over the rounds), 3 s at 64 connections, 50 streams (time to first byte, median of the rounds).\n\n${markdownTable(header, rows)}\n\nThe machine itself, before the rounds: one process per core that only reads the clock, 5 s, both at once; each pause is time the core was taken from it (by the hypervisor or the kernel), which any request in flight then waits out.\n\n${machine}\n\n${READING}`;
+    const peersSection = `\n\nThe peers, measured in the same rounds (same mock, same core 0, same load generator):\n\n${peerTable}\n\n${peerNotes}`;
+    const body = `${machineLine()}. Each proxy pinned to core 0 with taskset; the mock upstream, the load generator (autocannon and an undici client), Redis, Kafka and ClickHouse on core 1. ${idle}. Chat completion of ${BODY.length} bytes to gpt-4o-mini; Yugong authenticates the key, runs the Redis admission script (funds for the path, RPM/TPM, hold), forwards, reads usage and sends one usage event to Kafka per request. The ledger consumer is stopped during the measurements (it is measured by the ledger benchmark). The three are measured in turns, ${ROUNDS} rounds of: 300 sequential requests (latency, pooled over the rounds), 3 s at 64 connections, 50 streams (time to first byte, median of the rounds).\n\n${markdownTable(header, rows)}${peersSection}\n\nThe machine itself, before the rounds: one process per core that only reads the clock, 5 s, both at once; each pause is time the core was taken from it (by the hypervisor or the kernel), which any request in flight then waits out.\n\n${machine}\n\n${READING}`;
     console.log(`\n${body}`);
     const file = writeBenchmarkSection('Data plane: proxy (npm run bench)', body);
     console.log(`written to ${file}`);

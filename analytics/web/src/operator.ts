@@ -70,7 +70,7 @@ function overview(box: HTMLElement): Promise<void> {
   return section(box, async () => {
     const o = await analytics<Overview>('/overview');
     const lag = o.consumer_lag.messages_by_group;
-    const stat = (id: string, label: MessageKey, value: string, detail: Child = null) => h('div', { class: 'stat', id }, h('div', { class: 'label' }, t(label)), h('div', { class: 'value' }, value), detail ? h('div', { class: 'muted small' }, detail) : null);
+    const stat = (id: string, label: MessageKey, value: string, detail: Child = null, raw?: number) => h('div', { class: 'stat', id, 'data-value': raw }, h('div', { class: 'label' }, t(label)), h('div', { class: 'value' }, value), detail ? h('div', { class: 'muted small' }, detail) : null);
     // Group names carry the deployment's prefix and suffix: the role is what an operator reads.
     const groups = Object.entries(lag ?? {}).map(([g, n]) => `${g.replace(/^yugong-ledger-/, '').replace(/-[0-9a-f]{8}-[0-9a-f-]{27}$/, '')} ${num(n)}`).join(' · ');
     return [
@@ -78,7 +78,7 @@ function overview(box: HTMLElement): Promise<void> {
       h('div', { class: 'stats' },
         stat('ov-rps', 'op.rps', num(o.last_5_minutes.requests_per_second)),
         stat('ov-errors', 'op.errorShare', percent(o.last_5_minutes.error_share)),
-        stat('ov-hour', 'op.lastHour', num(o.last_hour.requests)),
+        stat('ov-hour', 'op.lastHour', num(o.last_hour.requests), null, o.last_hour.requests),
         stat('ov-revenue', 'op.revenueHour', usd(o.last_hour.revenue_usd)),
         lag ? stat('ov-lag', 'op.lag', num(Object.values(lag).reduce((a, b) => a + b, 0)), groups) : stat('ov-lag', 'op.lag', '—', t('op.unavailable', { reason: o.consumer_lag.unavailable ?? '' })),
         stat('ov-spool', 'op.spool', o.spool.bytes !== undefined ? `${num(o.spool.bytes)} B` : t('op.unavailable', { reason: o.spool.unavailable ?? '' }))),

@@ -114,10 +114,14 @@ export function formatIp(ip: ParsedIp): string {
  * what a client writes into the header itself stands left of that and is never believed.
  */
 export function clientAddress(socketAddress: string | undefined, forwardedFor: string | string[] | undefined, trusted: readonly Cidr[]): string {
+  // Without a balancer to believe, the peer is the client: no parsing on the hot path.
+  if (trusted.length === 0 || forwardedFor === undefined) {
+    const a = socketAddress ?? '';
+    return a.startsWith('::ffff:') && isIPv4(a.slice(7)) ? a.slice(7) : a;
+  }
   const peer = parseIp(socketAddress ?? '');
   if (!peer) return socketAddress ?? '';
   let client = peer;
-  if (trusted.length === 0 || forwardedFor === undefined) return formatIp(client);
   const hops = (Array.isArray(forwardedFor) ? forwardedFor.join(',') : forwardedFor).split(',');
   for (let i = hops.length - 1; i >= 0 && trusted.some((r) => cidrContains(r, client)); i--) {
     const hop = parseIp(hops[i] ?? '');
