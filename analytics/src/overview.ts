@@ -38,6 +38,18 @@ export function sumByLabel(text: string, metric: string, label: string): Record<
   return out;
 }
 
+/** Per upstream key: the attempts it made and its requests by outcome (ok, upstream_error, client_abort, rejected). */
+function upstreamOutcomes(rows: { upstream_key_id: string; status: string; requests: string; attempts: string }[]) {
+  const out = new Map<string, { upstream_key_id: string; attempts: number; requests_by_outcome: Record<string, number> }>();
+  for (const r of rows) {
+    const u = out.get(r.upstream_key_id) ?? { upstream_key_id: r.upstream_key_id, attempts: 0, requests_by_outcome: {} };
+    u.attempts += Number(r.attempts);
+    u.requests_by_outcome[r.status] = Number(r.requests);
+    out.set(r.upstream_key_id, u);
+  }
+  return [...out.values()];
+}
+
 async function probe<T>(url: string | null, read: (res: Response) => Promise<T>): Promise<{ ok: true; value: T } | { ok: false; reason: string }> {
   if (!url) return { ok: false, reason: 'not configured' };
   try {
@@ -56,12 +68,14 @@ async function probe<T>(url: string | null, read: (res: Response) => Promise<T>)
 export async function overview(ch: ClickHouseClient, links: { ledgerUrl: string | null; proxyUrl: string }, now = new Date()) {
   const at = (ms: number) => sqlDateTime(new Date(now.getTime() - ms));
   const day = `time >= ${at(24 * HOUR_MS)}`;
-  const [[last5], [lastHour], hourly, accounts, models, ledger, proxy] = await Promise.all([
+  const [[last5], [lastHour], hourly, accounts, models, upstreams, ledger, proxy] = await Promise.all([
     rows<Totals>(ch, `SELECT ${MEASURES} FROM line_items WHERE time >= ${at(5 * 60_000)}`),
     rows<Totals>(ch, `SELECT ${MEASURES} FROM line_items WHERE time >= ${at(HOUR_MS)}`),
     rows<Totals & { hour: string }>(ch, `SELECT toString(toStartOfHour(time)) AS hour, ${MEASURES} FROM line_items WHERE ${day} GROUP BY hour ORDER BY hour`),
     rows<Totals & { account_id: string }>(ch, `SELECT root_account_id AS account_id, ${MEASURES} FROM line_items WHERE ${day} GROUP BY account_id ORDER BY sum(arrayElement(costs_nano, 1)) DESC, account_id LIMIT 10`),
     rows<Totals & { model: string }>(ch, `SELECT model, ${MEASURES} FROM line_items WHERE ${day} GROUP BY model ORDER BY count() DESC, model LIMIT 10`),
+    rows<{ upstream_key_id: string; status: string; requests: string; attempts: string }>(ch,
+      `SELECT upstream_key_id, status, toString(count()) AS requests, toString(sum(attempts)) AS attempts FROM line_items WHERE time >= ${at(HOUR_MS)} AND upstream_key_id != '' GROUP BY upstream_key_id, status ORDER BY upstream_key_id, status`),
     probe(links.ledgerUrl && `${links.ledgerUrl}/metrics`, async (res) => sumByLabel(await res.text(), 'yugong_ledger_consumer_lag', 'group')),
     probe(`${links.proxyUrl}/readyz`, async (res) => ((await res.json()) as { spool_bytes?: number }).spool_bytes ?? 0),
   ]);
@@ -73,6 +87,7 @@ export async function overview(ch: ClickHouseClient, links: { ledgerUrl: string 
     hourly: hourly.map((h) => ({ hour: h.hour, ...totals(h, 3600) })),
     top_accounts: accounts.map((a) => ({ account_id: a.account_id, ...totals(a, 86_400) })),
     top_models: models.map((m) => ({ model: m.model, ...totals(m, 86_400) })),
+    upstreams_last_hour: upstreamOutcomes(upstreams),
     consumer_lag: ledger.ok ? { messages_by_group: ledger.value } : { unavailable: ledger.reason },
     spool: proxy.ok ? { bytes: proxy.value } : { unavailable: proxy.reason },
   };

@@ -24,7 +24,11 @@ export interface LoopOptions {
   consumerConfig?: Partial<ConsumerConfig>;
   /** Called at each point of the apply/commit sequence; the crash tests kill the process here. */
   fault?: (point: FaultPoint) => void;
+  /** Where a new group starts instead of the beginning (per topic, partition → offset); a restart resumes from the commits. */
+  startAt?: StartOffsets;
 }
+
+export type StartOffsets = Record<string, { partition: number; offset: string }[]>;
 
 /** handled: applied, offset not resolved; resolved: not committed; committed: after the commit. */
 export type FaultPoint = 'handled' | 'resolved' | 'committed';
@@ -55,7 +59,7 @@ export async function startLoop(opts: LoopOptions): Promise<RunningLoop> {
   let restarting = false;
   let current: Consumer | undefined;
 
-  async function launch(): Promise<Consumer> {
+  async function launch(startAt?: StartOffsets): Promise<Consumer> {
     // A short, capped backoff: balances catch up seconds after Kafka returns.
     const consumer = opts.kafka.consumer({
       groupId: group,
@@ -74,6 +78,8 @@ export async function startLoop(opts: LoopOptions): Promise<RunningLoop> {
       await consumer.connect();
       for (const topic of opts.topics) await consumer.subscribe({ topic, fromBeginning: true });
       await consumer.run({ eachBatchAutoResolve: false, autoCommit: true, partitionsConsumedConcurrently: opts.concurrency ?? 1, eachBatch: (payload) => eachBatch(payload) });
+      // Applied as the partitions are assigned, before their first fetch.
+      for (const [topic, partitions] of Object.entries(startAt ?? {})) for (const p of partitions) consumer.seek({ topic, ...p });
     } catch (err) {
       // A half-started consumer (connected, then refused) must not stay connected behind our back.
       await consumer.disconnect().catch(() => undefined);
@@ -143,7 +149,7 @@ export async function startLoop(opts: LoopOptions): Promise<RunningLoop> {
     opts.metrics.lag.set({ group, topic: batch.topic, partition: String(batch.partition) }, Number(batch.offsetLag()));
   }
 
-  const first = await launch();
+  const first = await launch(opts.startAt);
   current = first;
   return {
     consumer: () => current ?? first,

@@ -4,7 +4,7 @@ import type { Kafka } from 'kafkajs';
 import type { Logger } from 'pino';
 import { ensureTopics, migrate, topics } from '@yugong/schemas';
 import { createBalanceApplier } from './balances/apply.js';
-import { startLoop, type FaultPoint, type RunningLoop } from './consumer-loop.js';
+import { startLoop, type FaultPoint, type RunningLoop, type StartOffsets } from './consumer-loop.js';
 import type { LedgerConfig } from './config.js';
 import { createLineItemSink } from './line-items/sink.js';
 import type { LedgerMetrics } from './metrics.js';
@@ -28,6 +28,8 @@ export interface LedgerDeps {
   log: Logger;
   metrics: LedgerMetrics;
   fault?: (point: FaultPoint) => void;
+  /** Where new groups start instead of each topic's beginning (test stacks that need only their own events). */
+  startAt?: StartOffsets;
 }
 
 /** Creates topics and tables if missing, then starts both consumer groups. */
@@ -64,6 +66,7 @@ export async function startLedger(deps: LedgerDeps): Promise<Ledger> {
     log: deps.log,
     metrics: deps.metrics,
     fault: deps.fault,
+    startAt: deps.startAt,
     consumerConfig: { ...membership, maxWaitTimeInMs: 50, maxBytesPerPartition: 8 * 1024 * 1024, maxBytes: 48 * 1024 * 1024 },
   }));
   if (groups.includes('line-items')) loops.push(await startLoop({
@@ -77,6 +80,7 @@ export async function startLedger(deps: LedgerDeps): Promise<Ledger> {
     log: deps.log,
     metrics: deps.metrics,
     fault: deps.fault,
+    startAt: deps.startAt,
     // Batches by time and size: a fetch waits for 256 KiB or the deadline, whichever first.
     consumerConfig: { ...membership, maxWaitTimeInMs: deps.config.clickhouseMaxWaitMs, minBytes: 256 * 1024, maxBytesPerPartition: 8 * 1024 * 1024 },
   }));

@@ -82,6 +82,7 @@ describe('operator console in a real browser against the real stack', function (
     await first.waitFor({ timeout: 15_000 });
     const id = (await first.getAttribute('data-upstream-id')) ?? '';
     assert.match((await row(id).textContent()) ?? '', /sk-ups…/);
+    assert.match((await row(id).locator('[data-field=outcomes]').textContent()) ?? '', /^\d+ · OK \d+/, 'attempts and requests by outcome over the last hour');
     await row(id).locator('[data-action=disable]').click();
     await row(id).locator('[data-field=status]', { hasText: 'disabled' }).waitFor({ timeout: 10_000 });
     assert.equal((await s.admin('GET', '/upstreams')).json.data.find((k: { id: string }) => k.id === id).status, 'disabled');

@@ -17,6 +17,7 @@ interface Overview {
   hourly: (Totals & { hour: string })[];
   top_accounts: (Totals & { account_id: string })[];
   top_models: (Totals & { model: string })[];
+  upstreams_last_hour: UpstreamUse[];
   consumer_lag: { messages_by_group?: Record<string, number>; unavailable?: string };
   spool: { bytes?: number; unavailable?: string };
 }
@@ -26,7 +27,7 @@ interface Upstream {
   limit_requests: number | null; remaining_requests: number | null; limit_tokens: number | null; remaining_tokens: number | null;
   requests_reset_at: string | null; tokens_reset_at: string | null;
 }
-interface UpstreamUse { bucket: string | null; group: string | null; requests: number; errors: number; attempts: number }
+interface UpstreamUse { upstream_key_id: string; attempts: number; requests_by_outcome: Record<string, number> }
 interface PriceVersion { version: string; source: string; created_at: string; models: number; current: boolean }
 interface PriceTable { version: string; models: { id: string; rates: Record<string, unknown> }[] }
 
@@ -93,13 +94,8 @@ function overview(box: HTMLElement): Promise<void> {
 
 function pool(box: HTMLElement): Promise<void> {
   const render = () => section(box, async () => {
-    const today = utcDay(new Date());
-    const [keys, use] = await Promise.all([
-      admin<{ data: Upstream[] }>('GET', '/upstreams'),
-      analytics<{ data: UpstreamUse[] }>('/upstreams', { from: today, to: today, interval: 'hour', group_by: 'upstream_key' }),
-    ]);
-    const hour = new Date().toISOString().slice(0, 13).replace('T', ' ');
-    const lastHour = new Map(use.data.filter((u) => u.bucket?.startsWith(hour)).map((u) => [u.group, u]));
+    const [keys, o] = await Promise.all([admin<{ data: Upstream[] }>('GET', '/upstreams'), analytics<Overview>('/overview')]);
+    const lastHour = new Map(o.upstreams_last_hour.map((u) => [u.upstream_key_id, u]));
     const remaining = (rem: number | null, lim: number | null, reset: string | null) => (rem === null ? '—' : `${num(rem)} / ${num(lim ?? 0)}${reset ? ` · ${t('op.resets', { at: dateTime(reset) })}` : ''}`);
     const rows = keys.data.map((k) => {
       const u = lastHour.get(k.id);
@@ -107,7 +103,7 @@ function pool(box: HTMLElement): Promise<void> {
         h('code', { 'data-upstream-id': k.id }, k.id), h('code', null, `${k.key_prefix}…`), k.pool_id, (k.models ?? ['*']).join(', '), num(k.weight), k.organization ?? '—',
         h('span', { class: `badge ${k.status === 'active' ? 'ok' : 'rejected'}`, 'data-field': 'status' }, t(k.status === 'active' ? 'op.active' : 'op.disabled')), k.reason || '—',
         k.cooldown_until ? dateTime(k.cooldown_until) : '—', remaining(k.remaining_requests, k.limit_requests, k.requests_reset_at), remaining(k.remaining_tokens, k.limit_tokens, k.tokens_reset_at),
-        num(k.in_flight), u ? `${num(u.attempts)} / ${num(u.errors)}` : '0 / 0',
+        num(k.in_flight), h('span', { 'data-field': 'outcomes' }, u ? [`${num(u.attempts)} · `, Object.entries(u.requests_by_outcome).map(([s, n]) => `${t(`status.${s}` as MessageKey)} ${num(n)}`).join(' · ')] : '0'),
         h('span', { class: 'row-actions' },
           k.status === 'active'
             ? action('op.disable', 'ghost small', null, async () => { await admin('POST', `/upstreams/${k.id}/disable`); await render(); }, { 'data-action': 'disable' })

@@ -8,7 +8,7 @@ import { Kafka, logLevel, type Producer } from 'kafkajs';
 import OpenAI from 'openai';
 import { pino, type Logger } from 'pino';
 import { endpointsFromEnv, waitFor } from '@yugong/infra';
-import { BALANCES_GROUP, createMetrics as ledgerMetrics, LINE_ITEMS_GROUP, startLedger, type Ledger, type LedgerMetrics } from '@yugong/ledger-consumer';
+import { createMetrics as ledgerMetrics, startLedger, type Ledger, type LedgerMetrics, type StartOffsets } from '@yugong/ledger-consumer';
 import { createMockOpenAI, type MockOpenAI } from '@yugong/mock-openai';
 import { redisKeys, topics } from '@yugong/schemas';
 import { createProxy, type Proxy } from '../../src/app.js';
@@ -59,21 +59,19 @@ export interface Stack {
 /**
  * A stack's ledger needs only the events of its own tests. Its new consumer groups would
  * otherwise replay every event the suite has produced so far, into its fresh ClickHouse
- * database and its Redis, while the tests wait on their own writes: so the groups start at
- * the topics' current ends (offsets committed before the ledger first joins).
+ * database and its Redis, while the tests wait on their own writes: so they start at the
+ * topics' ends as they are now, before any of this stack's events exist.
  */
-async function skipHistory(kafka: Kafka, groupSuffix: string): Promise<void> {
+async function currentEnds(kafka: Kafka): Promise<StartOffsets> {
   const admin = kafka.admin();
   await admin.connect();
   try {
     const existing = new Set(await admin.listTopics());
-    const groups: [string, string[]][] = [[BALANCES_GROUP, [topics.accounts, topics.usage, topics.control]], [LINE_ITEMS_GROUP, [topics.usage, topics.accounts]]];
-    for (const [group, names] of groups) {
-      for (const topic of names.filter((t) => existing.has(t))) {
-        const ends = await admin.fetchTopicOffsets(topic);
-        await admin.setOffsets({ groupId: group + groupSuffix, topic, partitions: ends.map((o) => ({ partition: o.partition, offset: o.high })) });
-      }
+    const out: StartOffsets = {};
+    for (const topic of [topics.accounts, topics.usage, topics.control].filter((t) => existing.has(t))) {
+      out[topic] = (await admin.fetchTopicOffsets(topic)).map((o) => ({ partition: o.partition, offset: o.high }));
     }
+    return out;
   } finally {
     await admin.disconnect();
   }
@@ -90,10 +88,9 @@ export async function startStack(opts: { upstreams?: UpstreamSpec[]; nodes?: num
   await chAdmin.close();
   const clickhouse = createClient({ url: endpoints.clickhouseUrl, database, log: { level: ClickHouseLogLevel.OFF } });
   const metrics = ledgerMetrics();
-  const groupSuffix = `-${randomUUID()}`;
-  await skipHistory(kafka, groupSuffix);
   const ledger = await startLedger({
-    config: { dedupeTtlSeconds: 3600, clickhouseMaxWaitMs: 50, groupSuffix },
+    startAt: await currentEnds(kafka),
+    config: { dedupeTtlSeconds: 3600, clickhouseMaxWaitMs: 50, groupSuffix: `-${randomUUID()}` },
     kafka, redis, clickhouse, log: pino({ level: 'silent' }), metrics,
   });
   const poolId = `p${randomUUID().replace(/-/g, '').slice(0, 12)}`;
