@@ -167,6 +167,7 @@ async function rssPerStreams(t: Target, n = 1000): Promise<number> {
   const url = new URL(t.base);
   const pool = new Pool(url.origin, { connections: n });
   let opened = 0;
+  let failed: string | null = null;
   const streams = Array.from({ length: n }, async () => {
     const r = await pool.request({ method: 'POST', path: `${url.pathname}/chat/completions`, headers: headersOf(t), body: STREAM_BODY });
     let counted = false;
@@ -176,7 +177,10 @@ async function rssPerStreams(t: Target, n = 1000): Promise<number> {
         opened++;
       }
     }
-  });
+  }).map((p) => p.catch((err: Error) => {
+    // A gateway that drops streams under this load is reported, not allowed to end the run.
+    failed ??= err.message;
+  }));
   const deadline = Date.now() + 30_000;
   while (opened < n && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
   await new Promise((r) => setTimeout(r, 1000));
@@ -184,7 +188,7 @@ async function rssPerStreams(t: Target, n = 1000): Promise<number> {
   await Promise.all(streams);
   await pool.close();
   await fetch(`http://127.0.0.1:${PORTS.mock}/__mock/keys/sk-bench`, { method: 'PUT', body: JSON.stringify({ tokenDelayMs: 0, reply: undefined }) });
-  if (opened < n) throw new Error(`only ${opened} of ${n} streams opened`);
+  if (opened < n || failed) throw new Error(`${opened} of ${n} streams opened${failed ? `, streams failed: ${failed}` : ''}`);
   return ((during - before) * 1000) / n;
 }
 
@@ -213,6 +217,8 @@ async function main(): Promise<void> {
       YUGONG_UPSTREAMS: JSON.stringify([{ baseUrl: `http://127.0.0.1:${PORTS.mock}/v1`, key: 'sk-bench', poolId: 'bench' }]),
       YUGONG_POOL_IDS: 'bench',
       YUGONG_SPOOL_DIR: join(profile.dir, 'bench-spool'),
+      // One load generator opens 1,000 streams from one address.
+      YUGONG_MAX_CONNECTIONS_PER_IP: '5000',
     });
     await until(`http://127.0.0.1:${PORTS.proxy}/readyz`);
     await new Promise((r) => setTimeout(r, 500));
@@ -258,6 +264,7 @@ async function main(): Promise<void> {
     const memory: Record<string, number | string> = {};
     for (const name of ['yugong', 'floor', ...peers.map((p) => p.name)]) {
       const t = targets[name] as Target;
+      for (const p of peers) p.process.kill(p.name === name ? 'SIGCONT' : 'SIGSTOP');
       try {
         await latencyC1(t, 200);
         memory[name] = await rssPerStreams(t);
@@ -265,7 +272,9 @@ async function main(): Promise<void> {
         memory[name] = `failed: ${(err as Error).message}`;
       }
     }
+    for (const p of peers) p.process.kill('SIGCONT');
     console.log('done');
+    for (const [name, m] of Object.entries(memory)) if (typeof m === 'string') console.log(`${name}: ${m}`);
     process.stdout.write('measuring the machine\'s own pauses… ');
     const pauses = await measurePauses([0, 1], 5000);
     console.log('done');
@@ -275,15 +284,22 @@ async function main(): Promise<void> {
     const lat: Record<string, number[]> = Object.fromEntries(names.map((n) => [n, []]));
     const tps: Record<string, Awaited<ReturnType<typeof throughput>>[]> = Object.fromEntries(names.map((n) => [n, []]));
     const first: Record<string, number[]> = Object.fromEntries(names.map((n) => [n, []]));
+    // A peer that is not being measured is paused: LiteLLM's background work would otherwise
+    // take core 0 from whichever gateway is.
+    const pausePeers = (except: string | null) => {
+      for (const p of peers) p.process.kill(p.name === except ? 'SIGCONT' : 'SIGSTOP');
+    };
     for (let round = 1; round <= ROUNDS; round++) {
       process.stdout.write(`round ${round}/${ROUNDS}… `);
       for (const name of names) {
         const t = targets[name] as Target;
+        pausePeers(name);
         lat[name]?.push(...(await latencyC1(t, 300)));
         tps[name]?.push(await throughput(t, 3));
         first[name]?.push(await ttft(t, 50));
       }
     }
+    for (const p of peers) p.process.kill('SIGCONT');
     console.log('done');
     type Result = { p50: number; p99: number; rps: number; tp99: number; errors: number; ttft: number; cpuUs: number };
     const results: Record<string, Result> = Object.fromEntries(names.map((name) => {
@@ -357,6 +373,13 @@ async function main(): Promise<void> {
     releaseIdle?.();
   }
 }
+
+// Whatever ends the run, the servers it started end with it (they would hold the ports of the next run).
+process.once('uncaughtException', (err) => {
+  console.error(err);
+  for (const c of children) c.kill('SIGKILL');
+  process.exit(1);
+});
 
 main().then(
   () => process.exit(0),
