@@ -178,7 +178,7 @@ describe(`fuzz: ${REQUESTS} hostile requests to every route of the proxy, the se
           statuses.set(res.status, (statuses.get(res.status) ?? 0) + 1);
           const requestId = res.headers.get('x-request-id');
           if (res.status >= 400 && requestId) refused.add(requestId);
-          if (res.status >= 500) serverErrors.push(`${res.status} ${h.method} ${h.path.slice(0, 120)} ${text.slice(0, 200)}`);
+          if (res.status >= 500) serverErrors.push(`${res.status} ${h.method} ${h.path.slice(0, 120)} ${text.slice(0, 200)} ← ${String(h.body ?? '').slice(0, 300)}`);
         } catch (err) {
           // The server may close a connection it refuses (an oversized body, a bad request line).
           const code = (err as { cause?: { code?: string } }).cause?.code ?? '';

@@ -71,7 +71,12 @@ function validate(endpoint: EndpointDef, json: Obj): ApiError | null {
   if ('n' in json && json.n !== null && !(Number.isInteger(json.n) && (json.n as number) >= 1 && (json.n as number) <= 128)) {
     return clientErrors.invalidValue('n', "Invalid 'n': expected an integer from 1 to 128.");
   }
-  if (endpoint.name === 'chat.completions' && !Array.isArray(json.messages)) return clientErrors.wrongType('messages', 'an array of message objects');
+  if (endpoint.name === 'chat.completions') {
+    if (!Array.isArray(json.messages)) return clientErrors.wrongType('messages', 'an array of message objects');
+    // As OpenAI does: each message is an object; anything else never reaches upstream.
+    const bad = json.messages.findIndex((m) => typeof m !== 'object' || m === null || Array.isArray(m));
+    if (bad >= 0) return clientErrors.wrongType(`messages[${bad}]`, 'an object');
+  }
   if (endpoint.name === 'embeddings' && !(typeof json.input === 'string' || Array.isArray(json.input))) return clientErrors.wrongType('input', 'a string or an array');
   return null;
 }
