@@ -156,7 +156,9 @@ describe(`fuzz: ${REQUESTS} hostile requests to every route of the proxy, the se
   });
 
   it('answers every one with a 4xx or a success, bills nothing, and leaks no key or prompt', async () => {
-    const seed = Number(process.env.YUGONG_FUZZ_SEED ?? Date.now() % 1_000_000);
+    // The suite replays a fixed seed, so main stays green; `npm run fuzz` explores new ones (YUGONG_FUZZ_SEED=random).
+    const asked = process.env.YUGONG_FUZZ_SEED ?? '873736';
+    const seed = asked === 'random' ? Date.now() % 1_000_000 : Number(asked);
     const r = rng(seed);
     const marker = `FUZZMARK${randomUUID().replace(/-/g, '')}`;
     const valid = await s.fundedKey({ usd: '5' });
