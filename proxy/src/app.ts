@@ -7,7 +7,8 @@ import type { Redis } from 'ioredis';
 import type { Producer } from 'kafkajs';
 import type { Logger } from 'pino';
 import { createAuthenticator, FailedAuthLimiter, makeEvent, redisKeys } from '@yugong/schemas';
-import { createAdmitter } from './admission/admit.js';
+import { createAdmissionScripts } from './admission/admit.js';
+import { createAdmitter, DEFAULT_LEASES } from './admission/leases.js';
 import { sendApiError } from './admin/inputs.js';
 import { adminRouter } from './admin/router.js';
 import { AccountsService, upstreamKeyId } from './admin/service.js';
@@ -71,6 +72,7 @@ export async function createProxy(deps: ProxyDeps): Promise<Proxy> {
     void redis.publish(redisKeys.changes(), JSON.stringify({ type: 'upstream-health', from: config.nodeId, change })).catch(() => undefined);
   });
   const service = new AccountsService(redis, sink, config.nodeId, config.secretKey);
+  const admitter = createAdmitter({ scripts: createAdmissionScripts(redis), nodeId: config.nodeId, leases: { ...DEFAULT_LEASES, windowMs: config.admissionLeaseMs }, log });
 
   async function loadUpstream(only?: string): Promise<void> {
     const entries = only
@@ -104,14 +106,23 @@ export async function createProxy(deps: ProxyDeps): Promise<Proxy> {
     } catch {
       return;
     }
-    if (n.type === 'apikey') projections.forgetKey(n.hash);
-    else if (n.type === 'account') projections.forgetAccount(n.accountId);
+    if (n.type === 'apikey') {
+      // A key this node has not read lately has no lease here either.
+      const keyId = projections.forgetKey(n.hash);
+      if (keyId) admitter.forgetKey(keyId);
+    } else if (n.type === 'account') {
+      projections.forgetAccount(n.accountId);
+      admitter.forgetAccount(n.accountId);
+    }
     else if (n.type === 'upstream') void loadUpstream(n.keyId).catch((err: unknown) => log.error({ err }, 'upstream reload failed'));
     else if (n.type === 'prices') void prices.reload(n.version).catch((err: unknown) => log.error({ err }, 'price reload failed'));
     else if (n.type === 'upstream-health' && n.from !== config.nodeId) pool.applyRemote(n.change);
   });
   // A lost subscription may have missed notices: forget everything cached when it comes back.
-  subscriber.on('ready', () => projections.forgetAll());
+  subscriber.on('ready', () => {
+    projections.forgetAll();
+    admitter.forgetAll();
+  });
   await subscriber.subscribe(redisKeys.changes());
   await loadUpstream();
 
@@ -150,7 +161,7 @@ export async function createProxy(deps: ProxyDeps): Promise<Proxy> {
   let closing: Promise<void> | null = null;
   const auth = createAuthenticator({ reader: projections, limiter: new FailedAuthLimiter(redis), trustedProxies: config.trustedProxies, publicUrl: config.publicUrl });
   const handle = createApiHandler({
-    config, redis, clickhouse: deps.clickhouse ?? null, auth, admitter: createAdmitter(redis), forwarder, prices, sink, metrics, log, draining: () => draining,
+    config, redis, clickhouse: deps.clickhouse ?? null, auth, admitter, forwarder, prices, sink, metrics, log, draining: () => draining,
   });
 
   const app = express();
@@ -225,6 +236,8 @@ export async function createProxy(deps: ProxyDeps): Promise<Proxy> {
         const deadline = Date.now() + config.shutdownGraceMs;
         while (inFlight > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
         server.closeAllConnections();
+        // Before the sink closes: what the leases did not use goes back while Redis is reachable.
+        await admitter.close();
         await sink.close();
         await forwarder.close();
       })();

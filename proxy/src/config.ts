@@ -40,6 +40,11 @@ const schema = z.object({
   YUGONG_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(10).default(4),
   /** Holds expire after this long if no settlement arrives (a crashed node's requests). */
   YUGONG_HOLD_TTL_MS: z.coerce.number().int().min(10_000).default(15 * 60_000),
+  /**
+   * How long a node admits in memory under one lease of an account's funds and windows before
+   * it gives back what it did not use; 0 decides every request in Redis.
+   */
+  YUGONG_ADMISSION_LEASE_MS: z.coerce.number().int().min(0).max(60_000).default(2_000),
   /** Completion tokens assumed for a hold when the request sets no max_tokens. */
   YUGONG_DEFAULT_HOLD_COMPLETION_TOKENS: z.coerce.number().int().min(1).default(1024),
   YUGONG_SPOOL_DIR: z.string().default('.yugong/spool'),
@@ -75,6 +80,7 @@ export interface ProxyConfig {
   upstreamHeadersTimeoutMs: number;
   maxAttempts: number;
   holdTtlMs: number;
+  admissionLeaseMs: number;
   defaultHoldCompletionTokens: number;
   spoolDir: string;
   spoolMaxBytes: number;
@@ -137,6 +143,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ProxyConfig {
     upstreamHeadersTimeoutMs: c.YUGONG_UPSTREAM_HEADERS_TIMEOUT_MS,
     maxAttempts: c.YUGONG_MAX_ATTEMPTS,
     holdTtlMs: c.YUGONG_HOLD_TTL_MS,
+    admissionLeaseMs: c.YUGONG_ADMISSION_LEASE_MS,
     defaultHoldCompletionTokens: c.YUGONG_DEFAULT_HOLD_COMPLETION_TOKENS,
     spoolDir: c.YUGONG_SPOOL_DIR,
     spoolMaxBytes: c.YUGONG_SPOOL_MAX_BYTES,

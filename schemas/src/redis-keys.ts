@@ -14,6 +14,12 @@ export const redisKeys = {
   /** Sorted set of hold ids scored by expiry (ms); the amounts live in `holdAmounts`. */
   holds: (root: string, accountId: string) => `${tree(root)}:holds:${accountId}`,
   holdAmounts: (root: string, accountId: string) => `${tree(root)}:holdamt:${accountId}`,
+  /**
+   * Admission leases (a proxy node's slice of an account's funds): ids scored by expiry and
+   * what each still reserves; their sum is the account's `leased` field, as holds' is `held`.
+   */
+  leases: (root: string, accountId: string) => `${tree(root)}:leases:${accountId}`,
+  leaseAmounts: (root: string, accountId: string) => `${tree(root)}:leaseamt:${accountId}`,
   /** Set: ids of the direct children of an account. */
   children: (root: string, accountId: string) => `${tree(root)}:children:${accountId}`,
   /** String: marks an event applied to this tree; outlives Kafka retention. */

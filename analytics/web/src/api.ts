@@ -91,6 +91,7 @@ export interface Account {
   credited_nano: string;
   spent_nano: string;
   held_nano: string;
+  leased_nano?: string;
   credit_limit_usd: string;
   requests: string | number;
   rpm: number | null;

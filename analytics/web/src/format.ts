@@ -73,5 +73,5 @@ export function localDay(d: Date): string {
 
 /** What an account may still spend: its credits and credit line (quota), less spending and open holds. */
 export function availableNano(a: Account): bigint {
-  return BigInt(a.credited_nano) + usdToNano(a.credit_limit_usd) - BigInt(a.spent_nano) - BigInt(a.held_nano);
+  return BigInt(a.credited_nano) + usdToNano(a.credit_limit_usd) - BigInt(a.spent_nano) - BigInt(a.held_nano) - BigInt(a.leased_nano ?? '0');
 }

@@ -41,7 +41,9 @@ export function createBalanceApplier(redis: Redis, dedupeTtlSeconds: number): Ba
     const argv: (string | number)[] = [ttl];
     for (const e of events) {
       keys.push(redisKeys.applied(root, e.id));
-      for (const account of e.accountPath) keys.push(redisKeys.account(root, account), redisKeys.holds(root, account), redisKeys.holdAmounts(root, account));
+      for (const account of e.accountPath) {
+        keys.push(redisKeys.account(root, account), redisKeys.holds(root, account), redisKeys.holdAmounts(root, account), redisKeys.leases(root, account), redisKeys.leaseAmounts(root, account));
+      }
       argv.push(e.accountPath.length, e.data.holdId ?? '');
       for (const cost of e.data.costs) argv.push(cost);
     }
@@ -97,7 +99,7 @@ export function createBalanceApplier(redis: Redis, dedupeTtlSeconds: number): Ba
             expiresAt: d.expiresAt ?? '',
             createdAt: e.time,
           });
-          for (const counter of ['credited', 'spent', 'held', 'requests']) m.hsetnx(key, counter, '0');
+          for (const counter of ['credited', 'spent', 'held', 'leased', 'requests']) m.hsetnx(key, counter, '0');
           if (d.parentId) m.sadd(redisKeys.children(root, d.parentId), d.accountId);
         });
         if (applied) await notify({ type: 'account', accountId: d.accountId, root });

@@ -10,7 +10,7 @@
  * chunk instead of per event.
  * For each event e, in order:
  *   KEYS  its applied marker, then per account i of its path: the account hash, its holds
- *         zset, its hold amounts hash
+ *         zset, its hold amounts hash, its leases zset, its lease amounts hash
  *   ARGV  (after ARGV[1], the marker TTL in seconds) n = accounts in the path, the hold id
  *         or '', then the cost of each account
  * Returns how many events were applied now (the others had been applied before).
@@ -23,7 +23,7 @@ while a <= #ARGV do
   local hold = ARGV[a + 1]
   if redis.call('EXISTS', KEYS[k]) == 0 then
     for i = 1, n do
-      local base = k + 1 + (i - 1) * 3
+      local base = k + 1 + (i - 1) * 5
       local acct = KEYS[base]
       redis.call('HINCRBY', acct, 'spent', ARGV[a + 1 + i])
       redis.call('HINCRBY', acct, 'requests', 1)
@@ -33,13 +33,25 @@ while a <= #ARGV do
           redis.call('HDEL', KEYS[base + 2], hold)
           redis.call('ZREM', KEYS[base + 1], hold)
           redis.call('HINCRBY', acct, 'held', '-' .. amount)
+        else
+          -- A node's lease: the cost moves from leased to spent; the node gives back the rest.
+          local leased = tonumber(redis.call('HGET', KEYS[base + 4], hold) or '0')
+          local cost = tonumber(ARGV[a + 1 + i])
+          if leased > 0 and cost >= leased then
+            redis.call('HDEL', KEYS[base + 4], hold)
+            redis.call('ZREM', KEYS[base + 3], hold)
+            redis.call('HINCRBY', acct, 'leased', string.format('%d', -leased))
+          elseif leased > 0 and cost > 0 then
+            redis.call('HINCRBY', KEYS[base + 4], hold, '-' .. ARGV[a + 1 + i])
+            redis.call('HINCRBY', acct, 'leased', '-' .. ARGV[a + 1 + i])
+          end
         end
       end
     end
     redis.call('SET', KEYS[k], '1', 'EX', ttl)
     applied = applied + 1
   end
-  k = k + 1 + 3 * n
+  k = k + 1 + 5 * n
   a = a + 2 + n
 end
 return applied

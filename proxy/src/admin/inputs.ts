@@ -59,6 +59,7 @@ export const protectedFields: Record<string, string> = {
   credited_nano: 'Balances change only through top-ups (POST /accounts/{id}/credits) and usage.',
   spent_nano: 'Balances change only through top-ups (POST /accounts/{id}/credits) and usage.',
   held_nano: 'Balances change only through top-ups (POST /accounts/{id}/credits) and usage.',
+  leased_nano: 'Balances change only through top-ups (POST /accounts/{id}/credits) and usage.',
   requests: 'Request counts change only through usage.',
   created_at: 'The creation time cannot be changed.',
 };
@@ -165,6 +166,7 @@ export function accountView(a: AccountSummary) {
     credited_nano: a.creditedNano,
     spent_nano: a.spentNano,
     held_nano: a.heldNano,
+    leased_nano: a.leasedNano,
     credit_limit_usd: formatUsd(BigInt(a.creditLimitNano)),
     requests: a.requests,
     rpm: a.rpm,

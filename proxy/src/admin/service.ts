@@ -37,6 +37,8 @@ export interface AccountSummary {
   creditedNano: string;
   spentNano: string;
   heldNano: string;
+  /** Reserved by proxy nodes' admission leases, for requests they admit in memory. */
+  leasedNano: string;
   balanceNano: string;
   requests: number;
   rpm: number | null;
@@ -63,6 +65,7 @@ function summaryOf(accountId: string, h: Record<string, string>): AccountSummary
     creditedNano: credited.toString(),
     spentNano: spent.toString(),
     heldNano: h.held ?? '0',
+    leasedNano: h.leased ?? '0',
     balanceNano: (credited - spent).toString(),
     requests: Number(h.requests ?? 0),
     rpm: h.rpm ? Number(h.rpm) : null,

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { Command, type Redis } from 'ioredis';
 import { redisKeys } from '@yugong/schemas';
-import { admitLua } from './script.js';
+import { admitLua, returnLeaseLua } from './script.js';
 
 export interface AdmissionRequest {
   root: string;
@@ -17,60 +17,95 @@ export interface AdmissionRequest {
   now?: number;
 }
 
-export type Admission =
-  | { ok: true; keyRpmRemaining: number | null; keyTpmRemaining: number | null; windowResetMs: number }
+/** A lease the script may grant instead of holding for this request alone (see admitLua). */
+export interface LeaseAsk {
+  id: string;
+  expiresAt: number;
+  units: number;
+  minUnits: number;
+  share: number;
+}
+
+export type Refusal =
   | { ok: false; reason: 'funds' | 'disabled'; account: string }
   | { ok: false; reason: 'rpm' | 'tpm'; limit: number; retryAfterMs: number };
 
-const WINDOW_MS = 60_000;
+export type Verdict =
+  | { ok: true; kind: 'hold' | 'lease'; units: number; keyRpmRemaining: number | null; keyTpmRemaining: number | null; windowResetMs: number; minute: number }
+  | Refusal;
 
-export interface Admitter {
-  admit(req: AdmissionRequest): Promise<Admission>;
+export interface LeaseReturn {
+  root: string;
+  path: string[];
+  keyId: string;
+  leaseId: string;
+  /** The minute whose windows counted the lease's requests and tokens. */
+  minute: number;
+  unusedRequests: number;
+  unusedTokens: number;
+  /** Per account of the path: what the node did not spend of its slice. */
+  unused: bigint[];
 }
 
-const ADMIT_SHA = createHash('sha1').update(admitLua).digest('hex');
+/** The Redis side of admission: one atomic script per decision, and the return of a lease. */
+export interface AdmissionScripts {
+  admit(req: AdmissionRequest, lease?: LeaseAsk): Promise<Verdict>;
+  returnLease(r: LeaseReturn): Promise<void>;
+}
+
+const WINDOW_MS = 60_000;
 
 /**
  * Expected refusals are values; a Redis failure throws (broken infrastructure).
  *
- * The script goes out as a bare EVALSHA through `sendCommand`: ioredis' defined commands
- * and its auto-pipelining cost about as much CPU per call as the rest of a request's
- * Redis round trip (measured in docs/benchmarks.md). A Redis that lost its scripts
- * (a restart, SCRIPT FLUSH) answers NOSCRIPT once; the script is loaded and the call sent again.
+ * Scripts go out as bare EVALSHA through `sendCommand`: ioredis' defined commands and its
+ * auto-pipelining cost about as much CPU per call as the rest of a request's Redis round
+ * trip (measured in docs/benchmarks.md). A Redis that lost its scripts (a restart, SCRIPT
+ * FLUSH) answers NOSCRIPT once; the script is loaded and the call sent again.
  */
-export function createAdmitter(redis: Redis): Admitter {
-  const evalsha = (args: (string | number)[]) => redis.sendCommand(new Command('evalsha', args, { replyEncoding: 'utf8' })) as Promise<[string, number, number]>;
-  const run = async (args: (string | number)[]): Promise<[string, number, number]> => {
-    try {
-      return await evalsha(args);
-    } catch (err) {
-      if (!(err as Error).message.startsWith('NOSCRIPT')) throw err;
-      await redis.script('LOAD', admitLua);
-      return evalsha(args);
-    }
+export function createAdmissionScripts(redis: Redis): AdmissionScripts {
+  const script = (lua: string) => {
+    const sha = createHash('sha1').update(lua).digest('hex');
+    const evalsha = (args: (string | number)[]) => redis.sendCommand(new Command('evalsha', [sha, ...args], { replyEncoding: 'utf8' })) as Promise<unknown>;
+    return async (args: (string | number)[]): Promise<unknown> => {
+      try {
+        return await evalsha(args);
+      } catch (err) {
+        if (!(err as Error).message.startsWith('NOSCRIPT')) throw err;
+        await redis.script('LOAD', lua);
+        return evalsha(args);
+      }
+    };
   };
+  const admitScript = script(admitLua);
+  const returnScript = script(returnLeaseLua);
+  const windows = (root: string, subject: string, minute: number) => [redisKeys.rpm(root, subject, minute), redisKeys.tpm(root, subject, minute)];
+
   return {
-    async admit(req) {
+    async admit(req, lease) {
       const now = req.now ?? Date.now();
       const minute = Math.floor(now / WINDOW_MS);
       const windowLeft = (minute + 1) * WINDOW_MS - now;
-      const args: (string | number)[] = [ADMIT_SHA, req.path.length * 5 + 2];
+      const args: (string | number)[] = [req.path.length * 7 + 2];
       for (const account of req.path) {
         args.push(
           redisKeys.account(req.root, account),
           redisKeys.holds(req.root, account),
           redisKeys.holdAmounts(req.root, account),
-          redisKeys.rpm(req.root, `a:${account}`, minute),
-          redisKeys.tpm(req.root, `a:${account}`, minute),
+          redisKeys.leases(req.root, account),
+          redisKeys.leaseAmounts(req.root, account),
+          ...windows(req.root, `a:${account}`, minute),
         );
       }
-      args.push(redisKeys.rpm(req.root, `k:${req.keyId}`, minute), redisKeys.tpm(req.root, `k:${req.keyId}`, minute));
+      args.push(...windows(req.root, `k:${req.keyId}`, minute));
       args.push(req.path.length, now, req.holdId, now + req.holdTtlMs, req.tokens, req.keyRpm ?? '', req.keyTpm ?? '', windowLeft);
+      args.push(lease?.id ?? '', lease?.expiresAt ?? 0, lease?.units ?? 0, lease?.minUnits ?? 0, lease?.share ?? 1);
       for (const x of req.amounts) args.push(x.toString());
-      const [verdict, a, b] = await run(args);
+      const [verdict, a, b, c] = (await admitScript(args)) as [string, number, number, number];
       switch (verdict) {
         case 'ok':
-          return { ok: true, keyRpmRemaining: a >= 0 ? a : null, keyTpmRemaining: b >= 0 ? b : null, windowResetMs: windowLeft };
+        case 'lease':
+          return { ok: true, kind: verdict === 'ok' ? 'hold' : 'lease', units: a, keyRpmRemaining: b >= 0 ? b : null, keyTpmRemaining: c >= 0 ? c : null, windowResetMs: windowLeft, minute };
         case 'funds':
         case 'disabled':
           return { ok: false, reason: verdict, account: req.path[a - 1] ?? '' };
@@ -80,6 +115,16 @@ export function createAdmitter(redis: Redis): Admitter {
         default:
           throw new Error(`admission script answered ${String(verdict)}`);
       }
+    },
+
+    async returnLease(r) {
+      const args: (string | number)[] = [r.path.length * 5 + 2];
+      for (const account of r.path) {
+        args.push(redisKeys.account(r.root, account), redisKeys.leases(r.root, account), redisKeys.leaseAmounts(r.root, account), ...windows(r.root, `a:${account}`, r.minute));
+      }
+      args.push(...windows(r.root, `k:${r.keyId}`, r.minute));
+      args.push(r.path.length, r.leaseId, r.unusedRequests, r.unusedTokens, ...r.unused.map(String));
+      await returnScript(args);
     },
   };
 }

@@ -1,74 +1,156 @@
 /**
  * Admission, atomically for a whole account path (all keys share the {root} hash tag).
  *
- * KEYS, per account i (5 each): account hash, holds zset, hold amounts hash, rpm counter,
- *   tpm counter; then the key's rpm counter and tpm counter.
+ * KEYS, per account i (7 each): account hash, holds zset, hold amounts hash, leases zset,
+ *   lease amounts hash, rpm counter, tpm counter; then the key's rpm counter and tpm counter.
  * ARGV: [1] accounts, [2] now (ms), [3] hold id, [4] hold expiry (ms), [5] tokens to count,
  *   [6] key rpm limit or '', [7] key tpm limit or '', [8] ms until the minute window ends,
- *   [8+i] the hold amount for account i (nano-USD, at that account's own price).
+ *   [9] lease id or '' (no lease), [10] lease expiry (ms), [11] units a lease would take,
+ *   [12] the fewest units worth a lease, [13] share: a lease takes at most 1/share of any
+ *   account's funds or any window's remainder,
+ *   [13+i] the hold amount for account i (nano-USD, at that account's own price).
+ *
+ * A unit is one request of this size: its hold amounts, one request and its tokens. When a
+ * lease is asked for and at least the fewest units fit within the share of every limit, the
+ * node gets a lease of that many units (funds moved to `leased`, requests and tokens counted
+ * in the windows now) and admits against it in memory. Otherwise this request alone is
+ * admitted with its own hold, exactly as without leases: near the end of the funds or of a
+ * window, every request is decided here.
  *
  * Nothing is written unless every check passes. Funds of an account are
- * credited − spent − held + credit line. Lua computes them in doubles, which is exact up to
- * 2^53 nano-USD (about $9M) per account; beyond that the gate may be off by a few nano-USD,
- * never the balance itself (HINCRBY keeps integers).
+ * credited − spent − held − leased + credit line. Lua computes them in doubles, which is exact
+ * up to 2^53 nano-USD (about $9M) per account; beyond that the gate may be off by a few
+ * nano-USD, never the balance itself (HINCRBY keeps integers).
  *
- * Returns {'ok', keyRpmRemaining, keyTpmRemaining} or {reason, account index or limit, retry ms}.
+ * Returns {'ok' | 'lease', units, keyRpmRemaining, keyTpmRemaining} or
+ * {reason, account index or limit, retry ms}.
  */
 export const admitLua = `
 local n = tonumber(ARGV[1])
 local now = tonumber(ARGV[2])
-local hold = ARGV[3]
-local expiry = tonumber(ARGV[4])
 local tokens = tonumber(ARGV[5])
 local windowLeft = tonumber(ARGV[8])
+local leaseId = ARGV[9]
+local minUnits = tonumber(ARGV[12])
+local share = tonumber(ARGV[13])
+local units = tonumber(ARGV[11])
+if leaseId == '' then units = 0 end
 local function field(v) if v == false or v == nil or v == '' then return nil end return tonumber(v) end
-
-for i = 1, n do
-  local b = (i - 1) * 5
-  local acct, holds, amounts = KEYS[b + 1], KEYS[b + 2], KEYS[b + 3]
-  local expired = redis.call('ZRANGEBYSCORE', holds, '-inf', now, 'LIMIT', 0, 100)
+local function expire(zset, amounts, acct, counter)
+  local expired = redis.call('ZRANGEBYSCORE', zset, '-inf', now, 'LIMIT', 0, 100)
   for _, h in ipairs(expired) do
     local a = redis.call('HGET', amounts, h)
     if a then
-      redis.call('HINCRBY', acct, 'held', '-' .. a)
+      redis.call('HINCRBY', acct, counter, '-' .. a)
       redis.call('HDEL', amounts, h)
     end
-    redis.call('ZREM', holds, h)
+    redis.call('ZREM', zset, h)
   end
+end
+local function room(limit, used, per)
+  if per <= 0 then return units end
+  return math.floor((limit - used) / (share * per))
 end
 
 for i = 1, n do
-  local b = (i - 1) * 5
-  local f = redis.call('HMGET', KEYS[b + 1], 'status', 'credited', 'spent', 'held', 'creditLimitNano', 'rpm', 'tpm')
+  local b = (i - 1) * 7
+  expire(KEYS[b + 2], KEYS[b + 3], KEYS[b + 1], 'held')
+  expire(KEYS[b + 4], KEYS[b + 5], KEYS[b + 1], 'leased')
+end
+
+for i = 1, n do
+  local b = (i - 1) * 7
+  local f = redis.call('HMGET', KEYS[b + 1], 'status', 'credited', 'spent', 'held', 'creditLimitNano', 'rpm', 'tpm', 'leased')
   if f[1] ~= 'active' then return {'disabled', i, 0} end
-  local amount = tonumber(ARGV[8 + i])
-  local available = (field(f[2]) or 0) - (field(f[3]) or 0) - (field(f[4]) or 0) + (field(f[5]) or 0)
+  local amount = tonumber(ARGV[13 + i])
+  local available = (field(f[2]) or 0) - (field(f[3]) or 0) - (field(f[4]) or 0) - (field(f[8]) or 0) + (field(f[5]) or 0)
   if amount > 0 and available < amount then return {'funds', i, 0} end
+  units = math.min(units, room(available, 0, amount))
   local rpm, tpm = field(f[6]), field(f[7])
-  if rpm and (field(redis.call('GET', KEYS[b + 4])) or 0) + 1 > rpm then return {'rpm', rpm, windowLeft} end
-  if tpm and (field(redis.call('GET', KEYS[b + 5])) or 0) + tokens > tpm then return {'tpm', tpm, windowLeft} end
+  if rpm then
+    local used = field(redis.call('GET', KEYS[b + 6])) or 0
+    if used + 1 > rpm then return {'rpm', rpm, windowLeft} end
+    units = math.min(units, room(rpm, used, 1))
+  end
+  if tpm then
+    local used = field(redis.call('GET', KEYS[b + 7])) or 0
+    if used + tokens > tpm then return {'tpm', tpm, windowLeft} end
+    units = math.min(units, room(tpm, used, tokens))
+  end
 end
 local keyRpm, keyTpm = field(ARGV[6]), field(ARGV[7])
-local kr = KEYS[n * 5 + 1]
-local kt = KEYS[n * 5 + 2]
+local kr = KEYS[n * 7 + 1]
+local kt = KEYS[n * 7 + 2]
 local usedR = field(redis.call('GET', kr)) or 0
 local usedT = field(redis.call('GET', kt)) or 0
-if keyRpm and usedR + 1 > keyRpm then return {'rpm', keyRpm, windowLeft} end
-if keyTpm and usedT + tokens > keyTpm then return {'tpm', keyTpm, windowLeft} end
+if keyRpm then
+  if usedR + 1 > keyRpm then return {'rpm', keyRpm, windowLeft} end
+  units = math.min(units, room(keyRpm, usedR, 1))
+end
+if keyTpm then
+  if usedT + tokens > keyTpm then return {'tpm', keyTpm, windowLeft} end
+  units = math.min(units, room(keyTpm, usedT, tokens))
+end
 
+-- Offsets of the zset and amounts hash within an account's keys.
+local verdict, id, expiry, zset, amounts, counter = 'ok', ARGV[3], ARGV[4], 2, 3, 'held'
+if units >= minUnits and units > 0 then
+  verdict, id, expiry, zset, amounts, counter = 'lease', leaseId, ARGV[10], 4, 5, 'leased'
+else
+  units = 1
+end
 local ttl = math.ceil(windowLeft / 1000) + 60
 for i = 1, n do
-  local b = (i - 1) * 5
-  local amount = ARGV[8 + i]
+  local b = (i - 1) * 7
+  local amount = string.format('%d', tonumber(ARGV[13 + i]) * units)
   if tonumber(amount) > 0 then
-    redis.call('HSET', KEYS[b + 3], hold, amount)
-    redis.call('ZADD', KEYS[b + 2], expiry, hold)
-    redis.call('HINCRBY', KEYS[b + 1], 'held', amount)
+    redis.call('HSET', KEYS[b + amounts], id, amount)
+    redis.call('ZADD', KEYS[b + zset], expiry, id)
+    redis.call('HINCRBY', KEYS[b + 1], counter, amount)
   end
-  redis.call('INCR', KEYS[b + 4]); redis.call('EXPIRE', KEYS[b + 4], ttl)
-  redis.call('INCRBY', KEYS[b + 5], tokens); redis.call('EXPIRE', KEYS[b + 5], ttl)
+  redis.call('INCRBY', KEYS[b + 6], units); redis.call('EXPIRE', KEYS[b + 6], ttl)
+  redis.call('INCRBY', KEYS[b + 7], string.format('%d', tokens * units)); redis.call('EXPIRE', KEYS[b + 7], ttl)
 end
-redis.call('INCR', kr); redis.call('EXPIRE', kr, ttl)
-redis.call('INCRBY', kt, tokens); redis.call('EXPIRE', kt, ttl)
-return {'ok', keyRpm and (keyRpm - usedR - 1) or -1, keyTpm and (keyTpm - usedT - tokens) or -1}
+redis.call('INCRBY', kr, units); redis.call('EXPIRE', kr, ttl)
+redis.call('INCRBY', kt, string.format('%d', tokens * units)); redis.call('EXPIRE', kt, ttl)
+return {verdict, units, keyRpm and (keyRpm - usedR - units) or -1, keyTpm and (keyTpm - usedT - tokens * units) or -1}
+`;
+
+/**
+ * Gives back what a node did not use of a lease, once it admits no more under it and none of
+ * its requests is in flight. The ledger takes each settled request's cost out of the same
+ * entry, so the two subtractions meet at zero in either order; what a crashed node never
+ * gives back is released when the entry expires.
+ *
+ * KEYS, per account i (5 each): account hash, leases zset, lease amounts hash, rpm counter,
+ *   tpm counter (of the lease's minute); then the key's rpm and tpm counters.
+ * ARGV: [1] accounts, [2] lease id, [3] unused requests, [4] unused tokens,
+ *   [4+i] the unused amount for account i.
+ */
+export const returnLeaseLua = `
+local n = tonumber(ARGV[1])
+local lease = ARGV[2]
+local function giveBack(k, x)
+  if x <= 0 then return end
+  local v = tonumber(redis.call('GET', k) or '0')
+  if v > 0 then redis.call('DECRBY', k, math.min(v, x)) end
+end
+for i = 1, n do
+  local b = (i - 1) * 5
+  local held = tonumber(redis.call('HGET', KEYS[b + 3], lease) or '0')
+  local back = math.min(held, tonumber(ARGV[4 + i]))
+  if held > 0 and back >= held then
+    redis.call('HDEL', KEYS[b + 3], lease)
+    redis.call('ZREM', KEYS[b + 2], lease)
+    redis.call('HINCRBY', KEYS[b + 1], 'leased', string.format('%d', -held))
+  elseif back > 0 then
+    redis.call('HINCRBY', KEYS[b + 3], lease, string.format('%d', -back))
+    redis.call('HINCRBY', KEYS[b + 1], 'leased', string.format('%d', -back))
+  end
+  giveBack(KEYS[b + 4], tonumber(ARGV[3]))
+  giveBack(KEYS[b + 5], tonumber(ARGV[4]))
+end
+giveBack(KEYS[n * 5 + 1], tonumber(ARGV[3]))
+giveBack(KEYS[n * 5 + 2], tonumber(ARGV[4]))
+return 1
 `;

@@ -52,8 +52,11 @@ export class Projections implements AccessReader {
     return out;
   }
 
-  forgetKey(hash: string): void {
+  /** Returns the id of the key forgotten, when it was known here. */
+  forgetKey(hash: string): string | null {
+    const id = this.keys.get(hash)?.value?.keyId ?? null;
     this.keys.delete(hash);
+    return id;
   }
 
   forgetAccount(id: string): void {

@@ -7,7 +7,7 @@ import {
   corsAllowed, costOf, costsForPath, countChatPromptTokens, isDenial, type Authenticator, countTokens, findModelPrice, makeEvent,
   type Attempt, type BillableUsage, type ChatMessageLike, type RequestStatus,
 } from '@yugong/schemas';
-import type { Admitter } from '../admission/admit.js';
+import type { Admitter } from '../admission/leases.js';
 import type { AccountView, ClientKey } from '../auth/projections.js';
 import type { ProxyConfig } from '../config.js';
 import type { EventSink } from '../events/sink.js';
@@ -229,138 +229,145 @@ export function createApiHandler(deps: HandlerDeps) {
     if (key.tpm !== null) Object.assign(headers, { 'x-ratelimit-limit-tokens': String(key.tpm), 'x-ratelimit-remaining-tokens': String(admission.keyTpmRemaining ?? 0), 'x-ratelimit-reset-tokens': reset });
 
     // From here on every outcome is recorded as exactly one usage event, which also
-    // releases the hold.
-    const stream = endpoint.streamable && json.stream === true;
-    let body = read.bytes;
-    let stripUsage = false;
-    if (stream && (endpoint.name === 'chat.completions' || endpoint.name === 'completions')) {
-      const so = (json.stream_options ?? {}) as Obj;
-      if (so.include_usage !== true) {
-        body = Buffer.from(JSON.stringify({ ...json, stream_options: { ...so, include_usage: true } }));
-        stripUsage = true;
-      }
-    }
-    const cancel = new Cancellation();
-    res.once('close', () => {
-      if (!res.writableFinished) cancel.cancel();
-    });
-    const extraHeaders: Record<string, string> = {};
-    const beta = req.headers['openai-beta'];
-    if (typeof beta === 'string') extraHeaders['openai-beta'] = beta;
-    const fwd = await deps.forwarder.forward({
-      method: endpoint.method, suffix: suffix + query, model, body, contentType: req.headers['content-type'],
-      extraHeaders, deadline: Date.now() + config.requestDeadlineMs, cancel,
-    });
-    for (const a of fwd.attempts) metrics.attempt(a.outcome);
-
-    let status: RequestStatus = 'ok';
-    let httpStatus = 200;
-    let errorCode: string | null = null;
-    let reported: unknown = null;
-    let delivered = '';
-    let ttftMs: number | null = null;
-    const upstreamKey = fwd.kind === 'failed' ? fwd.lastKey : fwd.key;
-
-    if (fwd.kind === 'failed') {
-      await idem?.release();
-      status = cancel.cancelled ? 'client_abort' : 'upstream_error';
-      httpStatus = fwd.error.status;
-      errorCode = fwd.error.code;
-      if (!cancel.cancelled) fail(fwd.error);
-    } else {
-      httpStatus = fwd.status;
-      // `headers` is ours to extend: no error answer follows a response that has begun.
-      const isSse = fwd.kind === 'body' && stream && String(fwd.headers['content-type'] ?? '').includes('text/event-stream');
-      for (const h of PASSED_RESPONSE_HEADERS) {
-        const v = fwd.headers[h];
-        if (typeof v === 'string' && !(isSse && h === 'content-length')) headers[h] = v;
-      }
-      if (fwd.kind === 'refused') {
-        status = 'rejected';
-        errorCode = fwd.errorCode;
-        headers['content-length'] = String(Buffer.byteLength(fwd.text));
-        res.writeHead(fwd.status, headers);
-        res.end(fwd.text);
-        await idem?.finish({ status: fwd.status, headers, body: Buffer.from(fwd.text) });
-      } else {
-        if (isSse) {
-          headers['cache-control'] = 'no-cache';
-          headers.connection = 'keep-alive';
-        }
-        res.writeHead(fwd.status, headers);
-        const meter = isSse ? new SseMeter(endpoint.name, stripUsage) : null;
-        const tail = isSse ? null : new TailWindow();
-        // A non-streaming answer is kept, up to a bound, for replays of its Idempotency-Key.
-        const kept: Buffer[] | null = idem && !isSse ? [] : null;
-        let keptBytes = 0;
-        const ending = await relay(fwd.body, res, meter
-          ? (chunk) => {
-              const text = meter.feed(chunk);
-              if (meter.firstTokenAt !== null && ttftMs === null) ttftMs = Math.round(meter.firstTokenAt - t0);
-              return text;
-            }
-          : (chunk) => {
-              tail?.push(chunk);
-              if (kept && keptBytes <= MAX_REPLAY_BYTES) {
-                kept.push(chunk);
-                keptBytes += chunk.length;
-              }
-              return chunk;
-            });
-        let cut = ending === 'error';
-        if (meter && ending === 'ended') {
-          const rest = meter.flush();
-          if (rest) res.write(rest);
-          cut = !meter.done;
-        }
-        if (cancel.cancelled || res.destroyed) {
-          status = 'client_abort';
-          errorCode = 'client_closed_request';
-        } else if (cut) {
-          // The client must not mistake a cut stream for a complete one: an error event, no [DONE].
-          status = 'upstream_error';
-          errorCode = 'upstream_stream_cut';
-          res.write(`data: ${JSON.stringify({ error: { message: 'The upstream connection was lost before the response was complete.', type: 'server_error', param: null, code: 'upstream_stream_cut' } })}\n\n`);
-          const last = fwd.attempts[fwd.attempts.length - 1];
-          if (last) last.outcome = 'cut';
-        }
-        if (!res.writableEnded) res.end();
-        if (idem) {
-          if (isSse) await idem.finish('stream');
-          else if (status !== 'ok') await idem.release();
-          else await idem.finish(keptBytes > MAX_REPLAY_BYTES ? 'too_large' : { status: fwd.status, headers, body: Buffer.concat(kept ?? []) });
-        }
-        reported = meter ? meter.usage : usageFromTail(tail?.text() ?? '');
-        delivered = meter?.delivered ?? '';
-      }
-    }
-
-    // --- metering ---------------------------------------------------------------------
-    const { usage, source } = finalUsage(endpoint, model, json, est, reported, delivered, httpStatus < 400 && status !== 'upstream_error' ? 'served' : 'failed', status === 'upstream_error' && delivered.length > 0);
-    const priced = costOf(table, model, usage);
-    const list = priced.ok ? priced.nano : 0n;
-    const latencyMs = Math.round(performance.now() - t0);
-    metrics.request(label, httpStatus);
-    metrics.latency(label, stream, latencyMs / 1000);
-    if (ttftMs !== null) metrics.ttft(label, ttftMs / 1000);
-    const event = makeEvent('usage.recorded', {
-      id: `usage:${requestId}`,
-      source: config.nodeId,
-      accountPath: key.path,
-      data: {
-        requestId, apiKeyId: key.keyId, endpoint: endpoint.name, model, status, httpStatus, errorCode, stream,
-        tokens: usage.tokens, images: usage.images, imageSize: usage.imageSize, imageQuality: usage.imageQuality,
-        audioMs: usage.audioMs, speechCharacters: usage.speechCharacters, usageSource: source,
-        costs: costsForPath(list, multipliers).map(String), listCostNano: list.toString(), priceVersion: table.version,
-        holdId: requestId, attempts: fwd.attempts as Attempt[], upstreamKeyId: upstreamKey?.id ?? null,
-        upstreamOrg: upstreamKey?.organization ?? null, latencyMs, ttftMs,
-      },
-    });
+    // releases the hold; a lease learns the cost at once (an unknown one counts in full).
+    let charged: bigint[] | null = null;
     try {
-      await deps.sink.emit(event);
-    } catch (err) {
-      metrics.eventsFailed.inc();
-      log.error({ err: (err as Error).message, requestId }, 'usage event lost: neither Kafka nor the spool took it');
+      const stream = endpoint.streamable && json.stream === true;
+      let body = read.bytes;
+      let stripUsage = false;
+      if (stream && (endpoint.name === 'chat.completions' || endpoint.name === 'completions')) {
+        const so = (json.stream_options ?? {}) as Obj;
+        if (so.include_usage !== true) {
+          body = Buffer.from(JSON.stringify({ ...json, stream_options: { ...so, include_usage: true } }));
+          stripUsage = true;
+        }
+      }
+      const cancel = new Cancellation();
+      res.once('close', () => {
+        if (!res.writableFinished) cancel.cancel();
+      });
+      const extraHeaders: Record<string, string> = {};
+      const beta = req.headers['openai-beta'];
+      if (typeof beta === 'string') extraHeaders['openai-beta'] = beta;
+      const fwd = await deps.forwarder.forward({
+        method: endpoint.method, suffix: suffix + query, model, body, contentType: req.headers['content-type'],
+        extraHeaders, deadline: Date.now() + config.requestDeadlineMs, cancel,
+      });
+      for (const a of fwd.attempts) metrics.attempt(a.outcome);
+
+      let status: RequestStatus = 'ok';
+      let httpStatus = 200;
+      let errorCode: string | null = null;
+      let reported: unknown = null;
+      let delivered = '';
+      let ttftMs: number | null = null;
+      const upstreamKey = fwd.kind === 'failed' ? fwd.lastKey : fwd.key;
+
+      if (fwd.kind === 'failed') {
+        await idem?.release();
+        status = cancel.cancelled ? 'client_abort' : 'upstream_error';
+        httpStatus = fwd.error.status;
+        errorCode = fwd.error.code;
+        if (!cancel.cancelled) fail(fwd.error);
+      } else {
+        httpStatus = fwd.status;
+        // `headers` is ours to extend: no error answer follows a response that has begun.
+        const isSse = fwd.kind === 'body' && stream && String(fwd.headers['content-type'] ?? '').includes('text/event-stream');
+        for (const h of PASSED_RESPONSE_HEADERS) {
+          const v = fwd.headers[h];
+          if (typeof v === 'string' && !(isSse && h === 'content-length')) headers[h] = v;
+        }
+        if (fwd.kind === 'refused') {
+          status = 'rejected';
+          errorCode = fwd.errorCode;
+          headers['content-length'] = String(Buffer.byteLength(fwd.text));
+          res.writeHead(fwd.status, headers);
+          res.end(fwd.text);
+          await idem?.finish({ status: fwd.status, headers, body: Buffer.from(fwd.text) });
+        } else {
+          if (isSse) {
+            headers['cache-control'] = 'no-cache';
+            headers.connection = 'keep-alive';
+          }
+          res.writeHead(fwd.status, headers);
+          const meter = isSse ? new SseMeter(endpoint.name, stripUsage) : null;
+          const tail = isSse ? null : new TailWindow();
+          // A non-streaming answer is kept, up to a bound, for replays of its Idempotency-Key.
+          const kept: Buffer[] | null = idem && !isSse ? [] : null;
+          let keptBytes = 0;
+          const ending = await relay(fwd.body, res, meter
+            ? (chunk) => {
+                const text = meter.feed(chunk);
+                if (meter.firstTokenAt !== null && ttftMs === null) ttftMs = Math.round(meter.firstTokenAt - t0);
+                return text;
+              }
+            : (chunk) => {
+                tail?.push(chunk);
+                if (kept && keptBytes <= MAX_REPLAY_BYTES) {
+                  kept.push(chunk);
+                  keptBytes += chunk.length;
+                }
+                return chunk;
+              });
+          let cut = ending === 'error';
+          if (meter && ending === 'ended') {
+            const rest = meter.flush();
+            if (rest) res.write(rest);
+            cut = !meter.done;
+          }
+          if (cancel.cancelled || res.destroyed) {
+            status = 'client_abort';
+            errorCode = 'client_closed_request';
+          } else if (cut) {
+            // The client must not mistake a cut stream for a complete one: an error event, no [DONE].
+            status = 'upstream_error';
+            errorCode = 'upstream_stream_cut';
+            res.write(`data: ${JSON.stringify({ error: { message: 'The upstream connection was lost before the response was complete.', type: 'server_error', param: null, code: 'upstream_stream_cut' } })}\n\n`);
+            const last = fwd.attempts[fwd.attempts.length - 1];
+            if (last) last.outcome = 'cut';
+          }
+          if (!res.writableEnded) res.end();
+          if (idem) {
+            if (isSse) await idem.finish('stream');
+            else if (status !== 'ok') await idem.release();
+            else await idem.finish(keptBytes > MAX_REPLAY_BYTES ? 'too_large' : { status: fwd.status, headers, body: Buffer.concat(kept ?? []) });
+          }
+          reported = meter ? meter.usage : usageFromTail(tail?.text() ?? '');
+          delivered = meter?.delivered ?? '';
+        }
+      }
+
+      // --- metering ---------------------------------------------------------------------
+      const { usage, source } = finalUsage(endpoint, model, json, est, reported, delivered, httpStatus < 400 && status !== 'upstream_error' ? 'served' : 'failed', status === 'upstream_error' && delivered.length > 0);
+      const priced = costOf(table, model, usage);
+      const list = priced.ok ? priced.nano : 0n;
+      const costs = costsForPath(list, multipliers);
+      charged = costs;
+      const latencyMs = Math.round(performance.now() - t0);
+      metrics.request(label, httpStatus);
+      metrics.latency(label, stream, latencyMs / 1000);
+      if (ttftMs !== null) metrics.ttft(label, ttftMs / 1000);
+      const event = makeEvent('usage.recorded', {
+        id: `usage:${requestId}`,
+        source: config.nodeId,
+        accountPath: key.path,
+        data: {
+          requestId, apiKeyId: key.keyId, endpoint: endpoint.name, model, status, httpStatus, errorCode, stream,
+          tokens: usage.tokens, images: usage.images, imageSize: usage.imageSize, imageQuality: usage.imageQuality,
+          audioMs: usage.audioMs, speechCharacters: usage.speechCharacters, usageSource: source,
+          costs: costs.map(String), listCostNano: list.toString(), priceVersion: table.version,
+          holdId: admission.holdId, attempts: fwd.attempts as Attempt[], upstreamKeyId: upstreamKey?.id ?? null,
+          upstreamOrg: upstreamKey?.organization ?? null, latencyMs, ttftMs,
+        },
+      });
+      try {
+        await deps.sink.emit(event);
+      } catch (err) {
+        metrics.eventsFailed.inc();
+        log.error({ err: (err as Error).message, requestId }, 'usage event lost: neither Kafka nor the spool took it');
+      }
+    } finally {
+      admission.done(charged);
     }
   };
 }

@@ -77,4 +77,42 @@ describe('ledger: no overdraft under concurrency, whatever the prompt', function
       await waitFor('holds released', async () => (await s.account(accountId)).held === '0');
     });
   }
+
+  it('with funds that nodes lease in slices: 400 concurrent through two nodes spend no more than the funds, and every slice comes back', async () => {
+    const body = JSON.stringify({ model: 'gpt-4o-mini', max_tokens: 20, messages: [{ role: 'user', content: 'x' }] });
+    const probe = await s.fundedKey();
+    assert.equal((await post(s.nodes[0]?.url, probe.key, body)).status, 200);
+    const cost = BigInt((await s.settled(probe.accountId, 1)).spent ?? '0');
+    const accountId = `lease-race-${randomUUID().slice(0, 8)}`;
+    assert.equal((await s.admin('POST', '/accounts', { id: accountId })).status, 201);
+    assert.equal((await s.admin('POST', `/accounts/${accountId}/credits`, { amount_usd: formatUsd(cost * 100n), idempotency_key: accountId })).status, 201);
+    const key = (await s.admin('POST', `/accounts/${accountId}/keys`, {})).json.key as string;
+
+    let leasedSeen = 0n;
+    let burst = true;
+    const watching = (async () => {
+      while (burst) {
+        const leased = BigInt((await s.account(accountId)).leased ?? '0');
+        if (leased > leasedSeen) leasedSeen = leased;
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    })();
+    const answers = await Promise.all(
+      Array.from({ length: 400 }, (_, i) => post(s.nodes[i % 2]?.url, key, body).then(async (r) => {
+        await r.arrayBuffer();
+        return r.status;
+      })),
+    );
+    burst = false;
+    await watching;
+    const admitted = answers.filter((x) => x === 200).length;
+    assert.equal(admitted + answers.filter((x) => x === 429).length, 400, `unexpected answers: ${answers.filter((x) => x !== 200 && x !== 429).join(',')}`);
+    assert.ok(leasedSeen > 0n, 'the nodes admitted under leases');
+    assert.ok(admitted >= 10 && admitted <= 100, `admitted ${admitted}`);
+    const h = await s.settled(accountId, admitted);
+    assert.ok(BigInt(h.credited ?? '0') - BigInt(h.spent ?? '0') >= 0n, `balance went below its floor: ${h.spent} spent of ${h.credited}`);
+    // Each node gives back what it did not use once its last request has finished.
+    await waitFor('leases given back', async () => ((await s.account(accountId)).leased === '0' ? true : null), 15_000);
+    assert.equal((await s.account(accountId)).held, '0');
+  });
 });
