@@ -24,7 +24,7 @@ export interface LoopOptions {
   consumerConfig?: Partial<ConsumerConfig>;
   /** Called at each point of the apply/commit sequence; the crash tests kill the process here. */
   fault?: (point: FaultPoint) => void;
-  /** Where a new group starts instead of the beginning (per topic, partition → offset); a restart resumes from the commits. */
+  /** Where a new group starts instead of the beginning (per topic, partition → offset): nothing before it is applied; a restart resumes from the commits. */
   startAt?: StartOffsets;
 }
 
@@ -104,8 +104,16 @@ export async function startLoop(opts: LoopOptions): Promise<RunningLoop> {
     }
   }
 
+  // kafkajs takes a seek only after run() has started fetching, so a first fetch may still read
+  // from the beginning: what lies before a start offset is passed over, never applied.
+  const starts = new Map(Object.entries(opts.startAt ?? {}).flatMap(([topic, ps]) => ps.map((p) => [`${topic}:${p.partition}`, BigInt(p.offset)] as const)));
+
   async function eachBatch({ batch, resolveOffset, heartbeat, commitOffsetsIfNecessary, isRunning, isStale }: EachBatchPayload): Promise<void> {
-    const messages = batch.messages;
+    const start = starts.get(`${batch.topic}:${batch.partition}`);
+    const before = start === undefined ? [] : batch.messages.filter((m) => BigInt(m.offset) < start);
+    const messages = before.length ? batch.messages.slice(before.length) : batch.messages;
+    const skipped = before[before.length - 1];
+    if (skipped) resolveOffset(skipped.offset);
     for (let start = 0; start < messages.length; start += opts.chunkSize) {
       if (!isRunning() || isStale()) break;
       const chunk = messages.slice(start, start + opts.chunkSize);

@@ -52,6 +52,17 @@ describe('operator console in a real browser against the real stack', function (
   });
 
   const text = async (selector: string) => (await page.locator(selector).textContent()) ?? '';
+  /**
+   * Waits for what an action through the ledger shows (the admin API answers once the ledger
+   * has applied its event, within 10 s); a timeout says what the page showed instead.
+   */
+  const shown = async (what: ReturnType<Page['locator']>, state: 'visible' | 'detached' = 'visible') => {
+    try {
+      await what.waitFor({ state, timeout: 20_000 });
+    } catch (err) {
+      throw new Error(`${(err as Error).message}\nthe page's notice: ${await text('#notice')}\nthe pool: ${await text('#upstreams')}`);
+    }
+  };
 
   it('refuses a wrong admin token with the API\'s message and keeps nothing', async () => {
     await page.goto(`${base}/operator`);
@@ -84,23 +95,23 @@ describe('operator console in a real browser against the real stack', function (
     assert.match((await row(id).textContent()) ?? '', /sk-ups…/);
     assert.match((await row(id).locator('[data-field=outcomes]').textContent()) ?? '', /^\d+ · OK \d+/, 'attempts and requests by outcome over the last hour');
     await row(id).locator('[data-action=disable]').click();
-    await row(id).locator('[data-field=status]', { hasText: 'disabled' }).waitFor({ timeout: 10_000 });
+    await shown(row(id).locator('[data-field=status]', { hasText: 'disabled' }));
     assert.equal((await s.admin('GET', '/upstreams')).json.data.find((k: { id: string }) => k.id === id).status, 'disabled');
     await row(id).locator('[data-action=enable]').click();
-    await row(id).locator('[data-field=status]', { hasText: 'active' }).waitFor({ timeout: 10_000 });
+    await shown(row(id).locator('[data-field=status]', { hasText: 'active' }));
 
     await page.fill('#add-upstream [name=base_url]', s.mock.baseURL);
     await page.fill('#add-upstream [name=key]', 'sk-added-by-the-console-0001');
     await page.fill('#add-upstream [name=organization]', 'org-console');
     await page.fill('#add-upstream [name=pool_id]', poolId ?? 'default');
     await page.click('#add-upstream button[type=submit]');
-    await page.locator('#notice .ok').waitFor({ timeout: 15_000 });
+    await shown(page.locator('#notice .ok'));
     const added = /Added (up_[0-9a-f]+)/.exec(await text('#notice'))?.[1] ?? '';
-    await row(added).waitFor({ timeout: 10_000 });
+    await shown(row(added));
     assert.match((await row(added).textContent()) ?? '', /sk-add…/);
     assert.ok(!(await page.content()).includes('sk-added-by-the-console-0001'), 'the secret is never shown again');
     await row(added).locator('[data-action=remove]').click();
-    await row(added).waitFor({ state: 'detached', timeout: 10_000 });
+    await shown(row(added), 'detached');
     assert.equal(await s.redis.hexists(redisKeys.upstreamKeys(), added), 0, 'removed through an event the ledger applied');
   });
 
@@ -114,7 +125,7 @@ describe('operator console in a real browser against the real stack', function (
     await page.locator(`#tree [data-account-id="${funded.accountId}"]`).waitFor({ timeout: 15_000 });
     const before = BigInt((await s.account(funded.accountId)).credited ?? '0');
     // Each action re-renders the account, then says so: the next form is filled only after that.
-    const done = (message: RegExp) => page.locator('#notice .ok', { hasText: message }).waitFor({ timeout: 10_000 });
+    const done = (message: RegExp) => shown(page.locator('#notice .ok', { hasText: message }));
     await page.fill('#top-up [name=amount_usd]', '1.25');
     await page.click('#top-up button[type=submit]');
     await done(/Added \$1\.25/);
