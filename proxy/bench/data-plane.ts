@@ -49,10 +49,16 @@ const READING = `Reading the table:
   kafkajs spends 35–50 µs per message, so one flush's events of a tree now share one message;
   the pure-JS tokenizer, once loaded, kept ~100 MB on the JS heap for every major GC (now WASM).
   Together: 2.6–2.8× the floor's CPU per request before, 2.2–2.5× after.
-- What remains is spread thin (profile under load: undici 10 %, GC 7 % on the main thread plus
-  V8's helper threads, socket writes 6 %, kafkajs 5.5 %, ioredis 4 %, the handler 8 %); the
-  admission round trip to Redis is the largest single part (about half the floor's CPU per
-  request in a run without it), and it is the one that cannot go: it is what prevents overdraft.
+- What remained was spread thin (profile under load: undici 10 %, GC 7 % on the main thread plus
+  V8's helper threads, socket writes 6 %, kafkajs 5.5 %, ioredis 4 %, the handler 8 %), and the
+  admission round trip to Redis was the largest single part. Since 2026-12-02 admission leases
+  take it off the hot path for accounts with ample funds (one Redis script per key every 2 s or
+  per slice used up, still a hold, so no overdraft): the first run with them (Intel Xeon) had
+  Yugong at 64 % of its rounds' floor (51 % in the last run without, AMD EPYC), 1.76× the
+  floor's CPU per request (2.25×) and 6.5× Portkey's throughput (2.8×). Those runs were on
+  different machines: the in-round ratios are what compares. RSS per 1,000 open streams read
+  55.5 MiB in that run against 30.7 MiB before; the floor read the same both times, so this is
+  not the machine, and it is not explained yet.
 - Latency at concurrency 1 is set by the machine's pauses (the second table): on this VM a thread
   that never yields loses its core 6–15 times a second, for a median of 1–2.4 ms and up to 20 ms
   (core 1 also carries Redis, Kafka and ClickHouse). A sequential request takes 0.2–0.7 ms, so
@@ -61,7 +67,7 @@ const READING = `Reading the table:
   floor, with no logic at all, adds 0.85–3.3 ms at p99 (2026-12-01/02 runs). The 0.5 ms target for
   added p99 cannot be told apart from those pauses here. The p50 is what shows a proxy's own cost:
   the floor adds 0.14–0.16 ms, Yugong 0.36–0.43 ms (one Redis round trip for the admission and its
-  own work).
+  own work) in runs before leases.
 - Idle states: an idle vCPU halts and exits to the hypervisor, and waking it is part of every
   hop between processes. A loopback ping-pong between the two cores took 86–94 µs at p50 with
   idle states allowed and 19–20 µs with them held (2026-12-02), so the script holds them, for

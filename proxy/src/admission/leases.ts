@@ -83,6 +83,7 @@ export function createAdmitter(deps: { scripts: AdmissionScripts; nodeId: string
   const pending = new Map<string, Promise<unknown>>();
   /** Units the next lease of a key asks for: doubled when one ran out early, halved when one idled. */
   const sizes = new Map<string, number>();
+  const defaultUnits = cfg.minUnits * 4;
   const returning = new Set<Promise<void>>();
   let seq = 0;
   let stopped = false;
@@ -90,7 +91,7 @@ export function createAdmitter(deps: { scripts: AdmissionScripts; nodeId: string
   function giveBack(l: Lease): void {
     const unused = l.left.map((x) => (x > 0n ? x : 0n));
     const p = scripts
-      .returnLease({ root: l.root, path: l.path, keyId: l.keyId, leaseId: l.id, minute: l.minute, unusedRequests: l.requestsLeft, unusedTokens: l.tokensLeft, unused })
+      .returnLease({ root: l.root, path: l.path, keyId: l.keyId, id: l.id, minute: l.minute, unusedRequests: l.requestsLeft, unusedTokens: l.tokensLeft, unused })
       .catch((err: unknown) => log.error({ err: (err as Error).message, leaseId: l.id }, 'lease not given back; it is released when it expires'))
       .finally(() => returning.delete(p));
     returning.add(p);
@@ -104,7 +105,10 @@ export function createAdmitter(deps: { scripts: AdmissionScripts; nodeId: string
     // A lease that was used up before its window ended asks for more next time.
     const used = l.units - l.requestsLeft;
     const early = now() < l.closesAt && l.inFlight + used > 0;
-    sizes.set(l.keyId, Math.max(cfg.minUnits, Math.min(cfg.maxUnits, early ? l.units * 2 : used * 2)));
+    const next = Math.min(cfg.maxUnits, early ? l.units * 2 : used * 2);
+    // Only keys busy in their last window keep a size of their own: the map stays as small as the traffic.
+    if (next > defaultUnits) sizes.set(l.keyId, next);
+    else sizes.delete(l.keyId);
     if (l.inFlight === 0) giveBack(l);
   }
 
@@ -136,7 +140,7 @@ export function createAdmitter(deps: { scripts: AdmissionScripts; nodeId: string
 
   async function lease(req: AdmissionRequest): Promise<Admission> {
     const t = req.now ?? now();
-    const units = sizes.get(req.keyId) ?? cfg.minUnits * 4;
+    const units = sizes.get(req.keyId) ?? defaultUnits;
     const id = `lease:${deps.nodeId}:${(seq++).toString(36)}:${randomBytes(4).toString('hex')}`;
     const minute = Math.floor(t / WINDOW_MS);
     const closesAt = Math.min(t + cfg.windowMs, (minute + 1) * WINDOW_MS);
