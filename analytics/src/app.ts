@@ -1,8 +1,7 @@
 import type { ClickHouseClient } from '@clickhouse/client';
 import express, { type NextFunction, type Request, type Response } from 'express';
-import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import { corsAllowed, createAuthenticator, FailedAuthLimiter, redisAccessReader } from '@yugong/schemas';
+import { corsAllowed, createAuthenticator, FailedAuthLimiter, redisAccessReader, type RedisClient } from '@yugong/schemas';
 import { authenticate, isDenied, resolveTarget, type Caller, type Target } from './auth.js';
 import type { AnalyticsConfig } from './config.js';
 import { csvLine } from './csv.js';
@@ -16,7 +15,7 @@ import { accountGroups, accountUsage, intervals, upstreamGroups, upstreamUsage, 
 export interface AnalyticsDeps {
   config: AnalyticsConfig;
   clickhouse: ClickHouseClient;
-  redis: Redis;
+  redis: RedisClient;
   log: Logger;
 }
 

@@ -1,7 +1,6 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
-import type { Redis } from 'ioredis';
-import { bearerToken, isDenial, redisKeys, type AccessDenial, type Authenticator } from '@yugong/schemas';
+import { bearerToken, isDenial, redisKeys, type AccessDenial, type Authenticator, type RedisClient } from '@yugong/schemas';
 
 /** Who asks: the operator sees every account; an account's key sees its own subtree. */
 export type Caller = { kind: 'operator' } | { kind: 'account'; accountId: string; root: string; keyId: string };
@@ -35,7 +34,7 @@ export async function authenticate(req: IncomingMessage, auth: Authenticator, ad
  * The account a request asks about (the caller's own by default). Accounts outside the
  * caller's subtree answer exactly like accounts that do not exist.
  */
-export async function resolveTarget(caller: Caller, requested: string | null, redis: Redis): Promise<Target | Denied> {
+export async function resolveTarget(caller: Caller, requested: string | null, redis: RedisClient): Promise<Target | Denied> {
   const id = requested ?? (caller.kind === 'account' ? caller.accountId : null);
   if (id === null) return { status: 400, code: 'missing_required_parameter', message: "The operator must name an 'account_id'.", param: 'account_id' };
   const notFound: Denied = { status: 404, code: 'account_not_found', message: `No account "${id}".`, param: 'account_id' };

@@ -1,11 +1,11 @@
 import { z } from 'zod';
-import { parseEnv, parseTrustedProxies, type Cidr } from '@yugong/schemas';
+import { parseEnv, parseTrustedProxies, redisUrl, type Cidr } from '@yugong/schemas';
 
 const schema = z.object({
   YUGONG_CLICKHOUSE_URL: z.string().url('YUGONG_CLICKHOUSE_URL must be an http(s):// URL'),
   YUGONG_CLICKHOUSE_USER: z.string().min(1).default('default'),
   YUGONG_CLICKHOUSE_PASSWORD: z.string().default(''),
-  YUGONG_REDIS_URL: z.string().regex(/^rediss?:\/\//, 'YUGONG_REDIS_URL must be a redis:// URL'),
+  YUGONG_REDIS_URL: redisUrl,
   YUGONG_CLICKHOUSE_DATABASE: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/).default('default'),
   YUGONG_ANALYTICS_PORT: z.coerce.number().int().min(0).max(65535).default(18081),
   YUGONG_ANALYTICS_HOST: z.string().default('127.0.0.1'),

@@ -1,15 +1,14 @@
 #!/usr/bin/env node
 import { createClient } from '@clickhouse/client';
-import { Redis } from 'ioredis';
 import { pino } from 'pino';
-import { clickhouseSettings, guardProcess } from '@yugong/schemas';
+import { clickhouseSettings, connectRedis, guardProcess } from '@yugong/schemas';
 import { createAnalyticsApp } from './app.js';
 import { loadConfig } from './config.js';
 
 const config = loadConfig();
 const log = pino({ name: 'analytics', level: config.logLevel });
 const clickhouse = createClient({ url: config.clickhouseUrl, database: config.clickhouseDatabase, username: config.clickhouseUser, password: config.clickhousePassword, clickhouse_settings: clickhouseSettings });
-const redis = new Redis(config.redisUrl);
+const redis = connectRedis(config.redisUrl);
 const server = createAnalyticsApp({ config, clickhouse, redis, log }).listen(config.port, config.host, () => log.info({ port: config.port }, 'analytics listening'));
 const stop = () => {
   server.close();

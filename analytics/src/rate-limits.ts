@@ -1,5 +1,4 @@
-import type { Redis } from 'ioredis';
-import { redisKeys } from '@yugong/schemas';
+import { redisKeys, type RedisClient } from '@yugong/schemas';
 
 const WINDOW_MS = 60_000;
 
@@ -19,7 +18,7 @@ const use = (limit: string | null | undefined, used: string | null | undefined):
  * This minute's requests and tokens against the limits of a key and of every account on its
  * path, read from the admission script's own counters.
  */
-export async function rateLimits(redis: Redis, root: string, keyId: string, now = Date.now()) {
+export async function rateLimits(redis: RedisClient, root: string, keyId: string, now = Date.now()) {
   const meta = await redis.hmget(redisKeys.keyMeta(root, keyId), 'keyId', 'path', 'rpm', 'tpm');
   if (!meta[0]) return null;
   const path = JSON.parse(meta[1] ?? '[]') as string[];

@@ -9,3 +9,5 @@ export type { ServiceDef } from './services/service.js';
 export { READONLY_USER } from './services/clickhouse.js';
 export { markdownTable, machineLine, writeBenchmarkSection } from './bench.js';
 export { ChdbClient, ensureChdb, type ChdbSetup, type ChdbResult } from './chdb.js';
+export { startRedisCluster, type RedisCluster } from './redis-cluster.js';
+export { startKafkaCluster, type KafkaCluster } from './kafka-cluster.js';

@@ -1,11 +1,14 @@
 import { z } from 'zod';
-import { parseEnv } from '@yugong/schemas';
+import { parseEnv, redisReplicas, redisUrl } from '@yugong/schemas';
 import type { FaultPoint } from './consumer-loop.js';
 import type { LedgerGroup } from './ledger.js';
 
 const schema = z.object({
   YUGONG_KAFKA_BROKERS: z.string().min(1, 'YUGONG_KAFKA_BROKERS is required (host:port,…)'),
-  YUGONG_REDIS_URL: z.string().url('YUGONG_REDIS_URL must be a redis:// URL'),
+  YUGONG_REDIS_URL: redisUrl,
+  YUGONG_REDIS_REPLICAS: redisReplicas,
+  /** Brokers that hold each partition of the topics the ledger creates (3 on a production cluster, with min.insync.replicas=2). */
+  YUGONG_KAFKA_REPLICATION_FACTOR: z.coerce.number().int().min(1).max(7).default(1),
   YUGONG_CLICKHOUSE_URL: z.string().url('YUGONG_CLICKHOUSE_URL must be an http(s):// URL'),
   YUGONG_CLICKHOUSE_DATABASE: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/).default('default'),
   YUGONG_LEDGER_PORT: z.coerce.number().int().min(0).max(65535).default(18082),
@@ -35,6 +38,9 @@ export interface LedgerConfig {
   dedupeTtlSeconds: number;
   clickhouseMaxWaitMs: number;
   groupSuffix: string;
+  /** Replicas that hold a batch before its offsets are committed. */
+  redisReplicas: number;
+  kafkaReplicationFactor: number;
   sessionTimeoutMs: number;
   groups: LedgerGroup[];
   killAt: { point: FaultPoint; nth: number } | null;
@@ -54,6 +60,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): LedgerConfig {
     dedupeTtlSeconds: c.YUGONG_DEDUPE_TTL_DAYS * 86_400,
     clickhouseMaxWaitMs: c.YUGONG_CLICKHOUSE_BATCH_MAX_WAIT_MS,
     groupSuffix: c.YUGONG_GROUP_SUFFIX,
+    redisReplicas: c.YUGONG_REDIS_REPLICAS,
+    kafkaReplicationFactor: c.YUGONG_KAFKA_REPLICATION_FACTOR,
     sessionTimeoutMs: c.YUGONG_KAFKA_SESSION_TIMEOUT_MS,
     groups: [...new Set(c.YUGONG_LEDGER_GROUPS.split(','))] as LedgerGroup[],
     killAt: c.YUGONG_FAULT_KILL_AT ? { point: c.YUGONG_FAULT_KILL_AT.split(':')[0] as FaultPoint, nth: Number(c.YUGONG_FAULT_KILL_AT.split(':')[1]) } : null,

@@ -1,8 +1,7 @@
 import type { ClickHouseClient } from '@clickhouse/client';
-import type { Redis } from 'ioredis';
 import type { Kafka } from 'kafkajs';
 import type { Logger } from 'pino';
-import { ensureTopics, migrate, topics } from '@yugong/schemas';
+import { confirmReplicated, ensureTopics, migrate, topics, type RedisClient } from '@yugong/schemas';
 import { createBalanceApplier } from './balances/apply.js';
 import { startLoop, type FaultPoint, type RunningLoop, type StartOffsets } from './consumer-loop.js';
 import type { LedgerConfig } from './config.js';
@@ -21,9 +20,9 @@ export interface Ledger {
 }
 
 export interface LedgerDeps {
-  config: Pick<LedgerConfig, 'dedupeTtlSeconds' | 'clickhouseMaxWaitMs' | 'groupSuffix'> & Partial<Pick<LedgerConfig, 'sessionTimeoutMs' | 'groups'>>;
+  config: Pick<LedgerConfig, 'dedupeTtlSeconds' | 'clickhouseMaxWaitMs' | 'groupSuffix'> & Partial<Pick<LedgerConfig, 'sessionTimeoutMs' | 'groups' | 'redisReplicas' | 'kafkaReplicationFactor'>>;
   kafka: Kafka;
-  redis: Redis;
+  redis: RedisClient;
   clickhouse: ClickHouseClient;
   log: Logger;
   metrics: LedgerMetrics;
@@ -37,7 +36,7 @@ export async function startLedger(deps: LedgerDeps): Promise<Ledger> {
   const admin = deps.kafka.admin();
   await admin.connect();
   try {
-    const created = await ensureTopics(admin);
+    const created = await ensureTopics(admin, deps.config.kafkaReplicationFactor ?? 1);
     if (created.length) deps.log.info({ created }, 'created topics');
   } finally {
     await admin.disconnect();
@@ -59,7 +58,12 @@ export async function startLedger(deps: LedgerDeps): Promise<Ledger> {
     kafka: deps.kafka,
     groupId: BALANCES_GROUP + suffix,
     topics: [topics.accounts, topics.usage, topics.control],
-    handle: (events) => applier.apply(events),
+    // Offsets are committed only after the replicas hold the batch: a primary that fails
+    // before that takes writes along, and the batch is applied again on its successor.
+    handle: async (events) => {
+      await applier.apply(events);
+      await confirmReplicated(deps.redis, deps.config.redisReplicas ?? 0);
+    },
     chunkSize: 500,
     concurrency: 6,
     dlq,

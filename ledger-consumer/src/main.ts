@@ -1,19 +1,18 @@
 #!/usr/bin/env node
 import { createServer } from 'node:http';
 import { createClient } from '@clickhouse/client';
-import { Redis } from 'ioredis';
 import { Kafka, logLevel } from 'kafkajs';
 import { pino } from 'pino';
 import { loadConfig } from './config.js';
 import { startLedger } from './ledger.js';
 import { createMetrics } from './metrics.js';
-import { clickhouseSettings } from '@yugong/schemas';
+import { clickhouseSettings, connectRedis } from '@yugong/schemas';
 
 const config = loadConfig();
 const log = pino({ name: 'ledger-consumer', level: config.logLevel });
 const metrics = createMetrics();
 const kafka = new Kafka({ clientId: 'yugong-ledger', brokers: config.kafkaBrokers, logLevel: logLevel.WARN });
-const redis = new Redis(config.redisUrl, { maxRetriesPerRequest: 3 });
+const redis = connectRedis(config.redisUrl, { maxRetriesPerRequest: 3 });
 const clickhouse = createClient({ url: config.clickhouseUrl, database: config.clickhouseDatabase, clickhouse_settings: clickhouseSettings });
 
 // The crash tests' hook: die without any cleanup at the n-th pass of one point.

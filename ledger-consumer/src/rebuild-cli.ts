@@ -9,6 +9,7 @@ import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
 import { Kafka, logLevel } from 'kafkajs';
 import { loadConfig } from './config.js';
+import { isClusterUrl } from '@yugong/schemas';
 import { BALANCES_GROUP } from './ledger.js';
 import { rebuild, swap } from './rebuild.js';
 
@@ -17,6 +18,11 @@ const { values } = parseArgs({ options: { db: { type: 'string', default: '1' }, 
 const db = Number(values.db);
 if (!Number.isInteger(db) || db < 0 || db > 15) {
   console.error('--db must be a Redis database number (0-15) other than the live one');
+  process.exit(2);
+}
+// A cluster has one database; a rebuild there needs a second cluster to write into.
+if (isClusterUrl(config.redisUrl)) {
+  console.error('yugong-rebuild writes into a second database of one Redis server; on a Redis Cluster, restore the balances from a snapshot and let the ledger catch up instead');
   process.exit(2);
 }
 const live = new Redis(config.redisUrl);

@@ -1,13 +1,12 @@
 #!/usr/bin/env node
 /** `yugong-reconcile [account …]`: prints each account's drift; exits 1 when any is not 0. */
 import { createClient } from '@clickhouse/client';
-import { Redis } from 'ioredis';
-import { clickhouseSettings, formatUsd } from '@yugong/schemas';
+import { clickhouseSettings, connectRedis, formatUsd } from '@yugong/schemas';
 import { loadConfig } from './config.js';
 import { reconcile } from './reconcile.js';
 
 const config = loadConfig();
-const redis = new Redis(config.redisUrl);
+const redis = connectRedis(config.redisUrl);
 const clickhouse = createClient({ url: config.clickhouseUrl, database: config.clickhouseDatabase, clickhouse_settings: clickhouseSettings });
 try {
   const rows = await reconcile(redis, clickhouse, process.argv.length > 2 ? process.argv.slice(2) : undefined);

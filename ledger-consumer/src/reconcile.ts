@@ -1,6 +1,5 @@
 import type { ClickHouseClient } from '@clickhouse/client';
-import type { Redis } from 'ioredis';
-import { redisKeys, sqlStringSet } from '@yugong/schemas';
+import { redisKeys, sqlStringSet, type RedisClient } from '@yugong/schemas';
 
 export interface Drift {
   accountId: string;
@@ -25,12 +24,12 @@ async function sums(clickhouse: ClickHouseClient, query: string): Promise<Map<st
 }
 
 /**
- * Compares the two independent folds of the same events, account by account: Redis
+ * Compares the two independent folds of the same events, account by account: RedisClient
  * balances and ClickHouse (line items for every account of every path at its own cost,
  * credits for top-ups). Run it when the consumers have caught up; any drift then means an
  * event applied on one side and not the other, or twice.
  */
-export async function reconcile(redis: Redis, clickhouse: ClickHouseClient, only?: string[]): Promise<Drift[]> {
+export async function reconcile(redis: RedisClient, clickhouse: ClickHouseClient, only?: string[]): Promise<Drift[]> {
   const roots = await redis.hgetall(redisKeys.accountRoots());
   const ids = (only ?? Object.keys(roots)).filter((id) => roots[id] !== undefined).sort();
   const out: Drift[] = [];
@@ -43,13 +42,10 @@ export async function reconcile(redis: Redis, clickhouse: ClickHouseClient, only
     // LIMIT 1 BY: a replaced row that is not merged yet counts once.
     const credited = await sums(clickhouse, `SELECT account_id, toString(sum(amount_nano)) AS total
       FROM (SELECT event_id, account_id, amount_nano FROM credits WHERE account_id IN ${set} LIMIT 1 BY event_id) GROUP BY account_id`);
-    const p = redis.pipeline();
-    for (const id of slice) p.hmget(redisKeys.account(roots[id] ?? id, id), 'spent', 'credited');
-    const results = (await p.exec()) ?? [];
+    // Accounts of many trees: separate calls, as a Redis Cluster refuses a pipeline across slots.
+    const results = await Promise.all(slice.map((id) => redis.hmget(redisKeys.account(roots[id] ?? id, id), 'spent', 'credited')));
     slice.forEach((id, j) => {
-      const [err, fields] = results[j] ?? [];
-      if (err) throw err;
-      const [redisSpent, redisCredited] = (fields as (string | null)[]) ?? [];
+      const [redisSpent, redisCredited] = results[j] ?? [];
       const redisSpentNano = BigInt(redisSpent ?? '0');
       const lineItemsNano = spent.get(id) ?? 0n;
       const creditedNano = BigInt(redisCredited ?? '0');

@@ -3,10 +3,9 @@ import { capConnectionsPerAddress } from './http/connections.js';
 import type { AddressInfo } from 'node:net';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { ClickHouseClient } from '@clickhouse/client';
-import type { Redis } from 'ioredis';
 import type { Producer } from 'kafkajs';
 import type { Logger } from 'pino';
-import { createAuthenticator, FailedAuthLimiter, makeEvent, redisKeys } from '@yugong/schemas';
+import { createAuthenticator, FailedAuthLimiter, makeEvent, redisKeys, type RedisClient } from '@yugong/schemas';
 import { createAdmissionScripts } from './admission/admit.js';
 import { createAdmitter, DEFAULT_LEASES } from './admission/leases.js';
 import { sendApiError } from './admin/inputs.js';
@@ -29,9 +28,9 @@ import { createForwarder } from './upstream/forward.js';
 export interface ProxyDeps {
   config: ProxyConfig;
   /** Commands. */
-  redis: Redis;
+  redis: RedisClient;
   /** A second connection, used only to subscribe to projection changes. */
-  subscriber: Redis;
+  subscriber: RedisClient;
   producer: Producer;
   /** For the usage history of /dashboard/billing/usage; that endpoint answers 503 without it. */
   clickhouse?: ClickHouseClient | null;
@@ -72,7 +71,7 @@ export async function createProxy(deps: ProxyDeps): Promise<Proxy> {
     void redis.publish(redisKeys.changes(), JSON.stringify({ type: 'upstream-health', from: config.nodeId, change })).catch(() => undefined);
   });
   const service = new AccountsService(redis, sink, config.nodeId, config.secretKey);
-  const admitter = createAdmitter({ scripts: createAdmissionScripts(redis), nodeId: config.nodeId, leases: { ...DEFAULT_LEASES, windowMs: config.admissionLeaseMs }, log });
+  const admitter = createAdmitter({ scripts: createAdmissionScripts(redis, config.redisReplicas, log), nodeId: config.nodeId, leases: { ...DEFAULT_LEASES, windowMs: config.admissionLeaseMs }, log });
 
   async function loadUpstream(only?: string): Promise<void> {
     const entries = only

@@ -1,6 +1,6 @@
 import { hostname } from 'node:os';
 import { z } from 'zod';
-import { parseTrustedProxies, type Cidr } from '@yugong/schemas';
+import { parseTrustedProxies, redisReplicas, redisUrl, type Cidr } from '@yugong/schemas';
 
 const upstreamSeed = z
   .object({
@@ -16,7 +16,8 @@ export type UpstreamSeed = z.infer<typeof upstreamSeed>;
 
 const schema = z.object({
   YUGONG_KAFKA_BROKERS: z.string().min(1, 'YUGONG_KAFKA_BROKERS is required (host:port,…)'),
-  YUGONG_REDIS_URL: z.string().url('YUGONG_REDIS_URL must be a redis:// URL'),
+  YUGONG_REDIS_URL: redisUrl,
+  YUGONG_REDIS_REPLICAS: redisReplicas,
   YUGONG_CLICKHOUSE_URL: z.string().url().optional(),
   YUGONG_CLICKHOUSE_DATABASE: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/).default('default'),
   YUGONG_PROXY_PORT: z.coerce.number().int().min(0).max(65535).default(18080),
@@ -64,6 +65,8 @@ const schema = z.object({
 export interface ProxyConfig {
   kafkaBrokers: string[];
   redisUrl: string;
+  /** Replicas that hold an admission's hold or lease before the request goes upstream. */
+  redisReplicas: number;
   clickhouseUrl: string | null;
   clickhouseDatabase: string;
   port: number;
@@ -127,6 +130,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ProxyConfig {
   return {
     kafkaBrokers: c.YUGONG_KAFKA_BROKERS.split(',').map((s) => s.trim()).filter(Boolean),
     redisUrl: c.YUGONG_REDIS_URL,
+    redisReplicas: c.YUGONG_REDIS_REPLICAS,
     clickhouseUrl: c.YUGONG_CLICKHOUSE_URL ?? null,
     clickhouseDatabase: c.YUGONG_CLICKHOUSE_DATABASE,
     port: c.YUGONG_PROXY_PORT,

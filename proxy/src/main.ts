@@ -1,9 +1,8 @@
 #!/usr/bin/env node
 import { createClient } from '@clickhouse/client';
-import { Redis } from 'ioredis';
 import { Kafka, logLevel } from 'kafkajs';
 import { pino } from 'pino';
-import { clickhouseSettings, guardProcess, loadTokenizers } from '@yugong/schemas';
+import { clickhouseSettings, connectRedis, guardProcess, loadTokenizers } from '@yugong/schemas';
 import { createProxy } from './app.js';
 import { loadConfig } from './config.js';
 
@@ -14,8 +13,8 @@ const kafka = new Kafka({ clientId: `yugong-proxy-${config.nodeId}`, brokers: co
 const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
 await producer.connect();
 // Admission scripts issued in the same tick share one write: fewer syscalls under load.
-const redis = new Redis(config.redisUrl, { enableAutoPipelining: true });
-const subscriber = new Redis(config.redisUrl);
+const redis = connectRedis(config.redisUrl, { enableAutoPipelining: true });
+const subscriber = connectRedis(config.redisUrl);
 const clickhouse = config.clickhouseUrl ? createClient({ url: config.clickhouseUrl, database: config.clickhouseDatabase, clickhouse_settings: clickhouseSettings }) : null;
 const proxy = await createProxy({ config, redis, subscriber, producer, clickhouse, log });
 const url = await proxy.listen();

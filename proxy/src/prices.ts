@@ -1,5 +1,4 @@
-import type { Redis } from 'ioredis';
-import { makeEvent, priceTableSchema, redisKeys, seedPriceTable, type PriceTable } from '@yugong/schemas';
+import { makeEvent, priceTableSchema, redisKeys, seedPriceTable, type PriceTable, type RedisClient } from '@yugong/schemas';
 import type { EventSink } from './events/sink.js';
 
 /**
@@ -9,7 +8,7 @@ import type { EventSink } from './events/sink.js';
 export class PriceBook {
   private table: PriceTable | null = null;
 
-  constructor(private readonly redis: Redis) {}
+  constructor(private readonly redis: RedisClient) {}
 
   get current(): PriceTable {
     if (!this.table) throw new Error('price book not loaded');

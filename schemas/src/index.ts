@@ -3,6 +3,7 @@ export * from './ids.js';
 export * from './events.js';
 export * from './topics.js';
 export * from './redis-keys.js';
+export * from './redis-client.js';
 export * from './prices/table.js';
 export * from './prices/seed.js';
 export { supplementPrices } from './prices/supplement.js';

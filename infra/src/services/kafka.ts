@@ -6,17 +6,31 @@ import type { Profile } from '../profile.js';
 import { realSystem } from '../system.js';
 import { serviceDir, type ServiceDef } from './service.js';
 
-/** Apache Kafka in KRaft mode (broker and controller in one process), from Maven's jars. */
-export function kafkaService(profile: Profile, java: string, libs: string): ServiceDef {
-  const d = serviceDir(profile, 'kafka');
+/** A broker of a KRaft cluster: its id, ports, every controller of the quorum and the shared cluster id. */
+export interface KafkaNode {
+  id: number;
+  port: number;
+  controllerPort: number;
+  /** `id@host:port` of every controller, comma-separated. */
+  voters: string;
+  clusterId: string;
+  /** How many brokers hold each partition (internal topics too), and how many must acknowledge a write. */
+  replicationFactor: number;
+  minInsyncReplicas: number;
+}
+
+/** Apache Kafka in KRaft mode (broker and controller in one process), from Maven's jars; one of a cluster with `node`. */
+export function kafkaService(profile: Profile, java: string, libs: string, node?: KafkaNode): ServiceDef {
+  const d = serviceDir(profile, node ? `kafka-${node.id}` : 'kafka');
   const config = join(d.dir, 'server.properties');
   const log4j = join(d.dir, 'log4j.properties');
-  const p = profile.ports;
+  const p = node ? { kafka: node.port, kafkaController: node.controllerPort } : profile.ports;
   const broker = `127.0.0.1:${p.kafka}`;
+  const rf = node?.replicationFactor ?? 1;
   const classpath = `${libs}/*`;
   const jvm = ['-Xms256m', '-Xmx768m', '-XX:+UseG1GC', `-Dlog4j.configuration=file:${log4j}`, '-cp', classpath];
   return {
-    name: 'kafka',
+    name: node ? `kafka-${node.id}` : 'kafka',
     ports: [
       { name: 'kafka', port: p.kafka },
       { name: 'kafka controller', port: p.kafkaController },
@@ -30,8 +44,8 @@ export function kafkaService(profile: Profile, java: string, libs: string): Serv
         config,
         [
           'process.roles=broker,controller',
-          'node.id=1',
-          `controller.quorum.voters=1@127.0.0.1:${p.kafkaController}`,
+          `node.id=${node?.id ?? 1}`,
+          `controller.quorum.voters=${node?.voters ?? `1@127.0.0.1:${p.kafkaController}`}`,
           `listeners=PLAINTEXT://127.0.0.1:${p.kafka},CONTROLLER://127.0.0.1:${p.kafkaController}`,
           `advertised.listeners=PLAINTEXT://${broker}`,
           'controller.listener.names=CONTROLLER',
@@ -39,11 +53,13 @@ export function kafkaService(profile: Profile, java: string, libs: string): Serv
           'listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT',
           `log.dirs=${d.data}`,
           'num.partitions=3',
-          // Single broker: every internal topic has one replica; fewer offsets partitions start faster.
-          'offsets.topic.replication.factor=1',
+          // A single broker's internal topics have one replica; fewer offsets partitions start faster.
+          `offsets.topic.replication.factor=${rf}`,
           'offsets.topic.num.partitions=5',
-          'transaction.state.log.replication.factor=1',
-          'transaction.state.log.min.isr=1',
+          `transaction.state.log.replication.factor=${rf}`,
+          `transaction.state.log.min.isr=${node?.minInsyncReplicas ?? 1}`,
+          `default.replication.factor=${rf}`,
+          `min.insync.replicas=${node?.minInsyncReplicas ?? 1}`,
           'transaction.state.log.num.partitions=5',
           'group.initial.rebalance.delay.ms=0',
           'auto.create.topics.enable=false',
@@ -63,7 +79,7 @@ export function kafkaService(profile: Profile, java: string, libs: string): Serv
         ].join('\n'),
       );
       if (!existsSync(join(d.data, 'meta.properties'))) {
-        formatStorage(java, jvm, newClusterId(), config);
+        formatStorage(java, jvm, node?.clusterId ?? newClusterId(), config);
       }
     },
     command: () => ({ command: java, args: [...jvm, 'kafka.Kafka', config] }),

@@ -4,12 +4,23 @@ import type { Profile } from '../profile.js';
 import { redisInline } from '../net.js';
 import { serviceDir, type ServiceDef } from './service.js';
 
-export function redisService(profile: Profile, binary = 'redis-server'): ServiceDef {
-  const d = serviceDir(profile, 'redis');
+/** A node of a Redis Cluster: its own name, port and folder; failover after `nodeTimeoutMs` without it. */
+export interface ClusterNode {
+  name: string;
+  port: number;
+  nodeTimeoutMs: number;
+}
+
+export function redisService(profile: Profile, binary = 'redis-server', clusterNode?: ClusterNode): ServiceDef {
+  const name = clusterNode?.name ?? 'redis';
+  const d = serviceDir(profile, name);
   const config = join(d.dir, 'redis.conf');
-  const port = profile.ports.redis;
+  const port = clusterNode?.port ?? profile.ports.redis;
+  const cluster = clusterNode
+    ? ['cluster-enabled yes', `cluster-config-file ${join(d.data, 'nodes.conf')}`, `cluster-node-timeout ${clusterNode.nodeTimeoutMs}`, 'cluster-require-full-coverage no']
+    : [];
   return {
-    name: 'redis',
+    name,
     ports: [{ name: 'redis', port }],
     markers: [config, `127.0.0.1:${port}`],
     logFile: d.logFile,
@@ -30,6 +41,7 @@ export function redisService(profile: Profile, binary = 'redis-server'): Service
           `appendonly ${profile.durable ? 'yes' : 'no'}`,
           'appendfsync everysec',
           'maxmemory-policy noeviction',
+          ...cluster,
           '',
         ].join('\n'),
       );

@@ -1,13 +1,10 @@
-import type { ChainableCommander, Redis } from 'ioredis';
-import { redisKeys, type EventOf, type YugongEvent } from '@yugong/schemas';
+import type { ChainableCommander } from 'ioredis';
+import { redisKeys, type EventOf, type YugongEvent, type RedisClient } from '@yugong/schemas';
 import { creditLua, settleUsageLua } from './scripts.js';
 
-type LedgerRedis = Redis & {
+type LedgerRedis = RedisClient & {
   ygSettleUsage(...args: (string | number)[]): Promise<number>;
   ygCredit(...args: (string | number)[]): Promise<number>;
-};
-type LedgerPipeline = ChainableCommander & {
-  ygSettleUsage(...args: (string | number)[]): ChainableCommander;
 };
 
 /** What the proxies are told when a projection they cache changes. */
@@ -28,7 +25,7 @@ export interface BalanceApplier {
   apply(events: YugongEvent[]): Promise<void>;
 }
 
-export function createBalanceApplier(redis: Redis, dedupeTtlSeconds: number): BalanceApplier {
+export function createBalanceApplier(redis: RedisClient, dedupeTtlSeconds: number): BalanceApplier {
   redis.defineCommand('ygSettleUsage', { lua: settleUsageLua });
   redis.defineCommand('ygCredit', { lua: creditLua });
   const r = redis as LedgerRedis;
@@ -199,7 +196,9 @@ export function createBalanceApplier(redis: Redis, dedupeTtlSeconds: number): Ba
       let run: EventOf<'usage.recorded'>[] = [];
       const flush = async () => {
         if (run.length === 0) return;
-        // One call per tree: its keys share a hash tag, so each call stays on one Redis node.
+        // One call per tree: its keys share a hash tag, so each call stays on one slot. The
+        // calls go out together (one connection keeps them in order; a cluster's nodes each
+        // get theirs), not as one pipeline, which a Redis Cluster refuses across slots.
         const byRoot = new Map<string, EventOf<'usage.recorded'>[]>();
         for (const e of run) {
           const root = e.accountPath[0] ?? '';
@@ -207,11 +206,7 @@ export function createBalanceApplier(redis: Redis, dedupeTtlSeconds: number): Ba
           if (list) list.push(e);
           else byRoot.set(root, [e]);
         }
-        const p = r.pipeline() as LedgerPipeline;
-        for (const events of byRoot.values()) p.ygSettleUsage(...settleArgs(events));
-        const results = await p.exec();
-        const failed = results?.find(([err]) => err);
-        if (failed?.[0]) throw failed[0];
+        await Promise.all([...byRoot.values()].map((events) => r.ygSettleUsage(...settleArgs(events))));
         run = [];
       };
       for (const e of events) {

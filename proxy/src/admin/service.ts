@@ -1,6 +1,5 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
-import type { Redis } from 'ioredis';
-import { formatUsd, makeEvent, priceTableSchema, redisKeys, type EventData, type PriceTable, type YugongEvent } from '@yugong/schemas';
+import { formatUsd, makeEvent, priceTableSchema, redisKeys, type EventData, type PriceTable, type YugongEvent, type RedisClient } from '@yugong/schemas';
 import type { EventSink } from '../events/sink.js';
 import { encryptSecret } from '../pool/crypto.js';
 
@@ -114,7 +113,7 @@ export type AccountPatch = EventData<'account.updated'>['patch'];
  */
 export class AccountsService {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly sink: EventSink,
     private readonly source: string,
     private readonly secretKey: Buffer,

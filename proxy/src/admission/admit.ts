@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
-import { Command, type Redis } from 'ioredis';
-import { redisKeys } from '@yugong/schemas';
-import { admitLua, returnLeaseLua } from './script.js';
+import { Command } from 'ioredis';
+import type { Logger } from 'pino';
+import { confirmReplicated, redisKeys, type RedisClient } from '@yugong/schemas';
+import { admitLua, releaseLua } from './script.js';
 
 export interface AdmissionRequest {
   root: string;
@@ -34,11 +35,13 @@ export type Verdict =
   | { ok: true; kind: 'hold' | 'lease'; units: number; keyRpmRemaining: number | null; keyTpmRemaining: number | null; windowResetMs: number; minute: number }
   | Refusal;
 
+/** What goes back of a lease (or of a hold never used). */
 export interface LeaseReturn {
   root: string;
   path: string[];
   keyId: string;
-  leaseId: string;
+  /** The lease's id, or the hold's. */
+  id: string;
   /** The minute whose windows counted the lease's requests and tokens. */
   minute: number;
   unusedRequests: number;
@@ -61,70 +64,100 @@ const WINDOW_MS = 60_000;
  * Scripts go out as bare EVALSHA through `sendCommand`: ioredis' defined commands and its
  * auto-pipelining cost about as much CPU per call as the rest of a request's Redis round
  * trip (measured in docs/benchmarks.md). A Redis that lost its scripts (a restart, SCRIPT
- * FLUSH) answers NOSCRIPT once; the script is loaded and the call sent again.
+ * FLUSH, a failover to a replica) answers NOSCRIPT once; the call is sent again as EVAL.
  */
-export function createAdmissionScripts(redis: Redis): AdmissionScripts {
+export function createAdmissionScripts(redis: RedisClient, replicas = 0, log?: Logger): AdmissionScripts {
   const script = (lua: string) => {
     const sha = createHash('sha1').update(lua).digest('hex');
-    const evalsha = (args: (string | number)[]) => redis.sendCommand(new Command('evalsha', [sha, ...args], { replyEncoding: 'utf8' })) as Promise<unknown>;
+    const send = (command: 'evalsha' | 'eval', args: (string | number)[]) =>
+      redis.sendCommand(new Command(command, [command === 'eval' ? lua : sha, ...args], { replyEncoding: 'utf8' })) as Promise<unknown>;
     return async (args: (string | number)[]): Promise<unknown> => {
       try {
-        return await evalsha(args);
+        return await send('evalsha', args);
       } catch (err) {
         if (!(err as Error).message.startsWith('NOSCRIPT')) throw err;
-        await redis.script('LOAD', lua);
-        return evalsha(args);
+        // EVAL caches the script on the node that owns the keys (a cluster's SCRIPT LOAD would go to any node).
+        return send('eval', args);
       }
     };
   };
   const admitScript = script(admitLua);
-  const returnScript = script(returnLeaseLua);
+  const releaseScript = script(releaseLua);
   const windows = (root: string, subject: string, minute: number) => [redisKeys.rpm(root, subject, minute), redisKeys.tpm(root, subject, minute)];
 
   return {
-    async admit(req, lease) {
-      const now = req.now ?? Date.now();
-      const minute = Math.floor(now / WINDOW_MS);
-      const windowLeft = (minute + 1) * WINDOW_MS - now;
-      const args: (string | number)[] = [req.path.length * 7 + 2];
-      for (const account of req.path) {
-        args.push(
-          redisKeys.account(req.root, account),
-          redisKeys.holds(req.root, account),
-          redisKeys.holdAmounts(req.root, account),
-          redisKeys.leases(req.root, account),
-          redisKeys.leaseAmounts(req.root, account),
-          ...windows(req.root, `a:${account}`, minute),
-        );
-      }
-      args.push(...windows(req.root, `k:${req.keyId}`, minute));
-      args.push(req.path.length, now, req.holdId, now + req.holdTtlMs, req.tokens, req.keyRpm ?? '', req.keyTpm ?? '', windowLeft);
-      args.push(lease?.id ?? '', lease?.expiresAt ?? 0, lease?.units ?? 0, lease?.minUnits ?? 0, lease?.share ?? 1);
-      for (const x of req.amounts) args.push(x.toString());
-      const [verdict, a, b, c] = (await admitScript(args)) as [string, number, number, number];
-      switch (verdict) {
-        case 'ok':
-        case 'lease':
-          return { ok: true, kind: verdict === 'ok' ? 'hold' : 'lease', units: a, keyRpmRemaining: b >= 0 ? b : null, keyTpmRemaining: c >= 0 ? c : null, windowResetMs: windowLeft, minute };
-        case 'funds':
-        case 'disabled':
-          return { ok: false, reason: verdict, account: req.path[a - 1] ?? '' };
-        case 'rpm':
-        case 'tpm':
-          return { ok: false, reason: verdict, limit: a, retryAfterMs: b };
-        default:
-          throw new Error(`admission script answered ${String(verdict)}`);
-      }
-    },
-
-    async returnLease(r) {
-      const args: (string | number)[] = [r.path.length * 5 + 2];
-      for (const account of r.path) {
-        args.push(redisKeys.account(r.root, account), redisKeys.leases(r.root, account), redisKeys.leaseAmounts(r.root, account), ...windows(r.root, `a:${account}`, r.minute));
-      }
-      args.push(...windows(r.root, `k:${r.keyId}`, r.minute));
-      args.push(r.path.length, r.leaseId, r.unusedRequests, r.unusedTokens, ...r.unused.map(String));
-      await returnScript(args);
-    },
+    admit,
+    returnLease: (r) => release(r, 'leased'),
   };
+
+  async function release(r: LeaseReturn, counter: 'leased' | 'held'): Promise<void> {
+    const [zset, amounts] = counter === 'leased' ? [redisKeys.leases, redisKeys.leaseAmounts] : [redisKeys.holds, redisKeys.holdAmounts];
+    const args: (string | number)[] = [r.path.length * 5 + 2];
+    for (const account of r.path) {
+      args.push(redisKeys.account(r.root, account), zset(r.root, account), amounts(r.root, account), ...windows(r.root, `a:${account}`, r.minute));
+    }
+    args.push(...windows(r.root, `k:${r.keyId}`, r.minute));
+    args.push(r.path.length, r.id, counter, r.unusedRequests, r.unusedTokens, ...r.unused.map(String));
+    await releaseScript(args);
+  }
+
+  /**
+   * A hold or lease whose write no replica confirmed admits nothing; it is given back whole, on
+   * whichever node serves its slot once the failover is over (or found gone: it was lost with
+   * the primary). Meanwhile it only keeps funds from being spent.
+   */
+  function giveBackUnconfirmed(r: LeaseReturn, counter: 'leased' | 'held'): void {
+    const deadline = Date.now() + 60_000;
+    const attempt = (): void => {
+      release(r, counter).catch((err: unknown) => {
+        if (Date.now() < deadline) setTimeout(attempt, 500).unref();
+        else log?.error({ err: (err as Error).message, id: r.id }, 'an unconfirmed hold was not given back; it is released when it expires');
+      });
+    };
+    attempt();
+  }
+
+  async function admit(req: AdmissionRequest, lease?: LeaseAsk): Promise<Verdict> {
+    const now = req.now ?? Date.now();
+    const minute = Math.floor(now / WINDOW_MS);
+    const windowLeft = (minute + 1) * WINDOW_MS - now;
+    const args: (string | number)[] = [req.path.length * 7 + 2];
+    for (const account of req.path) {
+      args.push(
+        redisKeys.account(req.root, account),
+        redisKeys.holds(req.root, account),
+        redisKeys.holdAmounts(req.root, account),
+        redisKeys.leases(req.root, account),
+        redisKeys.leaseAmounts(req.root, account),
+        ...windows(req.root, `a:${account}`, minute),
+      );
+    }
+    args.push(...windows(req.root, `k:${req.keyId}`, minute));
+    args.push(req.path.length, now, req.holdId, now + req.holdTtlMs, req.tokens, req.keyRpm ?? '', req.keyTpm ?? '', windowLeft);
+    args.push(lease?.id ?? '', lease?.expiresAt ?? 0, lease?.units ?? 0, lease?.minUnits ?? 0, lease?.share ?? 1);
+    for (const x of req.amounts) args.push(x.toString());
+    const [verdict, a, b, c] = (await admitScript(args)) as [string, number, number, number];
+    switch (verdict) {
+      case 'ok':
+      case 'lease': {
+        // A hold or lease a failover could lose must not admit anything.
+        try {
+          await confirmReplicated(redis, replicas, [redisKeys.account(req.root, req.root)]);
+        } catch (err) {
+          const id = verdict === 'lease' && lease ? lease.id : req.holdId;
+          giveBackUnconfirmed({ root: req.root, path: req.path, keyId: req.keyId, id, minute, unusedRequests: a, unusedTokens: req.tokens * a, unused: req.amounts.map((x) => x * BigInt(a)) }, verdict === 'lease' ? 'leased' : 'held');
+          throw err;
+        }
+        return { ok: true, kind: verdict === 'ok' ? 'hold' : 'lease', units: a, keyRpmRemaining: b >= 0 ? b : null, keyTpmRemaining: c >= 0 ? c : null, windowResetMs: windowLeft, minute };
+      }
+      case 'funds':
+      case 'disabled':
+        return { ok: false, reason: verdict, account: req.path[a - 1] ?? '' };
+      case 'rpm':
+      case 'tpm':
+        return { ok: false, reason: verdict, limit: a, retryAfterMs: b };
+      default:
+        throw new Error(`admission script answered ${String(verdict)}`);
+    }
+  }
 }

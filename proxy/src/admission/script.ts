@@ -118,18 +118,20 @@ return {verdict, units, keyRpm and (keyRpm - usedR - units) or -1, keyTpm and (k
 
 /**
  * Gives back what a node did not use of a lease, once it admits no more under it and none of
- * its requests is in flight. The ledger takes each settled request's cost out of the same
- * entry, so the two subtractions meet at zero in either order; what a crashed node never
- * gives back is released when the entry expires.
+ * its requests is in flight; or all of a hold or lease that was never used (its write was not
+ * confirmed by a replica, so its request was refused). The ledger takes each settled request's
+ * cost out of a lease's entry, so the two subtractions meet at zero in either order; what a
+ * crashed node never gives back is released when the entry expires.
  *
- * KEYS, per account i (5 each): account hash, leases zset, lease amounts hash, rpm counter,
- *   tpm counter (of the lease's minute); then the key's rpm and tpm counters.
- * ARGV: [1] accounts, [2] lease id, [3] unused requests, [4] unused tokens,
- *   [4+i] the unused amount for account i.
+ * KEYS, per account i (5 each): account hash, leases (or holds) zset, their amounts hash, rpm
+ *   counter, tpm counter (of the minute that counted them); then the key's rpm and tpm counters.
+ * ARGV: [1] accounts, [2] lease or hold id, [3] the account field that sums them ('leased' or
+ *   'held'), [4] unused requests, [5] unused tokens, [5+i] the unused amount for account i.
  */
-export const returnLeaseLua = `
+export const releaseLua = `
 local n = tonumber(ARGV[1])
-local lease = ARGV[2]
+local id = ARGV[2]
+local counter = ARGV[3]
 local function giveBack(k, x)
   if x <= 0 then return end
   local v = tonumber(redis.call('GET', k) or '0')
@@ -137,20 +139,20 @@ local function giveBack(k, x)
 end
 for i = 1, n do
   local b = (i - 1) * 5
-  local held = tonumber(redis.call('HGET', KEYS[b + 3], lease) or '0')
-  local back = math.min(held, tonumber(ARGV[4 + i]))
+  local held = tonumber(redis.call('HGET', KEYS[b + 3], id) or '0')
+  local back = math.min(held, tonumber(ARGV[5 + i]))
   if held > 0 and back >= held then
-    redis.call('HDEL', KEYS[b + 3], lease)
-    redis.call('ZREM', KEYS[b + 2], lease)
-    redis.call('HINCRBY', KEYS[b + 1], 'leased', string.format('%d', -held))
+    redis.call('HDEL', KEYS[b + 3], id)
+    redis.call('ZREM', KEYS[b + 2], id)
+    redis.call('HINCRBY', KEYS[b + 1], counter, string.format('%d', -held))
   elseif back > 0 then
-    redis.call('HINCRBY', KEYS[b + 3], lease, string.format('%d', -back))
-    redis.call('HINCRBY', KEYS[b + 1], 'leased', string.format('%d', -back))
+    redis.call('HINCRBY', KEYS[b + 3], id, string.format('%d', -back))
+    redis.call('HINCRBY', KEYS[b + 1], counter, string.format('%d', -back))
   end
-  giveBack(KEYS[b + 4], tonumber(ARGV[3]))
-  giveBack(KEYS[b + 5], tonumber(ARGV[4]))
+  giveBack(KEYS[b + 4], tonumber(ARGV[4]))
+  giveBack(KEYS[b + 5], tonumber(ARGV[5]))
 end
-giveBack(KEYS[n * 5 + 1], tonumber(ARGV[3]))
-giveBack(KEYS[n * 5 + 2], tonumber(ARGV[4]))
+giveBack(KEYS[n * 5 + 1], tonumber(ARGV[4]))
+giveBack(KEYS[n * 5 + 2], tonumber(ARGV[5]))
 return 1
 `;

@@ -1,5 +1,4 @@
-import type { Redis } from 'ioredis';
-import { decodeClientKey, readAccountViews, redisKeys, type AccessReader, type AccountView, type ClientKey } from '@yugong/schemas';
+import { decodeClientKey, readAccountViews, redisKeys, type AccessReader, type AccountView, type ClientKey, type RedisClient } from '@yugong/schemas';
 
 export type { AccountView, ClientKey } from '@yugong/schemas';
 
@@ -21,7 +20,7 @@ export class Projections implements AccessReader {
   private readonly keys = new Map<string, Entry<ClientKey>>();
   private readonly accounts = new Map<string, Entry<AccountView>>();
 
-  constructor(private readonly redis: Redis) {}
+  constructor(private readonly redis: RedisClient) {}
 
   async clientKey(hash: string, now = Date.now()): Promise<ClientKey | null> {
     const hit = this.keys.get(hash);

@@ -1,6 +1,5 @@
 import type { ClickHouseClient } from '@clickhouse/client';
-import type { Redis } from 'ioredis';
-import { nanoToCents, redisKeys, sqlDate, sqlString } from '@yugong/schemas';
+import { nanoToCents, redisKeys, sqlDate, sqlString, type RedisClient } from '@yugong/schemas';
 import type { ClientKey } from '../auth/projections.js';
 import { apiError, clientErrors, type ApiError } from './errors.js';
 
@@ -23,7 +22,7 @@ function day(text: string | null, param: string): Date | ApiError {
 }
 
 export async function billingAnswer(
-  suffix: string, query: URLSearchParams, key: ClientKey, redis: Redis, clickhouse: ClickHouseClient | null,
+  suffix: string, query: URLSearchParams, key: ClientKey, redis: RedisClient, clickhouse: ClickHouseClient | null,
 ): Promise<{ status: number; body: unknown } | ApiError> {
   const h = await redis.hmget(redisKeys.account(key.root, key.accountId), 'name', 'credited', 'spent', 'creditLimitNano', 'createdAt');
   const [name, credited, spent, line, created] = h;

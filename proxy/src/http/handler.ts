@@ -1,11 +1,10 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ClickHouseClient } from '@clickhouse/client';
-import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import {
   corsAllowed, costOf, costsForPath, countChatPromptTokens, isDenial, type Authenticator, countTokens, findModelPrice, makeEvent,
-  type Attempt, type BillableUsage, type ChatMessageLike, type RequestStatus,
+  type Attempt, type BillableUsage, type ChatMessageLike, type RequestStatus, type RedisClient,
 } from '@yugong/schemas';
 import type { Admitter } from '../admission/leases.js';
 import type { AccountView, ClientKey } from '../auth/projections.js';
@@ -27,7 +26,7 @@ import { modelAllowed } from './limits.js';
 
 export interface HandlerDeps {
   config: ProxyConfig;
-  redis: Redis;
+  redis: RedisClient;
   clickhouse: ClickHouseClient | null;
   auth: Authenticator;
   admitter: Admitter;

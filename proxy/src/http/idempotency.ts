@@ -1,6 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { Redis } from 'ioredis';
-import { redisKeys } from '@yugong/schemas';
+import { redisKeys, type RedisClient } from '@yugong/schemas';
 import { apiError, type ApiError } from './errors.js';
 
 /** How long a finished request's answer is kept for replays. */
@@ -48,7 +47,7 @@ export function idempotencyKeyOf(header: string | string[] | undefined): string 
  * key with the same request replays its stored answer, or answers 409 while it is still
  * running or when its answer was a stream; the same key with another request answers 422.
  */
-export async function claimIdempotency(redis: Redis, opts: { root: string; accountId: string; key: string; fingerprint: Buffer; pendingMs: number }): Promise<Claim> {
+export async function claimIdempotency(redis: RedisClient, opts: { root: string; accountId: string; key: string; fingerprint: Buffer; pendingMs: number }): Promise<Claim> {
   const id = createHash('sha256').update(opts.key).digest('hex');
   const rkey = redisKeys.idempotentRequest(opts.root, opts.accountId, id);
   const fingerprint = createHash('sha256').update(opts.fingerprint).digest('hex');

@@ -1,7 +1,7 @@
-import type { Redis } from 'ioredis';
 import { Pool } from 'undici';
 import type { Logger } from 'pino';
 import type { UpstreamPool } from './pool.js';
+import type { RedisClient } from '@yugong/schemas';
 
 /** Reasons a probe may lift: the key itself was refused and may have been fixed (rotated, topped up). */
 const PROBED_REASONS = new Set(['invalid_api_key', 'insufficient_quota']);
@@ -18,7 +18,7 @@ export interface Prober {
  */
 export function startProber(deps: {
   pool: UpstreamPool;
-  redis: Redis;
+  redis: RedisClient;
   log: Logger;
   intervalMs: number;
   onWorking(keyId: string): Promise<void>;

@@ -65,7 +65,7 @@ describe('admission script on real Redis', () => {
     assert.ok(v.ok && v.kind === 'lease' && v.units === 10);
     assert.equal(await field(req, 'leased'), '4000');
     // The node gives back 3,000 before the ledger has settled the requests that cost 1,000.
-    await scripts.returnLease({ root: req.root, path: req.path, keyId: req.keyId, leaseId: id, minute: v.minute, unusedRequests: 6, unusedTokens: 60, unused: [3000n] });
+    await scripts.returnLease({ root: req.root, path: req.path, keyId: req.keyId, id, minute: v.minute, unusedRequests: 6, unusedTokens: 60, unused: [3000n] });
     assert.equal(await field(req, 'leased'), '1000');
     assert.equal(await redis.get(redisKeys.rpm(req.root, 'k:k1', v.minute)), '4', 'the unused requests went back to the window');
     // What is left expires with the lease when no settlement comes (a node killed mid-request).

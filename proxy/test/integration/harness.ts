@@ -3,14 +3,13 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ClickHouseLogLevel, createClient, type ClickHouseClient } from '@clickhouse/client';
-import { Redis } from 'ioredis';
 import { Kafka, logLevel, type Producer } from 'kafkajs';
 import OpenAI from 'openai';
 import { pino, type Logger } from 'pino';
 import { endpointsFromEnv, waitFor } from '@yugong/infra';
 import { createMetrics as ledgerMetrics, startLedger, type Ledger, type LedgerMetrics, type StartOffsets } from '@yugong/ledger-consumer';
 import { createMockOpenAI, type MockOpenAI } from '@yugong/mock-openai';
-import { redisKeys, topics } from '@yugong/schemas';
+import { connectRedis, redisKeys, topics, type RedisClient } from '@yugong/schemas';
 import { createProxy, type Proxy } from '../../src/app.js';
 import { loadConfig, type ProxyConfig } from '../../src/config.js';
 
@@ -28,8 +27,8 @@ export interface Node {
   config: ProxyConfig;
   /** The environment the node's configuration was read from (to start the same node as a process). */
   env: Record<string, string>;
-  redis: Redis;
-  subscriber: Redis;
+  redis: RedisClient;
+  subscriber: RedisClient;
   producer: Producer;
 }
 
@@ -37,7 +36,7 @@ export interface Stack {
   mock: MockOpenAI;
   nodes: Node[];
   url: string;
-  redis: Redis;
+  redis: RedisClient;
   clickhouse: ClickHouseClient;
   kafka: Kafka;
   ledger: Ledger;
@@ -77,11 +76,15 @@ async function currentEnds(kafka: Kafka): Promise<StartOffsets> {
   }
 }
 
-export async function startStack(opts: { upstreams?: UpstreamSpec[]; nodes?: number; env?: Record<string, string>; log?: Logger } = {}): Promise<Stack> {
-  const endpoints = endpointsFromEnv();
+/**
+ * `redisUrl` and `kafkaBrokers` put the stack on other servers (clusters); `env` is every
+ * node's and, for YUGONG_REDIS_REPLICAS and YUGONG_KAFKA_REPLICATION_FACTOR, the ledger's.
+ */
+export async function startStack(opts: { upstreams?: UpstreamSpec[]; nodes?: number; env?: Record<string, string>; log?: Logger; redisUrl?: string; kafkaBrokers?: string[] } = {}): Promise<Stack> {
+  const endpoints = { ...endpointsFromEnv(), ...(opts.redisUrl ? { redisUrl: opts.redisUrl } : {}), ...(opts.kafkaBrokers ? { kafkaBrokers: opts.kafkaBrokers } : {}) };
   const mock = await createMockOpenAI();
   const kafka = new Kafka({ clientId: 'proxy-test', brokers: endpoints.kafkaBrokers, logLevel: logLevel.NOTHING });
-  const redis = new Redis(endpoints.redisUrl);
+  const redis = connectRedis(endpoints.redisUrl);
   const database = `yg_proxy_${randomUUID().replace(/-/g, '').slice(0, 12)}`;
   const chAdmin = createClient({ url: endpoints.clickhouseUrl });
   await chAdmin.command({ query: `CREATE DATABASE IF NOT EXISTS ${database}` });
@@ -90,7 +93,7 @@ export async function startStack(opts: { upstreams?: UpstreamSpec[]; nodes?: num
   const metrics = ledgerMetrics();
   const ledger = await startLedger({
     startAt: await currentEnds(kafka),
-    config: { dedupeTtlSeconds: 3600, clickhouseMaxWaitMs: 50, groupSuffix: `-${randomUUID()}` },
+    config: { dedupeTtlSeconds: 3600, clickhouseMaxWaitMs: 50, groupSuffix: `-${randomUUID()}`, redisReplicas: Number(opts.env?.YUGONG_REDIS_REPLICAS ?? 0), kafkaReplicationFactor: Number(opts.env?.YUGONG_KAFKA_REPLICATION_FACTOR ?? 1) },
     kafka, redis, clickhouse, log: pino({ level: 'silent' }), metrics,
   });
   const poolId = `p${randomUUID().replace(/-/g, '').slice(0, 12)}`;
@@ -119,8 +122,8 @@ export async function startStack(opts: { upstreams?: UpstreamSpec[]; nodes?: num
       ...extraEnv,
     };
     const config = loadConfig(env);
-    const nodeRedis = new Redis(endpoints.redisUrl);
-    const subscriber = new Redis(endpoints.redisUrl);
+    const nodeRedis = connectRedis(endpoints.redisUrl);
+    const subscriber = connectRedis(endpoints.redisUrl);
     const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, retry: { retries: 2, initialRetryTime: 100, maxRetryTime: 500 } });
     await producer.connect();
     const proxy = await createProxy({ config, redis: nodeRedis, subscriber, producer, clickhouse, log: opts.log ?? pino({ level: 'silent' }) });

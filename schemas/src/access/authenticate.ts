@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis-client.js';
 import { redisKeys } from '../redis-keys.js';
 import { clientAddress, ipAllowed, limiterSubject, type Cidr } from './ip.js';
 import type { AccessReader, AccountView, ClientKey } from './records.js';
@@ -65,7 +65,7 @@ export function corsAllowed(denial: AccessDenial | null): boolean {
  */
 export class FailedAuthLimiter {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly maxPerMinute = 30,
   ) {}
 

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis-client.js';
 import { redisKeys } from '../redis-keys.js';
 
 /** A client API key as the ledger projects it (`redisKeys.apiKey(hash)`). */
@@ -68,7 +68,7 @@ export function decodeAccountView(id: string, fields: readonly (string | null)[]
   };
 }
 
-/** Where the authenticator finds keys and accounts: Redis directly, or a cache in front of it. */
+/** Where the authenticator finds keys and accounts: RedisClient directly, or a cache in front of it. */
 export interface AccessReader {
   clientKey(hash: string): Promise<ClientKey | null>;
   /** The accounts of a path, root first; null if one of them does not exist (yet). */
@@ -76,7 +76,7 @@ export interface AccessReader {
 }
 
 /** Reads every lookup from Redis: for services that do not subscribe to change notices. */
-export function redisAccessReader(redis: Redis): AccessReader {
+export function redisAccessReader(redis: RedisClient): AccessReader {
   return {
     async clientKey(hash) {
       return decodeClientKey(await redis.hgetall(redisKeys.apiKey(hash)));
@@ -89,7 +89,7 @@ export function redisAccessReader(redis: Redis): AccessReader {
 }
 
 /** One pipeline for the accounts of a tree; a missing account is null in its place. */
-export async function readAccountViews(redis: Redis, root: string, ids: readonly string[]): Promise<(AccountView | null)[]> {
+export async function readAccountViews(redis: RedisClient, root: string, ids: readonly string[]): Promise<(AccountView | null)[]> {
   if (ids.length === 0) return [];
   const p = redis.pipeline();
   for (const id of ids) p.hmget(redisKeys.account(root, id), ...ACCOUNT_VIEW_FIELDS);
