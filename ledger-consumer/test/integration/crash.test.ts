@@ -157,4 +157,51 @@ describe('ledger killed (SIGKILL) at every point of the apply/commit sequence', 
     const [credits] = await (await ch.query({ query: `SELECT count() AS n, uniqExact(event_id) AS u FROM credits WHERE root_account_id = '${root}'`, format: 'JSONEachRow' })).json<{ n: string; u: string }>();
     assert.deepEqual([credits?.n, credits?.u], ['9', '9'], 'each top-up written once despite the kills');
   });
+
+  it('two ledger processes share the groups; one killed mid-batch (SIGKILL), the other takes over its partitions and applies nothing twice', async () => {
+    // Trees on several partitions, so that each process has some of them.
+    const roots = Array.from({ length: 8 }, (_, i) => `${root}-pair-${i}`);
+    const settings = { name: 'p', multiplierPpm: 1_000_000, creditLimitNano: null, limits: { rpm: null, tpm: null }, models: null, ipAllowlist: null, expiresAt: null };
+    await send(roots.map((r) => makeEvent('account.created', { id: `account:${r}:created`, source: 't', accountPath: [r], data: { accountId: r, parentId: null, ...settings } })));
+    const survivor = start();
+    // Killed right after applying a chunk, before its offsets are committed.
+    const victim = start('handled:10');
+    await waitFor('the trees to be projected', async () => ((await Promise.all(roots.map((r) => redis.exists(redisKeys.account(r, r))))).every((x) => x === 1) ? true : null), 120_000);
+    const sent = new Map(roots.map((r) => [r, 0n]));
+    let n = 0;
+    let outcome: unknown = null;
+    void victim.exited.then((o) => (outcome = o));
+    // Steady usage until the victim has died and some more after, so the survivor takes over mid-stream.
+    for (let round = 0; round < 40 && (outcome === null || round < 30); round++) {
+      const batch = roots.map((r) => {
+        const cost = BigInt(500 + n++);
+        sent.set(r, (sent.get(r) ?? 0n) + cost);
+        return makeEvent('usage.recorded', { id: `usage:${r}:${n}`, source: 't', accountPath: [r], data: sampleUsage({ requestId: randomUUID(), costs: [cost.toString()] }) });
+      });
+      await send(batch);
+      await new Promise((r) => setTimeout(r, 150));
+    }
+    assert.equal(await Promise.race([victim.exited, new Promise((r) => setTimeout(() => r('still alive'), 30_000))]), 'SIGKILL', 'the victim killed itself mid-batch');
+    const perRoot = n / roots.length;
+    await waitFor('every event applied by the survivor', async () => {
+      const counts = await Promise.all(roots.map((r) => redis.hget(redisKeys.account(r, r), 'requests')));
+      return counts.every((c) => Number(c) >= perRoot) ? true : null;
+    }, 120_000);
+    await new Promise((r) => setTimeout(r, 1500));
+    assert.equal(survivor.child.exitCode, null, 'the survivor kept running');
+    survivor.child.kill('SIGTERM');
+    await survivor.exited;
+    for (const r of roots) {
+      const h = await redis.hgetall(redisKeys.account(r, r));
+      assert.deepEqual([Number(h.requests), h.spent], [perRoot, sent.get(r)?.toString()], `${r}: each event applied once`);
+    }
+    const set = roots.map((r) => `'${r}'`).join(',');
+    await waitFor('every line item', async () => {
+      const [r] = await (await ch.query({ query: `SELECT count() AS n FROM line_items WHERE root_account_id IN (${set})`, format: 'JSONEachRow' })).json<{ n: string }>();
+      return Number(r?.n) >= n || null;
+    }, 60_000);
+    const [li] = await (await ch.query({ query: `SELECT count() AS n, uniqExact(event_id) AS u FROM line_items WHERE root_account_id IN (${set})`, format: 'JSONEachRow' })).json<{ n: string; u: string }>();
+    assert.deepEqual([Number(li?.n), Number(li?.u)], [n, n], 'count() = uniqExact(event_id)');
+    assert.deepEqual((await reconcile(redis, ch, roots)).map((d) => d.drift), roots.map(() => 0n), 'reconcile: no drift');
+  });
 });
