@@ -11,7 +11,8 @@ const usage = `usage: yugong-infra <command> [dev|test]
   down [profile] stop exactly the processes this profile started
   status [profile]
   test           run every test suite against a fresh test stack
-  start          the whole Yugong stack on the dev profile, until Ctrl-C`;
+  start          the whole Yugong stack on the dev profile, until Ctrl-C
+  start cluster  the same on a Redis Cluster and 3 Kafka brokers, with two proxies and two ledgers`;
 
 function profileArg(arg: string | undefined): ProfileName {
   if (arg === undefined || arg === 'dev') return 'dev';
@@ -44,8 +45,9 @@ async function main(argv: string[]): Promise<number> {
     case 'test':
       return runAllTests([arg, ...rest].filter((a): a is string => a !== undefined));
     case 'start': {
+      if (arg !== undefined && arg !== 'cluster') throw new InfraError('BAD_CONFIG', `unknown start mode "${arg}" (nothing, or cluster)\n${usage}`);
       const { startWholeStack } = await import('./start-stack.js');
-      return startWholeStack();
+      return startWholeStack({ cluster: arg === 'cluster' });
     }
     default:
       console.error(usage);

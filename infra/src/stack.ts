@@ -62,6 +62,8 @@ export async function startService(def: ServiceDef, log: (line: string) => void 
 export interface UpOptions {
   /** Wipe the profile's data first (the test stack starts from nothing every run). */
   fresh?: boolean;
+  /** Start only these services (the clustered stack runs its own Redis and Kafka). */
+  only?: string[];
   sys?: SystemProbe;
   log?: (line: string) => void;
 }
@@ -69,7 +71,7 @@ export interface UpOptions {
 export async function up(profile: Profile, opts: UpOptions = {}): Promise<Endpoints> {
   const log = opts.log ?? console.log;
   const installed = ensureInstalled(profile.home, opts.sys ?? realSystem);
-  const services = stackServices(profile, installed);
+  const services = stackServices(profile, installed).filter((s) => !opts.only || opts.only.includes(s.name));
   if (opts.fresh) {
     await down(profile, installed);
     rmSync(profile.dir, { recursive: true, force: true });

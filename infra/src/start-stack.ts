@@ -8,6 +8,8 @@ import { InfraError } from './errors.js';
 import { portIsFree } from './net.js';
 import { tail } from './proc.js';
 import { endpointsToEnv, loadProfile, repoRoot } from './profile.js';
+import { startKafkaCluster } from './kafka-cluster.js';
+import { startRedisCluster } from './redis-cluster.js';
 import { down, up } from './stack.js';
 import { Supervisor } from './supervisor.js';
 
@@ -110,19 +112,32 @@ Press Ctrl-C to stop everything this command started.
 `;
 }
 
-/** `npm start`: the whole stack on the dev profile, until Ctrl-C. */
-export async function startWholeStack(): Promise<number> {
+/**
+ * `npm start`: the whole stack on the dev profile, until Ctrl-C. `npm run stack:cluster`: the
+ * same on clustered engines (a Redis Cluster of 3 primaries with a replica each, 3 KRaft
+ * brokers with replication factor 3), with two proxy nodes and two ledger processes.
+ */
+export async function startWholeStack(opts: { cluster?: boolean } = {}): Promise<number> {
   const profile = loadProfile('dev');
   const logs = join(profile.dir, 'logs');
   mkdirSync(logs, { recursive: true });
   const secrets = devSecrets(profile.dir);
-  const ports = { proxy: port('YUGONG_PROXY_PORT', 18080), ledger: port('YUGONG_LEDGER_PORT', 18082), analytics: port('YUGONG_ANALYTICS_PORT', 18081), mock: port('YUGONG_MOCK_PORT', 18090) };
+  const ports = {
+    proxy: port('YUGONG_PROXY_PORT', 18080), ledger: port('YUGONG_LEDGER_PORT', 18082), analytics: port('YUGONG_ANALYTICS_PORT', 18081), mock: port('YUGONG_MOCK_PORT', 18090),
+    ...(opts.cluster ? { proxy2: port('YUGONG_PROXY2_PORT', 18083), ledger2: port('YUGONG_LEDGER2_PORT', 18084) } : {}),
+  };
   const demo = !env.YUGONG_UPSTREAMS || env.YUGONG_UPSTREAMS.trim() === '[]';
   for (const [name, p] of Object.entries(ports)) {
     if (name === 'mock' && !demo) continue;
     if (!(await portIsFree(p))) throw new InfraError('PORT_IN_USE', `port ${p} (${name}) is already in use by another process. Stop it or set YUGONG_${name.toUpperCase()}_PORT.`);
   }
-  const endpoints = await up(profile);
+  const clusters = opts.cluster
+    ? { redis: await startRedisCluster(profile, { basePort: 16401, log: console.log }), kafka: await startKafkaCluster(profile, { basePort: 19201, log: console.log }) }
+    : null;
+  const endpoints = clusters
+    ? { ...(await up(profile, { only: ['clickhouse'] })), redisUrl: clusters.redis.url, kafkaBrokers: clusters.kafka.brokers }
+    : await up(profile);
+  if (clusters) console.log(`[start] redis cluster    ${clusters.redis.url}\n[start] kafka cluster    ${clusters.kafka.brokers.join(',')}`);
   const supervisor = new Supervisor({ say: (line) => console.error(line) });
   let stopping: Promise<void> | null = null;
   // One stop, however many signals arrive (Ctrl-C reaches this process directly and again
@@ -130,6 +145,11 @@ export async function startWholeStack(): Promise<number> {
   const stopAll = () => (stopping ??= (async () => {
     await supervisor.stop();
     const stopped = await down(profile);
+    if (clusters) {
+      await clusters.redis.stop();
+      await clusters.kafka.stop();
+      stopped.push('redis cluster', 'kafka cluster');
+    }
     console.log(`[start] stopped: ${[...supervisor.status().map((c) => c.name), ...stopped].join(', ')}`);
   })());
   const base = `http://127.0.0.1:${ports.proxy}`;
@@ -138,14 +158,20 @@ export async function startWholeStack(): Promise<number> {
     YUGONG_ADMIN_TOKEN: secrets.adminToken,
     YUGONG_SECRET_KEY: secrets.secretKey,
     YUGONG_SPOOL_DIR: join(profile.dir, 'spool'),
+    // On the clusters: a replica confirms every hold and ledger batch; topics get 3 replicas.
+    ...(clusters ? { YUGONG_REDIS_REPLICAS: '1', YUGONG_KAFKA_REPLICATION_FACTOR: '3' } : {}),
   };
+  const upstreams = demo ? JSON.stringify([{ baseUrl: `http://127.0.0.1:${ports.mock}/v1`, key: 'sk-demo-upstream-key', organization: 'org-demo' }]) : env.YUGONG_UPSTREAMS ?? '[]';
+  // One proxy and one ledger, or two of each on the clusters (each ledger group spread over both).
+  const nodes = [{ n: 1, proxy: ports.proxy, ledger: ports.ledger }, ...(ports.proxy2 && ports.ledger2 ? [{ n: 2, proxy: ports.proxy2, ledger: ports.ledger2 }] : [])];
+  const suffix = (n: number) => (nodes.length > 1 ? `-${n}` : '');
   const apps: AppSpec[] = [
     ...(demo ? [{ name: 'mock-openai', script: 'infra/mock-openai/dist/src/main.js', port: ports.mock, health: '/__mock/requests', env: { YUGONG_MOCK_PORT: String(ports.mock) } }] : []),
-    { name: 'ledger-consumer', script: 'ledger-consumer/dist/src/main.js', port: ports.ledger, health: '/healthz', env: { YUGONG_LEDGER_PORT: String(ports.ledger) } },
-    {
-      name: 'proxy', script: 'proxy/dist/src/main.js', port: ports.proxy, health: '/readyz',
-      env: { YUGONG_PROXY_PORT: String(ports.proxy), YUGONG_UPSTREAMS: demo ? JSON.stringify([{ baseUrl: `http://127.0.0.1:${ports.mock}/v1`, key: 'sk-demo-upstream-key', organization: 'org-demo' }]) : env.YUGONG_UPSTREAMS ?? '[]' },
-    },
+    ...nodes.map((x) => ({ name: `ledger-consumer${suffix(x.n)}`, script: 'ledger-consumer/dist/src/main.js', port: x.ledger, health: '/healthz', env: { YUGONG_LEDGER_PORT: String(x.ledger) } })),
+    ...nodes.map((x) => ({
+      name: `proxy${suffix(x.n)}`, script: 'proxy/dist/src/main.js', port: x.proxy, health: '/readyz',
+      env: { YUGONG_PROXY_PORT: String(x.proxy), YUGONG_UPSTREAMS: upstreams, ...(nodes.length > 1 ? { YUGONG_NODE_ID: `proxy-${x.n}` } : {}), YUGONG_SPOOL_DIR: join(profile.dir, `spool${suffix(x.n)}`) },
+    })),
     { name: 'analytics', script: 'analytics/dist/src/main.js', port: ports.analytics, health: '/healthz', env: { YUGONG_ANALYTICS_PORT: String(ports.analytics), YUGONG_PROXY_URL: base, YUGONG_LEDGER_URL: `http://127.0.0.1:${ports.ledger}`, YUGONG_CLICKHOUSE_USER: READONLY_USER } },
   ];
   const onSignal = () => {

@@ -36,8 +36,18 @@ export async function startLedger(deps: LedgerDeps): Promise<Ledger> {
   const admin = deps.kafka.admin();
   await admin.connect();
   try {
-    const created = await ensureTopics(admin, deps.config.kafkaReplicationFactor ?? 1);
-    if (created.length) deps.log.info({ created }, 'created topics');
+    // A cluster that has just started may not have told every broker of a new topic yet.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const created = await ensureTopics(admin, deps.config.kafkaReplicationFactor ?? 1);
+        if (created.length) deps.log.info({ created }, 'created topics');
+        break;
+      } catch (err) {
+        if (!(err as { retriable?: boolean }).retriable || attempt >= 10) throw err;
+        deps.log.warn({ err: (err as Error).message, attempt }, 'topics not ready; trying again');
+        await new Promise((r) => setTimeout(r, 1000));
+      }
+    }
   } finally {
     await admin.disconnect();
   }

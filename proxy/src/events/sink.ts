@@ -177,9 +177,15 @@ export function createEventSink(opts: SinkOptions): EventSink {
     kafkaDown = spooled > 0;
   }
 
+  // One replay waits in the chain at a time: while Kafka is down each attempt can outlast the
+  // interval, and attempts piling up ahead of them would hold back new events from the spool.
+  let replayQueued = false;
   const replayTimer = setInterval(() => {
-    if (!kafkaDown && spooled === 0) return;
-    inFlight = inFlight.then(() => replay().catch(() => undefined));
+    if ((!kafkaDown && spooled === 0) || replayQueued) return;
+    replayQueued = true;
+    inFlight = inFlight.then(() => replay().catch(() => undefined)).finally(() => {
+      replayQueued = false;
+    });
   }, opts.replayIntervalMs ?? 1000);
   replayTimer.unref();
   if (spooled > 0) kafkaDown = true;
