@@ -50,6 +50,8 @@ export interface Stack {
   /** Waits until the account has settled `requests` requests; returns its hash. */
   settled(accountId: string, requests: number, root?: string, timeoutMs?: number): Promise<Record<string, string>>;
   lineItems(accountId: string, expected: number, timeoutMs?: number): Promise<Record<string, any>[]>;
+  /** Line items of an account's tree: how many, and how many distinct requests (exactly once: equal). */
+  billed(accountId: string): Promise<{ count: number; distinct: number }>;
   addNode(env?: Record<string, string>): Promise<Node>;
   close(): Promise<void>;
 }
@@ -169,6 +171,11 @@ export async function startStack(opts: { upstreams?: UpstreamSpec[]; nodes?: num
         const h = await redis.hgetall(redisKeys.account(root ?? accountId, accountId));
         return Number(h.requests ?? 0) >= requests ? h : null;
       }, timeoutMs);
+    },
+    async billed(accountId) {
+      const rs = await clickhouse.query({ query: `SELECT toString(count()) AS n, toString(uniqExact(request_id)) AS u FROM line_items WHERE has(account_path, '${accountId}')`, format: 'JSONEachRow' });
+      const [row] = await rs.json<{ n: string; u: string }>();
+      return { count: Number(row?.n ?? 0), distinct: Number(row?.u ?? 0) };
     },
     lineItems(accountId, expected, timeoutMs) {
       return waitFor(`${expected} line items of ${accountId}`, async () => {

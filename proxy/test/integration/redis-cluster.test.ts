@@ -32,12 +32,6 @@ describe('on a Redis Cluster: 3 primaries with a replica each, writes confirmed 
     await cluster?.stop();
   });
 
-  /** Line items of an account: how many, and how many distinct requests. */
-  const billed = async (accountId: string) => {
-    const rs = await s.clickhouse.query({ query: `SELECT toString(count()) AS n, toString(uniqExact(request_id)) AS u FROM line_items WHERE has(account_path, '${accountId}')`, format: 'JSONEachRow' });
-    const [row] = await rs.json<{ n: string; u: string }>();
-    return { count: Number(row?.n ?? 0), distinct: Number(row?.u ?? 0) };
-  };
   const noDrift = (accountId: string) => waitFor(`reconcile of ${accountId} without drift`, async () => {
     const [d] = await reconcile(s.redis, s.clickhouse, [accountId]);
     return d && d.drift === 0n && d.creditDrift === 0n ? d : null;
@@ -53,9 +47,9 @@ describe('on a Redis Cluster: 3 primaries with a replica each, writes confirmed 
     assert.deepEqual([...new Set(answers.map((a) => a.status))], [200]);
     for (const p of parents) {
       await s.settled(p.accountId, 10);
-      await waitFor(`line items of ${p.accountId}`, async () => ((await billed(p.accountId)).count >= 10 ? true : null), 30_000);
+      await waitFor(`line items of ${p.accountId}`, async () => ((await s.billed(p.accountId)).count >= 10 ? true : null), 30_000);
       await new Promise((r) => setTimeout(r, 500));
-      assert.deepEqual(await billed(p.accountId), { count: 10, distinct: 10 });
+      assert.deepEqual(await s.billed(p.accountId), { count: 10, distinct: 10 });
       await noDrift(p.accountId);
     }
   });
@@ -119,8 +113,8 @@ describe('on a Redis Cluster: 3 primaries with a replica each, writes confirmed 
     console.log(`      (killed the primary on ${victim}: ${served} of ${steadyAnswers.length} steady requests served, ${raceAnswers.filter((a) => a.status === 200).length} of 200 racing ones admitted; ${[...new Set(raceAnswers.map((a) => `${a.status} ${a.code}`))].join(', ')})`);
     assert.ok(served > 0);
     // Every answer the clients saw as served is billed once, and nothing else.
-    await waitFor('every served request billed', async () => ((await billed(steady.accountId)).count >= served ? true : null), 60_000);
-    assert.deepEqual(await billed(steady.accountId), { count: served, distinct: served });
+    await waitFor('every served request billed', async () => ((await s.billed(steady.accountId)).count >= served ? true : null), 60_000);
+    assert.deepEqual(await s.billed(steady.accountId), { count: served, distinct: served });
     await s.settled(steady.accountId, served, undefined, 60_000);
     await noDrift(steady.accountId);
 
