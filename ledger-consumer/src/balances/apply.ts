@@ -1,10 +1,13 @@
-import type { ChainableCommander } from 'ioredis';
+import { Cluster, type ChainableCommander } from 'ioredis';
 import { redisKeys, type EventOf, type YugongEvent, type RedisClient } from '@yugong/schemas';
 import { creditLua, settleUsageLua } from './scripts.js';
 
 type LedgerRedis = RedisClient & {
   ygSettleUsage(...args: (string | number)[]): Promise<number>;
   ygCredit(...args: (string | number)[]): Promise<number>;
+};
+type LedgerPipeline = ChainableCommander & {
+  ygSettleUsage(...args: (string | number)[]): ChainableCommander;
 };
 
 /** What the proxies are told when a projection they cache changes. */
@@ -196,9 +199,10 @@ export function createBalanceApplier(redis: RedisClient, dedupeTtlSeconds: numbe
       let run: EventOf<'usage.recorded'>[] = [];
       const flush = async () => {
         if (run.length === 0) return;
-        // One call per tree: its keys share a hash tag, so each call stays on one slot. The
-        // calls go out together (one connection keeps them in order; a cluster's nodes each
-        // get theirs), not as one pipeline, which a Redis Cluster refuses across slots.
+        // One call per tree: its keys share a hash tag, so each call stays on one slot. On one
+        // server the calls go as one pipeline (half the CPU of separate commands, measured);
+        // a Redis Cluster refuses a pipeline across slots, so there they go out separately
+        // and ioredis sends each node its own.
         const byRoot = new Map<string, EventOf<'usage.recorded'>[]>();
         for (const e of run) {
           const root = e.accountPath[0] ?? '';
@@ -206,7 +210,15 @@ export function createBalanceApplier(redis: RedisClient, dedupeTtlSeconds: numbe
           if (list) list.push(e);
           else byRoot.set(root, [e]);
         }
-        await Promise.all([...byRoot.values()].map((events) => r.ygSettleUsage(...settleArgs(events))));
+        if (redis instanceof Cluster) {
+          await Promise.all([...byRoot.values()].map((events) => r.ygSettleUsage(...settleArgs(events))));
+        } else {
+          const p = r.pipeline() as LedgerPipeline;
+          for (const events of byRoot.values()) p.ygSettleUsage(...settleArgs(events));
+          const results = await p.exec();
+          const failed = results?.find(([err]) => err);
+          if (failed?.[0]) throw failed[0];
+        }
         run = [];
       };
       for (const e of events) {
