@@ -66,5 +66,7 @@ describe('Kubernetes manifests', () => {
     }
     const config = docs.find((d) => d.kind === 'ConfigMap');
     assert.ok(config.data.YUGONG_TRUSTED_PROXIES, 'the proxies behind the ingress know whom to believe');
+    assert.match(config.data.YUGONG_REDIS_URL, /^rediss?\+cluster:\/\/[^,\s]+(,[^,\s]+)+$/, 'a Redis Cluster named by its seeds');
+    assert.deepEqual([config.data.YUGONG_REDIS_REPLICAS, config.data.YUGONG_KAFKA_REPLICATION_FACTOR], ['1', '3'], 'replicated writes on the clustered engines');
   });
 });
