@@ -1,0 +1,274 @@
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { loadProfile, startKafkaCluster, startRedisCluster, type KafkaCluster, type RedisCluster } from '@yugong/infra';
+import { reconcile } from '@yugong/ledger-consumer';
+import { formatUsd, topics } from '@yugong/schemas';
+import { startStack, waitFor, type Stack } from './harness.js';
+
+const BODY = JSON.stringify({ model: 'gpt-4o-mini', max_tokens: 20, messages: [{ role: 'user', content: 'hello' }] });
+/** Six Redis nodes on 26401–26406 and three brokers on 29201–29203 (controllers 29301–29303), beside the test stack's servers. */
+const REDIS_BASE_PORT = 26401;
+const KAFKA_BASE_PORT = 29201;
+const DOWN_MS = 20_000;
+const MAIN = fileURLToPath(new URL('../../src/main.js', import.meta.url));
+
+const freePort = () => new Promise<number>((resolve) => {
+  const srv = createServer().listen(0, '127.0.0.1', () => {
+    const { port } = srv.address() as AddressInfo;
+    srv.close(() => resolve(port));
+  });
+});
+
+const post = async (url: string, key: string) => {
+  try {
+    const r = await fetch(`${url}/v1/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' }, body: BODY });
+    const json = (await r.json()) as { error?: { code: string | null } };
+    return { status: r.status, code: json.error?.code ?? null, requestId: r.headers.get('x-request-id') };
+  } catch {
+    return { status: 0, code: 'connection', requestId: null };
+  }
+};
+
+/**
+ * The clustered stack: a Redis Cluster of 3 primaries with a replica each (every hold, lease
+ * and ledger batch confirmed by a replica), 3 KRaft brokers (topics with 3 replicas,
+ * min.insync.replicas 2), two proxy nodes and the ledger; each fault under load, each ending
+ * with every served request billed once and no drift.
+ */
+describe('on the clustered stack: a Redis Cluster and 3 Kafka brokers', function () {
+  this.timeout(420_000);
+  let redisCluster: RedisCluster;
+  let kafkaCluster: KafkaCluster;
+  let s: Stack;
+  const processes: { port: number; child: ChildProcess | null }[] = [];
+  before(async () => {
+    const profile = loadProfile('test');
+    redisCluster = await startRedisCluster(profile, { basePort: REDIS_BASE_PORT, fresh: true });
+    kafkaCluster = await startKafkaCluster(profile, { basePort: KAFKA_BASE_PORT, fresh: true });
+    s = await startStack({ nodes: 2, redisUrl: redisCluster.url, kafkaBrokers: kafkaCluster.brokers, env: { YUGONG_REDIS_REPLICAS: '1', YUGONG_KAFKA_REPLICATION_FACTOR: '3' } });
+    // A new cluster creates its offsets topic (3 replicas) when the ledger's groups first join.
+    await waitFor('the ledger to apply a first event', async () => ((await s.admin('POST', '/accounts', { id: `warm-${Date.now()}` })).status === 201 ? true : null), 120_000);
+    for (let i = 0; i < 2; i++) processes.push({ port: await freePort(), child: null });
+  });
+  after(async () => {
+    for (const p of processes) p.child?.kill('SIGKILL');
+    await s?.close();
+    await redisCluster?.stop();
+    await kafkaCluster?.stop();
+  });
+
+  const noDrift = (accountId: string) => waitFor(`reconcile of ${accountId} without drift`, async () => {
+    const [d] = await reconcile(s.redis, s.clickhouse, [accountId]);
+    return d && d.drift === 0n && d.creditDrift === 0n ? d : null;
+  }, 30_000);
+
+  it('serves, bills each request once and reconciles, with sub-accounts and leases across the cluster\'s slots', async () => {
+    const parents = await Promise.all([1, 2, 3].map(() => s.fundedKey({ usd: '20' })));
+    for (const p of parents) {
+      const sub = await s.admin('POST', '/accounts', { id: `${p.accountId}-sub`, parent_id: p.accountId, credit_limit_usd: '5' });
+      assert.equal(sub.status, 201, JSON.stringify(sub.json));
+    }
+    const answers = await Promise.all(parents.flatMap((p) => Array.from({ length: 10 }, (_, i) => post(s.nodes[i % 2]!.url, p.key))));
+    assert.deepEqual([...new Set(answers.map((a) => a.status))], [200]);
+    for (const p of parents) {
+      await s.settled(p.accountId, 10);
+      await waitFor(`line items of ${p.accountId}`, async () => ((await s.billed(p.accountId)).count >= 10 ? true : null), 30_000);
+      await new Promise((r) => setTimeout(r, 500));
+      assert.deepEqual(await s.billed(p.accountId), { count: 10, distinct: 10 });
+      await noDrift(p.accountId);
+    }
+  });
+
+  it('no overdraft: funds for 10 requests, 200 concurrent through two nodes', async () => {
+    const probe = await s.fundedKey();
+    assert.equal((await post(s.url, probe.key)).status, 200);
+    const cost = BigInt((await s.settled(probe.accountId, 1)).spent ?? '0');
+    const race = await s.fundedKey({ usd: formatUsd(cost * 10n) });
+    const answers = await Promise.all(Array.from({ length: 200 }, (_, i) => post(s.nodes[i % 2]!.url, race.key)));
+    const admitted = answers.filter((a) => a.status === 200).length;
+    assert.equal(admitted + answers.filter((a) => a.code === 'insufficient_quota').length, 200);
+    assert.ok(admitted >= 1 && admitted <= 10, `admitted ${admitted}`);
+    const h = await s.settled(race.accountId, admitted);
+    assert.ok(BigInt(h.credited ?? '0') >= BigInt(h.spent ?? '0'), `overdrawn: ${h.spent} spent of ${h.credited}`);
+  });
+
+  it('a primary killed under load fails over to its replica: nothing lost, nothing applied twice, no overdraft', async () => {
+    const race = await s.fundedKey({ usd: '0' });
+    // The race account's tree lives on the primary that is killed, funded for about 10 requests.
+    const probe = await s.fundedKey();
+    assert.equal((await post(s.url, probe.key)).status, 200);
+    const cost = BigInt((await s.settled(probe.accountId, 1)).spent ?? '0');
+    assert.equal((await s.admin('POST', `/accounts/${race.accountId}/credits`, { amount_usd: formatUsd(cost * 10n), idempotency_key: randomUUID() })).status, 201);
+    const victim = await redisCluster.primaryOf(redisCluster.slotOf(`{${race.accountId}}`));
+    // The steady load's account on the same primary (a third of new accounts are).
+    let steady = await s.fundedKey({ usd: '50' });
+    for (let i = 0; i < 20 && (await redisCluster.primaryOf(redisCluster.slotOf(`{${steady.accountId}}`))) !== victim; i++) steady = await s.fundedKey({ usd: '50' });
+    assert.equal(await redisCluster.primaryOf(redisCluster.slotOf(`{${steady.accountId}}`)), victim);
+
+    // Two clients, one per node, 4 requests at a time until the race is over (at most 1,000 each).
+    let sent = 0;
+    let stop = false;
+    const client = async (node: number) => {
+      const out: Awaited<ReturnType<typeof post>>[] = [];
+      while (!stop && out.length < 1000) {
+        out.push(...(await Promise.all(Array.from({ length: 4 }, () => post(s.nodes[node]!.url, steady.key)))));
+        sent += 4;
+      }
+      return out;
+    };
+    const load = Promise.all([client(0), client(1)]);
+    await waitFor('load under way', async () => (sent >= 80 ? true : null), 60_000);
+    // The race runs across the failover: half its burst as the primary dies, half once its
+    // replica has taken over and the old primary is back as the new one's replica (until then
+    // no replica can confirm a write to that shard, so none is admitted: fail closed).
+    const burst = () => Promise.all(Array.from({ length: 100 }, (_, i) => post(s.nodes[i % 2]!.url, race.key)));
+    const before = burst();
+    await new Promise((r) => setTimeout(r, 100));
+    await redisCluster.kill(victim);
+    await redisCluster.settled(60_000);
+    const afterFailover = await redisCluster.primaryOf(redisCluster.slotOf(`{${race.accountId}}`));
+    assert.notEqual(afterFailover, victim, 'the replica took over');
+    await redisCluster.restart(victim);
+    await redisCluster.settled(60_000);
+    const raceAnswers = [...(await before), ...(await burst())];
+    stop = true;
+    const steadyAnswers = (await load).flat();
+
+    const served = steadyAnswers.filter((a) => a.status === 200).length;
+    console.log(`      (killed the primary on ${victim}: ${served} of ${steadyAnswers.length} steady requests served, ${raceAnswers.filter((a) => a.status === 200).length} of 200 racing ones admitted; ${[...new Set(raceAnswers.map((a) => `${a.status} ${a.code}`))].join(', ')})`);
+    assert.ok(served > 0);
+    // Every answer the clients saw as served is billed once, and nothing else.
+    await waitFor('every served request billed', async () => ((await s.billed(steady.accountId)).count >= served ? true : null), 60_000);
+    assert.deepEqual(await s.billed(steady.accountId), { count: served, distinct: served });
+    await s.settled(steady.accountId, served, undefined, 60_000);
+    await noDrift(steady.accountId);
+
+    const admitted = raceAnswers.filter((a) => a.status === 200).length;
+    assert.ok(admitted <= 10, `admitted ${admitted} with funds for 10`);
+    const h = await s.settled(race.accountId, admitted, undefined, 60_000);
+    assert.ok(BigInt(h.credited ?? '0') >= BigInt(h.spent ?? '0'), `overdrawn across the failover: ${h.spent} spent of ${h.credited}`);
+    await noDrift(race.accountId);
+  });
+
+  it('the broker leading the usage topic killed (SIGKILL) under load and back 20 s later: no client error, every request billed once', async () => {
+    const { key, accountId } = await s.fundedKey({ usd: '50' });
+    // The broker that leads most of the usage topic's partitions.
+    const leaders = await Promise.all([0, 1, 2, 3, 4, 5].map((p) => kafkaCluster.leaderOf(topics.usage, p).catch(() => -1)));
+    const victim = [1, 2, 3].sort((a, b) => leaders.filter((l) => l === b).length - leaders.filter((l) => l === a).length)[0] ?? 1;
+
+    let stop = false;
+    const statuses: number[] = [];
+    const client = async (node: number) => {
+      // Bounded: at most 2,000 requests a client, and it stops once the broker is back.
+      for (let i = 0; i < 2000 && !stop; i++) {
+        const r = await fetch(`${s.nodes[node]!.url}/v1/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' }, body: BODY });
+        await r.arrayBuffer();
+        statuses.push(r.status);
+        await new Promise((res) => setTimeout(res, 20));
+      }
+    };
+    const load = Promise.all([client(0), client(1)]);
+    await new Promise((r) => setTimeout(r, 3000));
+    await kafkaCluster.kill(victim);
+    await new Promise((r) => setTimeout(r, DOWN_MS));
+    await kafkaCluster.restart(victim);
+    await new Promise((r) => setTimeout(r, 3000));
+    stop = true;
+    await load;
+
+    const served = statuses.filter((x) => x === 200).length;
+    console.log(`      (broker ${victim} down for ${DOWN_MS / 1000} s: ${served} of ${statuses.length} requests served)`);
+    assert.deepEqual([...new Set(statuses)], [200], 'no client saw an error while two brokers remained');
+    await s.settled(accountId, served, undefined, 120_000);
+    await waitFor('every request in ClickHouse', async () => ((await s.billed(accountId)).count >= served ? true : null), 120_000);
+    await new Promise((r) => setTimeout(r, 1500));
+    assert.deepEqual(await s.billed(accountId), { count: served, distinct: served }, 'count() = uniqExact(request_id) = requests served');
+    assert.equal(Number((await s.account(accountId)).requests), served, 'each usage event applied once to the balance');
+    const [d] = await reconcile(s.redis, s.clickhouse, [accountId]);
+    assert.deepEqual([d?.drift, d?.creditDrift], [0n, 0n], 'reconcile: no drift');
+  });
+
+  const start = async (i: number) => {
+    const n = processes[i]!;
+    const child = spawn(process.execPath, [MAIN], {
+      env: { ...process.env, ...s.nodes[0]!.env, YUGONG_PROXY_PORT: String(n.port), YUGONG_NODE_ID: `rolling-${i}-${process.pid}-${Date.now()}`, YUGONG_SPOOL_DIR: mkdtempSync(join(tmpdir(), 'yg-rolling-')), YUGONG_SHUTDOWN_GRACE_MS: '10000', YUGONG_LOG_LEVEL: 'warn' },
+      stdio: ['ignore', 'ignore', 'inherit'],
+    });
+    n.child = child;
+    await waitFor(`node ${i} ready`, async () => ((await fetch(`http://127.0.0.1:${n.port}/readyz`).then((r) => r.status, () => 0)) === 200 ? true : null), 30_000);
+  };
+  const stop = async (i: number) => {
+    const child = processes[i]!.child;
+    if (!child) return;
+    const exited = new Promise((r) => child.once('exit', r));
+    child.kill('SIGTERM');
+    await exited;
+    processes[i]!.child = null;
+  };
+
+  it('no request fails that had not started streaming, and every answered request is billed once', async () => {
+    await start(0);
+    await start(1);
+    const { key, accountId } = await s.fundedKey({ usd: '50' });
+    let next = 0;
+    const outcomes = { ok: 0, streamed: 0, failed: [] as string[], retried: 0 };
+    const once = async (stream: boolean): Promise<void> => {
+      for (let attempt = 0; attempt < 4; attempt++) {
+        const port = processes[next++ % 2]!.port;
+        let r: Response;
+        try {
+          r = await fetch(`http://127.0.0.1:${port}/v1/chat/completions`, {
+            method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+            body: JSON.stringify({ model: 'gpt-4o-mini', max_tokens: 20, stream, messages: [{ role: 'user', content: 'hello' }] }),
+          });
+        } catch {
+          outcomes.retried++;
+          continue;
+        }
+        const text = await r.text().catch((err: Error) => `cut: ${err.message}`);
+        if (r.status === 503 && text.includes('shutting_down')) {
+          outcomes.retried++;
+          continue;
+        }
+        if (r.status !== 200) return void outcomes.failed.push(`${r.status} ${text.slice(0, 200)}`);
+        if (stream && !text.trimEnd().endsWith('data: [DONE]')) return void outcomes.failed.push(`stream cut: ${text.slice(-200)}`);
+        if (stream) outcomes.streamed++;
+        else outcomes.ok++;
+        return;
+      }
+      outcomes.failed.push('no node took it in 4 attempts');
+    };
+    let running = true;
+    const client = async (stream: boolean) => {
+      for (let i = 0; running && i < 3000; i++) await once(stream);
+    };
+    const load = Promise.all([client(false), client(true)]);
+    await new Promise((r) => setTimeout(r, 2000));
+    for (const i of [0, 1]) {
+      await stop(i);
+      await new Promise((r) => setTimeout(r, 1000));
+      await start(i);
+      await new Promise((r) => setTimeout(r, 2000));
+    }
+    running = false;
+    await load;
+
+    const answered = outcomes.ok + outcomes.streamed;
+    console.log(`      (${outcomes.ok} answers and ${outcomes.streamed} streams through two restarts, ${outcomes.retried} sent again to the other node)`);
+    assert.deepEqual(outcomes.failed, [], 'failed requests');
+    assert.ok(outcomes.retried > 0, 'the restarts happened under load');
+    await s.settled(accountId, answered, undefined, 60_000);
+    await waitFor('every answer in ClickHouse', async () => ((await s.billed(accountId)).count >= answered ? true : null), 60_000);
+    await new Promise((r) => setTimeout(r, 1500));
+    assert.deepEqual(await s.billed(accountId), { count: answered, distinct: answered }, 'count() = uniqExact(request_id) = answers');
+    assert.equal(Number((await s.account(accountId)).requests), answered);
+    const [d] = await reconcile(s.redis, s.clickhouse, [accountId]);
+    assert.deepEqual([d?.drift, d?.creditDrift], [0n, 0n]);
+  });
+});
