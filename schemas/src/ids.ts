@@ -19,3 +19,11 @@ export const nonNegInt = z.number().int().nonnegative().max(Number.MAX_SAFE_INTE
 export const multiplierPpm = z.number().int().positive().max(1_000_000_000);
 export const modelName = z.string().min(1).max(200);
 export const isoTime = z.string().datetime({ offset: true });
+
+/**
+ * A proxy node's admission lease, named as the hold of the requests it admits. The prefix tells
+ * the ledger's settlement script which kind of hold an event names (one lookup, not two); the
+ * node's id is cut so that the whole id fits an event's `holdId` (100 characters).
+ */
+export const LEASE_PREFIX = 'lease:';
+export const leaseHoldId = (nodeId: string, seq: number, nonce: string) => `${LEASE_PREFIX}${nodeId.slice(0, 64)}:${seq.toString(36)}:${nonce}`;

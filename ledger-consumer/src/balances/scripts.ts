@@ -27,24 +27,24 @@ while a <= #ARGV do
       local acct = KEYS[base]
       redis.call('HINCRBY', acct, 'spent', ARGV[a + 1 + i])
       redis.call('HINCRBY', acct, 'requests', 1)
-      if hold ~= '' then
+      if hold ~= '' and string.sub(hold, 1, 6) ~= 'lease:' then
         local amount = redis.call('HGET', KEYS[base + 2], hold)
         if amount then
           redis.call('HDEL', KEYS[base + 2], hold)
           redis.call('ZREM', KEYS[base + 1], hold)
           redis.call('HINCRBY', acct, 'held', '-' .. amount)
-        else
-          -- A node's lease: the cost moves from leased to spent; the node gives back the rest.
-          local leased = tonumber(redis.call('HGET', KEYS[base + 4], hold) or '0')
-          local cost = tonumber(ARGV[a + 1 + i])
-          if leased > 0 and cost >= leased then
-            redis.call('HDEL', KEYS[base + 4], hold)
-            redis.call('ZREM', KEYS[base + 3], hold)
-            redis.call('HINCRBY', acct, 'leased', string.format('%d', -leased))
-          elseif leased > 0 and cost > 0 then
-            redis.call('HINCRBY', KEYS[base + 4], hold, '-' .. ARGV[a + 1 + i])
-            redis.call('HINCRBY', acct, 'leased', '-' .. ARGV[a + 1 + i])
-          end
+        end
+      elseif hold ~= '' then
+        -- A node's lease (LEASE_PREFIX): the cost moves from leased to spent; the node gives back the rest.
+        local leased = tonumber(redis.call('HGET', KEYS[base + 4], hold) or '0')
+        local cost = tonumber(ARGV[a + 1 + i])
+        if leased > 0 and cost >= leased then
+          redis.call('HDEL', KEYS[base + 4], hold)
+          redis.call('ZREM', KEYS[base + 3], hold)
+          redis.call('HINCRBY', acct, 'leased', string.format('%d', -leased))
+        elseif leased > 0 and cost > 0 then
+          redis.call('HINCRBY', KEYS[base + 4], hold, '-' .. ARGV[a + 1 + i])
+          redis.call('HINCRBY', acct, 'leased', '-' .. ARGV[a + 1 + i])
         end
       end
     end

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
+import { leaseHoldId } from '@yugong/schemas';
 import type { AdmissionRequest, AdmissionScripts, Refusal } from './admit.js';
 
 export type Admission =
@@ -141,7 +142,7 @@ export function createAdmitter(deps: { scripts: AdmissionScripts; nodeId: string
   async function lease(req: AdmissionRequest): Promise<Admission> {
     const t = req.now ?? now();
     const units = sizes.get(req.keyId) ?? defaultUnits;
-    const id = `lease:${deps.nodeId}:${(seq++).toString(36)}:${randomBytes(4).toString('hex')}`;
+    const id = leaseHoldId(deps.nodeId, seq++, randomBytes(4).toString('hex'));
     const minute = Math.floor(t / WINDOW_MS);
     const closesAt = Math.min(t + cfg.windowMs, (minute + 1) * WINDOW_MS);
     const v = await scripts.admit({ ...req, now: t }, { id, expiresAt: closesAt + req.holdTtlMs, units, minUnits: cfg.minUnits, share: cfg.share });
