@@ -1,7 +1,7 @@
 import type { ClickHouseClient } from '@clickhouse/client';
 import type { Kafka } from 'kafkajs';
 import type { Logger } from 'pino';
-import { confirmReplicated, ensureTopics, migrate, topics, type RedisClient } from '@yugong/schemas';
+import { confirmReplicated, ensureTopics, migrate, retry, topics, type RedisClient } from '@yugong/schemas';
 import { createBalanceApplier } from './balances/apply.js';
 import { startLoop, type FaultPoint, type RunningLoop, type StartOffsets } from './consumer-loop.js';
 import type { LedgerConfig } from './config.js';
@@ -37,17 +37,12 @@ export async function startLedger(deps: LedgerDeps): Promise<Ledger> {
   await admin.connect();
   try {
     // A cluster that has just started may not have told every broker of a new topic yet.
-    for (let attempt = 1; ; attempt++) {
-      try {
-        const created = await ensureTopics(admin, deps.config.kafkaReplicationFactor ?? 1);
-        if (created.length) deps.log.info({ created }, 'created topics');
-        break;
-      } catch (err) {
-        if (!(err as { retriable?: boolean }).retriable || attempt >= 10) throw err;
-        deps.log.warn({ err: (err as Error).message, attempt }, 'topics not ready; trying again');
-        await new Promise((r) => setTimeout(r, 1000));
-      }
-    }
+    const created = await retry(() => ensureTopics(admin, deps.config.kafkaReplicationFactor ?? 1), {
+      attempts: 10, delayMs: 1000,
+      retriable: (err) => (err as { retriable?: boolean }).retriable === true,
+      onRetry: (err, attempt) => deps.log.warn({ err: (err as Error).message, attempt }, 'topics not ready; trying again'),
+    });
+    if (created.length) deps.log.info({ created }, 'created topics');
   } finally {
     await admin.disconnect();
   }

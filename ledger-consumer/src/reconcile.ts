@@ -24,7 +24,7 @@ async function sums(clickhouse: ClickHouseClient, query: string): Promise<Map<st
 }
 
 /**
- * Compares the two independent folds of the same events, account by account: RedisClient
+ * Compares the two independent folds of the same events, account by account: Redis
  * balances and ClickHouse (line items for every account of every path at its own cost,
  * credits for top-ups). Run it when the consumers have caught up; any drift then means an
  * event applied on one side and not the other, or twice.

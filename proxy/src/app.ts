@@ -112,8 +112,7 @@ export async function createProxy(deps: ProxyDeps): Promise<Proxy> {
     } else if (n.type === 'account') {
       projections.forgetAccount(n.accountId);
       admitter.forgetAccount(n.accountId);
-    }
-    else if (n.type === 'upstream') void loadUpstream(n.keyId).catch((err: unknown) => log.error({ err }, 'upstream reload failed'));
+    } else if (n.type === 'upstream') void loadUpstream(n.keyId).catch((err: unknown) => log.error({ err }, 'upstream reload failed'));
     else if (n.type === 'prices') void prices.reload(n.version).catch((err: unknown) => log.error({ err }, 'price reload failed'));
     else if (n.type === 'upstream-health' && n.from !== config.nodeId) pool.applyRemote(n.change);
   });

@@ -11,6 +11,23 @@ export function parseEnv<S extends z.ZodTypeAny>(schema: S, env: NodeJS.ProcessE
   throw new Error(`invalid configuration:\n${r.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`).join('\n')}`);
 }
 
+/**
+ * The one retry strategy for a call that may fail while a dependency recovers (a cluster that
+ * is still forming, a failover): the call again every `delayMs`, at most `attempts` times, as
+ * long as `retriable` says the error may pass. The last error is thrown.
+ */
+export async function retry<T>(call: () => Promise<T>, opts: { attempts: number; delayMs: number; retriable?: (err: unknown) => boolean; onRetry?: (err: unknown, attempt: number) => void }): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await call();
+    } catch (err) {
+      if (attempt >= opts.attempts || !(opts.retriable?.(err) ?? true)) throw err;
+      opts.onRetry?.(err, attempt);
+      await new Promise((r) => setTimeout(r, opts.delayMs).unref());
+    }
+  }
+}
+
 /** Writes with backpressure; resolves false when the peer has gone away. */
 export function writeChunk(res: ServerResponse, chunk: string | Buffer): Promise<boolean> {
   if (res.destroyed || res.writableEnded) return Promise.resolve(false);

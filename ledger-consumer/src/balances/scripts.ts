@@ -1,3 +1,5 @@
+import { LEASE_PREFIX } from '@yugong/schemas';
+
 /**
  * Redis Lua scripts of the ledger. All keys of one script share the {root} hash tag, so
  * each runs atomically on one node (and one Redis Cluster slot). Amounts travel as decimal
@@ -27,7 +29,7 @@ while a <= #ARGV do
       local acct = KEYS[base]
       redis.call('HINCRBY', acct, 'spent', ARGV[a + 1 + i])
       redis.call('HINCRBY', acct, 'requests', 1)
-      if hold ~= '' and string.sub(hold, 1, 6) ~= 'lease:' then
+      if hold ~= '' and string.sub(hold, 1, ${LEASE_PREFIX.length}) ~= '${LEASE_PREFIX}' then
         local amount = redis.call('HGET', KEYS[base + 2], hold)
         if amount then
           redis.call('HDEL', KEYS[base + 2], hold)
@@ -35,7 +37,7 @@ while a <= #ARGV do
           redis.call('HINCRBY', acct, 'held', '-' .. amount)
         end
       elseif hold ~= '' then
-        -- A node's lease (LEASE_PREFIX): the cost moves from leased to spent; the node gives back the rest.
+        -- A node's lease: the cost moves from leased to spent; the node gives back the rest.
         local leased = tonumber(redis.call('HGET', KEYS[base + 4], hold) or '0')
         local cost = tonumber(ARGV[a + 1 + i])
         if leased > 0 and cost >= leased then

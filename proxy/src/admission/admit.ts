@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { Command } from 'ioredis';
 import type { Logger } from 'pino';
-import { confirmReplicated, redisKeys, type RedisClient } from '@yugong/schemas';
+import { confirmReplicated, redisKeys, retry, type RedisClient } from '@yugong/schemas';
 import { admitLua, releaseLua } from './script.js';
 
 export interface AdmissionRequest {
@@ -107,14 +107,8 @@ export function createAdmissionScripts(redis: RedisClient, replicas = 0, log?: L
    * the primary). Meanwhile it only keeps funds from being spent.
    */
   function giveBackUnconfirmed(r: LeaseReturn, counter: 'leased' | 'held'): void {
-    const deadline = Date.now() + 60_000;
-    const attempt = (): void => {
-      release(r, counter).catch((err: unknown) => {
-        if (Date.now() < deadline) setTimeout(attempt, 500).unref();
-        else log?.error({ err: (err as Error).message, id: r.id }, 'an unconfirmed hold was not given back; it is released when it expires');
-      });
-    };
-    attempt();
+    retry(() => release(r, counter), { attempts: 120, delayMs: 500 }).catch((err: unknown) =>
+      log?.error({ err: (err as Error).message, id: r.id }, 'an unconfirmed hold was not given back; it is released when it expires'));
   }
 
   async function admit(req: AdmissionRequest, lease?: LeaseAsk): Promise<Verdict> {
@@ -142,7 +136,7 @@ export function createAdmissionScripts(redis: RedisClient, replicas = 0, log?: L
       case 'lease': {
         // A hold or lease a failover could lose must not admit anything.
         try {
-          await confirmReplicated(redis, replicas, [redisKeys.account(req.root, req.root)]);
+          if (replicas > 0) await confirmReplicated(redis, replicas, [redisKeys.account(req.root, req.root)]);
         } catch (err) {
           const id = verdict === 'lease' && lease ? lease.id : req.holdId;
           giveBackUnconfirmed({ root: req.root, path: req.path, keyId: req.keyId, id, minute, unusedRequests: a, unusedTokens: req.tokens * a, unused: req.amounts.map((x) => x * BigInt(a)) }, verdict === 'lease' ? 'leased' : 'held');

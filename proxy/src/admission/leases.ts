@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import { leaseHoldId } from '@yugong/schemas';
-import type { AdmissionRequest, AdmissionScripts, Refusal } from './admit.js';
+import type { AdmissionRequest, AdmissionScripts, Refusal, Verdict } from './admit.js';
 
 export type Admission =
   | {
@@ -67,6 +67,11 @@ interface Lease {
 
 const WINDOW_MS = 60_000;
 
+/** A request the script held for alone: its hold is settled by the ledger, nothing to give back here. */
+function heldAlone(req: AdmissionRequest, v: Verdict): Admission {
+  return v.ok ? { ok: true, holdId: req.holdId, keyRpmRemaining: v.keyRpmRemaining, keyTpmRemaining: v.keyTpmRemaining, windowResetMs: v.windowResetMs, done: () => undefined } : v;
+}
+
 /**
  * Admission in memory for accounts with ample funds. A node leases a slice of an API key's
  * account path (funds of every account, requests and tokens of every window) in the same
@@ -82,7 +87,7 @@ export function createAdmitter(deps: { scripts: AdmissionScripts; nodeId: string
   const now = deps.now ?? Date.now;
   const open = new Map<string, Lease>();
   const pending = new Map<string, Promise<unknown>>();
-  /** Units the next lease of a key asks for: doubled when one ran out early, halved when one idled. */
+  /** Units the next lease of a key asks for: doubled when one ran out early, the default again when one idled. */
   const sizes = new Map<string, number>();
   const defaultUnits = cfg.minUnits * 4;
   const returning = new Set<Promise<void>>();
@@ -147,7 +152,7 @@ export function createAdmitter(deps: { scripts: AdmissionScripts; nodeId: string
     const closesAt = Math.min(t + cfg.windowMs, (minute + 1) * WINDOW_MS);
     const v = await scripts.admit({ ...req, now: t }, { id, expiresAt: closesAt + req.holdTtlMs, units, minUnits: cfg.minUnits, share: cfg.share });
     if (!v.ok) return v;
-    if (v.kind === 'hold') return { ok: true, holdId: req.holdId, keyRpmRemaining: v.keyRpmRemaining, keyTpmRemaining: v.keyTpmRemaining, windowResetMs: v.windowResetMs, done: () => undefined };
+    if (v.kind === 'hold') return heldAlone(req, v);
     const l: Lease = {
       id, root: req.root, path: req.path, keyId: req.keyId, minute: v.minute, closesAt, units: v.units,
       left: req.amounts.map((a) => a * BigInt(v.units)),
@@ -166,7 +171,7 @@ export function createAdmitter(deps: { scripts: AdmissionScripts; nodeId: string
 
   return {
     async admit(req) {
-      const hold = () => scripts.admit(req).then((v): Admission => (v.ok ? { ok: true, holdId: req.holdId, keyRpmRemaining: v.keyRpmRemaining, keyTpmRemaining: v.keyTpmRemaining, windowResetMs: v.windowResetMs, done: () => undefined } : v));
+      const hold = async () => heldAlone(req, await scripts.admit(req));
       if (cfg.windowMs <= 0 || stopped) return hold();
       // Requests that arrive while this key's lease is being asked for wait for it, once.
       for (let waited = 0; ; waited++) {

@@ -150,7 +150,8 @@ describe('on the clustered stack: a Redis Cluster and 3 Kafka brokers', function
     await noDrift(steady.accountId);
 
     const admitted = raceAnswers.filter((a) => a.status === 200).length;
-    assert.ok(admitted <= 10, `admitted ${admitted} with funds for 10`);
+    // Some are admitted once the replica is back: the race ran on both sides of the failover.
+    assert.ok(admitted >= 1 && admitted <= 10, `admitted ${admitted} with funds for 10`);
     const h = await s.settled(race.accountId, admitted, undefined, 60_000);
     assert.ok(BigInt(h.credited ?? '0') >= BigInt(h.spent ?? '0'), `overdrawn across the failover: ${h.spent} spent of ${h.credited}`);
     await noDrift(race.accountId);
@@ -219,8 +220,11 @@ describe('on the clustered stack: a Redis Cluster and 3 Kafka brokers', function
     let next = 0;
     const outcomes = { ok: 0, streamed: 0, failed: [] as string[], retried: 0 };
     const once = async (stream: boolean): Promise<void> => {
+      // Round robin for the first attempt; each retry goes to the other node (with two clients
+      // sharing the counter, taking the next turn could send every retry to the node that is down).
+      const first = next++;
       for (let attempt = 0; attempt < 4; attempt++) {
-        const port = processes[next++ % 2]!.port;
+        const port = processes[(first + attempt) % 2]!.port;
         let r: Response;
         try {
           r = await fetch(`http://127.0.0.1:${port}/v1/chat/completions`, {

@@ -9,7 +9,7 @@ import { pino, type Logger } from 'pino';
 import { endpointsFromEnv, waitFor } from '@yugong/infra';
 import { createMetrics as ledgerMetrics, startLedger, type Ledger, type LedgerMetrics, type StartOffsets } from '@yugong/ledger-consumer';
 import { createMockOpenAI, type MockOpenAI } from '@yugong/mock-openai';
-import { connectRedis, redisKeys, topics, type RedisClient } from '@yugong/schemas';
+import { connectRedis, redisKeys, sqlString, topics, type RedisClient } from '@yugong/schemas';
 import { createProxy, type Proxy } from '../../src/app.js';
 import { loadConfig, type ProxyConfig } from '../../src/config.js';
 
@@ -173,7 +173,7 @@ export async function startStack(opts: { upstreams?: UpstreamSpec[]; nodes?: num
       }, timeoutMs);
     },
     async billed(accountId) {
-      const rs = await clickhouse.query({ query: `SELECT toString(count()) AS n, toString(uniqExact(request_id)) AS u FROM line_items WHERE has(account_path, '${accountId}')`, format: 'JSONEachRow' });
+      const rs = await clickhouse.query({ query: `SELECT toString(count()) AS n, toString(uniqExact(request_id)) AS u FROM line_items WHERE has(account_path, ${sqlString(accountId)})`, format: 'JSONEachRow' });
       const [row] = await rs.json<{ n: string; u: string }>();
       return { count: Number(row?.n ?? 0), distinct: Number(row?.u ?? 0) };
     },

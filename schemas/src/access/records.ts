@@ -68,7 +68,7 @@ export function decodeAccountView(id: string, fields: readonly (string | null)[]
   };
 }
 
-/** Where the authenticator finds keys and accounts: RedisClient directly, or a cache in front of it. */
+/** Where the authenticator finds keys and accounts: Redis directly, or a cache in front of it. */
 export interface AccessReader {
   clientKey(hash: string): Promise<ClientKey | null>;
   /** The accounts of a path, root first; null if one of them does not exist (yet). */
