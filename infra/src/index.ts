@@ -11,3 +11,4 @@ export { markdownTable, machineLine, writeBenchmarkSection } from './bench.js';
 export { ChdbClient, ensureChdb, type ChdbSetup, type ChdbResult } from './chdb.js';
 export { startRedisCluster, type RedisCluster } from './redis-cluster.js';
 export { startKafkaCluster, type KafkaCluster } from './kafka-cluster.js';
+export { startClickHouseCluster, type ClickHouseCluster } from './clickhouse-cluster.js';

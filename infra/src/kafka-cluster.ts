@@ -2,7 +2,7 @@ import { rmSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Kafka, logLevel } from 'kafkajs';
 import { InfraError } from './errors.js';
-import { isOurs, readPid, startDetached, stopByPidFile, tail } from './proc.js';
+import { isOurs, killByPidFile, readPid, startDetached, stopByPidFile, tail } from './proc.js';
 import type { Profile } from './profile.js';
 import { kafkaService, newClusterId } from './services/kafka.js';
 import { serviceDir, type ServiceDef } from './services/service.js';
@@ -81,10 +81,7 @@ export async function startKafkaCluster(profile: Profile, opts: { basePort: numb
     }),
     async kill(id) {
       const def = defs.get(id);
-      const pid = def ? readPid(def.pidFile) : null;
-      if (pid === null) return;
-      process.kill(pid, 'SIGKILL');
-      while ((() => { try { process.kill(pid, 0); return true; } catch { return false; } })()) await sleep(50);
+      if (def) await killByPidFile(def.pidFile, def.markers);
     },
     async restart(id) {
       const def = defs.get(id);

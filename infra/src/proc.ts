@@ -94,3 +94,11 @@ export function tail(file: string, lines = 30): string {
   const text = readFileSync(file, 'utf8');
   return text.split('\n').slice(-lines - 1).join('\n').trimEnd() || '(log is empty)';
 }
+
+/** Ends the process recorded in the PID file with SIGKILL, as a crash would, and waits until it is gone. */
+export async function killByPidFile(pidFile: string, markers: string[]): Promise<void> {
+  const pid = readPid(pidFile);
+  if (pid === null || !isOurs(pid, markers)) return;
+  process.kill(pid, 'SIGKILL');
+  while (isOurs(pid, markers)) await sleep(50);
+}

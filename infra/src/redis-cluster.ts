@@ -1,8 +1,7 @@
 import { rmSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { InfraError } from './errors.js';
-import { redisInline } from './net.js';
-import { readPid, stopByPidFile } from './proc.js';
+import { killByPidFile, stopByPidFile } from './proc.js';
 import type { Profile } from './profile.js';
 import { redisService } from './services/redis.js';
 import { serviceDir, type ServiceDef } from './services/service.js';
@@ -83,11 +82,10 @@ export async function startRedisCluster(profile: Profile, opts: { basePort: numb
       throw new InfraError('UNHEALTHY', `no node of the cluster serves slot ${slot}`);
     },
     async kill(port) {
-      const pid = readPid(byPort.get(port)?.pidFile ?? '');
-      if (pid === null) return;
-      process.kill(pid, 'SIGKILL');
+      const def = byPort.get(port);
+      if (!def) return;
+      await killByPidFile(def.pidFile, def.markers);
       killed.add(port);
-      while (await redisInline(port, 'PING', 200).then(() => true, () => false)) await sleep(50);
     },
     async restart(port) {
       const def = byPort.get(port);

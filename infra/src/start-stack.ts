@@ -8,6 +8,7 @@ import { InfraError } from './errors.js';
 import { portIsFree } from './net.js';
 import { tail } from './proc.js';
 import { endpointsToEnv, loadProfile, repoRoot } from './profile.js';
+import { startClickHouseCluster } from './clickhouse-cluster.js';
 import { startKafkaCluster } from './kafka-cluster.js';
 import { startRedisCluster } from './redis-cluster.js';
 import { down, up } from './stack.js';
@@ -115,7 +116,8 @@ Press Ctrl-C to stop everything this command started.
 /**
  * `npm start`: the whole stack on the dev profile, until Ctrl-C. `npm run stack:cluster`: the
  * same on clustered engines (a Redis Cluster of 3 primaries with a replica each, 3 KRaft
- * brokers with replication factor 3), with two proxy nodes and two ledger processes.
+ * brokers with replication factor 3, two ClickHouse replicas on ZooKeeper), with two proxy
+ * nodes and two ledger processes.
  */
 export async function startWholeStack(opts: { cluster?: boolean } = {}): Promise<number> {
   const profile = loadProfile('dev');
@@ -132,12 +134,19 @@ export async function startWholeStack(opts: { cluster?: boolean } = {}): Promise
     if (!(await portIsFree(p))) throw new InfraError('PORT_IN_USE', `port ${p} (${name}) is already in use by another process. Stop it or set YUGONG_${name.toUpperCase()}_PORT.`);
   }
   const clusters = opts.cluster
-    ? { redis: await startRedisCluster(profile, { basePort: 16401, log: console.log }), kafka: await startKafkaCluster(profile, { basePort: 19201, log: console.log }) }
+    ? {
+        redis: await startRedisCluster(profile, { basePort: 17401, log: console.log }),
+        kafka: await startKafkaCluster(profile, { basePort: 19201, log: console.log }),
+        clickhouse: await startClickHouseCluster(profile, { basePort: 18201, log: console.log }),
+      }
     : null;
+  // Readers (proxy, analytics) use the first replica; the ledger writes to either.
   const endpoints = clusters
-    ? { ...(await up(profile, { only: ['clickhouse'] })), redisUrl: clusters.redis.url, kafkaBrokers: clusters.kafka.brokers }
+    ? { redisUrl: clusters.redis.url, kafkaBrokers: clusters.kafka.brokers, clickhouseUrl: clusters.clickhouse.urls[0] ?? '' }
     : await up(profile);
-  if (clusters) console.log(`[start] redis cluster    ${clusters.redis.url}\n[start] kafka cluster    ${clusters.kafka.brokers.join(',')}`);
+  if (clusters) {
+    console.log(`[start] redis cluster    ${clusters.redis.url}\n[start] kafka cluster    ${clusters.kafka.brokers.join(',')}\n[start] clickhouse       ${clusters.clickhouse.urls.join(',')} (cluster ${clusters.clickhouse.name})`);
+  }
   const supervisor = new Supervisor({ say: (line) => console.error(line) });
   let stopping: Promise<void> | null = null;
   // One stop, however many signals arrive (Ctrl-C reaches this process directly and again
@@ -148,7 +157,8 @@ export async function startWholeStack(opts: { cluster?: boolean } = {}): Promise
     if (clusters) {
       await clusters.redis.stop();
       await clusters.kafka.stop();
-      stopped.push('redis cluster', 'kafka cluster');
+      await clusters.clickhouse.stop();
+      stopped.push('redis cluster', 'kafka cluster', 'clickhouse cluster');
     }
     console.log(`[start] stopped: ${[...supervisor.status().map((c) => c.name), ...stopped].join(', ')}`);
   })());
@@ -167,7 +177,10 @@ export async function startWholeStack(opts: { cluster?: boolean } = {}): Promise
   const suffix = (n: number) => (nodes.length > 1 ? `-${n}` : '');
   const apps: AppSpec[] = [
     ...(demo ? [{ name: 'mock-openai', script: 'infra/mock-openai/dist/src/main.js', port: ports.mock, health: '/__mock/requests', env: { YUGONG_MOCK_PORT: String(ports.mock) } }] : []),
-    ...nodes.map((x) => ({ name: `ledger-consumer${suffix(x.n)}`, script: 'ledger-consumer/dist/src/main.js', port: x.ledger, health: '/healthz', env: { YUGONG_LEDGER_PORT: String(x.ledger) } })),
+    ...nodes.map((x) => ({
+      name: `ledger-consumer${suffix(x.n)}`, script: 'ledger-consumer/dist/src/main.js', port: x.ledger, health: '/healthz',
+      env: { YUGONG_LEDGER_PORT: String(x.ledger), ...(clusters ? { YUGONG_CLICKHOUSE_URL: clusters.clickhouse.urls.join(','), YUGONG_CLICKHOUSE_CLUSTER: clusters.clickhouse.name } : {}) },
+    })),
     ...nodes.map((x) => ({
       name: `proxy${suffix(x.n)}`, script: 'proxy/dist/src/main.js', port: x.proxy, health: '/readyz',
       env: { YUGONG_PROXY_PORT: String(x.proxy), YUGONG_UPSTREAMS: upstreams, ...(nodes.length > 1 ? { YUGONG_NODE_ID: `proxy-${x.n}` } : {}), YUGONG_SPOOL_DIR: join(profile.dir, `spool${suffix(x.n)}`) },

@@ -9,7 +9,10 @@ const schema = z.object({
   YUGONG_REDIS_REPLICAS: redisReplicas,
   /** Brokers that hold each partition of the topics the ledger creates (3 on a production cluster, with min.insync.replicas=2). */
   YUGONG_KAFKA_REPLICATION_FACTOR: z.coerce.number().int().min(1).max(7).default(1),
-  YUGONG_CLICKHOUSE_URL: z.string().url('YUGONG_CLICKHOUSE_URL must be an http(s):// URL'),
+  /** One server, or every replica of a replicated shard, comma-separated: the sink writes to one and fails over to the next. */
+  YUGONG_CLICKHOUSE_URL: z.string().transform((v) => v.split(',').map((s) => s.trim()).filter(Boolean)).pipe(z.array(z.string().url('YUGONG_CLICKHOUSE_URL must list http(s):// URLs')).min(1, 'YUGONG_CLICKHOUSE_URL is required')),
+  /** The cluster (remote_servers) whose replicas the migrations make every table on, replicated. */
+  YUGONG_CLICKHOUSE_CLUSTER: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/).optional(),
   YUGONG_CLICKHOUSE_DATABASE: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/).default('default'),
   YUGONG_LEDGER_PORT: z.coerce.number().int().min(0).max(65535).default(18082),
   YUGONG_LEDGER_HOST: z.string().default('127.0.0.1'),
@@ -30,7 +33,8 @@ const schema = z.object({
 export interface LedgerConfig {
   kafkaBrokers: string[];
   redisUrl: string;
-  clickhouseUrl: string;
+  clickhouseUrls: string[];
+  clickhouseCluster: string | null;
   clickhouseDatabase: string;
   port: number;
   host: string;
@@ -52,7 +56,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): LedgerConfig {
   return {
     kafkaBrokers: c.YUGONG_KAFKA_BROKERS.split(',').map((s) => s.trim()).filter(Boolean),
     redisUrl: c.YUGONG_REDIS_URL,
-    clickhouseUrl: c.YUGONG_CLICKHOUSE_URL,
+    clickhouseUrls: c.YUGONG_CLICKHOUSE_URL,
+    clickhouseCluster: c.YUGONG_CLICKHOUSE_CLUSTER ?? null,
     clickhouseDatabase: c.YUGONG_CLICKHOUSE_DATABASE,
     port: c.YUGONG_LEDGER_PORT,
     host: c.YUGONG_LEDGER_HOST,

@@ -5,6 +5,7 @@ import { confirmReplicated, ensureTopics, migrate, retry, topics, type RedisClie
 import { createBalanceApplier } from './balances/apply.js';
 import { startLoop, type FaultPoint, type RunningLoop, type StartOffsets } from './consumer-loop.js';
 import type { LedgerConfig } from './config.js';
+import { createReplicaSet } from './line-items/replicas.js';
 import { createLineItemSink } from './line-items/sink.js';
 import type { LedgerMetrics } from './metrics.js';
 
@@ -20,10 +21,11 @@ export interface Ledger {
 }
 
 export interface LedgerDeps {
-  config: Pick<LedgerConfig, 'dedupeTtlSeconds' | 'clickhouseMaxWaitMs' | 'groupSuffix'> & Partial<Pick<LedgerConfig, 'sessionTimeoutMs' | 'groups' | 'redisReplicas' | 'kafkaReplicationFactor'>>;
+  config: Pick<LedgerConfig, 'dedupeTtlSeconds' | 'clickhouseMaxWaitMs' | 'groupSuffix'> & Partial<Pick<LedgerConfig, 'sessionTimeoutMs' | 'groups' | 'redisReplicas' | 'kafkaReplicationFactor' | 'clickhouseCluster'>>;
   kafka: Kafka;
   redis: RedisClient;
-  clickhouse: ClickHouseClient;
+  /** The replicas of the ClickHouse shard (one server unless it is replicated), tried in order. */
+  clickhouse: ClickHouseClient[];
   log: Logger;
   metrics: LedgerMetrics;
   fault?: (point: FaultPoint) => void;
@@ -46,13 +48,15 @@ export async function startLedger(deps: LedgerDeps): Promise<Ledger> {
   } finally {
     await admin.disconnect();
   }
-  const report = await migrate(deps.clickhouse);
+  const replicas = createReplicaSet(deps.clickhouse, deps.log);
+  const cluster = deps.config.clickhouseCluster ?? undefined;
+  const report = await replicas.run('migrations', (ch) => migrate(ch, undefined, { cluster }));
   deps.log.info({ applied: report.applied, server: report.serverVersion }, 'clickhouse migrations');
 
   const dlq = deps.kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
   await dlq.connect();
   const applier = createBalanceApplier(deps.redis, deps.config.dedupeTtlSeconds);
-  const sink = createLineItemSink(deps.clickhouse, deps.metrics);
+  const sink = createLineItemSink(replicas, deps.metrics);
   const suffix = deps.config.groupSuffix;
   // A member that died holds its partitions until its session times out.
   const session = deps.config.sessionTimeoutMs ?? 30_000;

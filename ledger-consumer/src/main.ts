@@ -13,7 +13,7 @@ const log = pino({ name: 'ledger-consumer', level: config.logLevel });
 const metrics = createMetrics();
 const kafka = new Kafka({ clientId: 'yugong-ledger', brokers: config.kafkaBrokers, logLevel: logLevel.WARN });
 const redis = connectRedis(config.redisUrl, { maxRetriesPerRequest: 3 });
-const clickhouse = createClient({ url: config.clickhouseUrl, database: config.clickhouseDatabase, clickhouse_settings: clickhouseSettings });
+const clickhouse = config.clickhouseUrls.map((url) => createClient({ url, database: config.clickhouseDatabase, clickhouse_settings: clickhouseSettings }));
 
 // The crash tests' hook: die without any cleanup at the n-th pass of one point.
 let passes = 0;
@@ -43,7 +43,7 @@ async function shutdown(signal: string, code = 0): Promise<void> {
   log.info({ signal }, 'stopping');
   await ledger.stop().catch((err: unknown) => log.error({ err }, 'stop failed'));
   redis.disconnect();
-  await clickhouse.close();
+  await Promise.all(clickhouse.map((ch) => ch.close()));
   server.close();
   process.exit(code);
 }

@@ -1,15 +1,18 @@
 #!/usr/bin/env node
 /** `yugong-reconcile [account …]`: prints each account's drift; exits 1 when any is not 0. */
 import { createClient } from '@clickhouse/client';
+import { destination, pino } from 'pino';
 import { clickhouseSettings, connectRedis, formatUsd } from '@yugong/schemas';
 import { loadConfig } from './config.js';
+import { createReplicaSet } from './line-items/replicas.js';
 import { reconcile } from './reconcile.js';
 
 const config = loadConfig();
 const redis = connectRedis(config.redisUrl);
-const clickhouse = createClient({ url: config.clickhouseUrl, database: config.clickhouseDatabase, clickhouse_settings: clickhouseSettings });
+const clickhouse = config.clickhouseUrls.map((url) => createClient({ url, database: config.clickhouseDatabase, clickhouse_settings: clickhouseSettings }));
 try {
-  const rows = await reconcile(redis, clickhouse, process.argv.length > 2 ? process.argv.slice(2) : undefined);
+  const accounts = process.argv.length > 2 ? process.argv.slice(2) : undefined;
+  const rows = await createReplicaSet(clickhouse, pino({ level: 'warn' }, destination(2))).run('reconcile', (ch) => reconcile(redis, ch, accounts));
   console.log(['account', 'spent (Redis, USD)', 'line items (ClickHouse, USD)', 'drift (nano-USD)', 'credited (Redis, USD)', 'credits (ClickHouse, USD)', 'credit drift (nano-USD)'].join('\t'));
   for (const r of rows) {
     console.log([r.accountId, formatUsd(r.redisSpentNano), formatUsd(r.lineItemsNano), r.drift.toString(), formatUsd(r.creditedNano), formatUsd(r.creditsTableNano), r.creditDrift.toString()].join('\t'));
@@ -20,5 +23,5 @@ try {
   process.exitCode = drifting.length ? 1 : 0;
 } finally {
   redis.disconnect();
-  await clickhouse.close();
+  await Promise.all(clickhouse.map((ch) => ch.close()));
 }

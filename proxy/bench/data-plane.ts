@@ -9,27 +9,21 @@
  * Each proxy runs alone on core 0 (taskset); the mock, the load generator, Redis, Kafka,
  * ClickHouse and the ledger share core 1. Prints a table and writes docs/benchmarks.md.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import autocannon from 'autocannon';
 import { Pool } from 'undici';
 import { acquireTestStack, endpointsToEnv, loadProfile, machineLine, markdownTable, readPid, repoRoot, stackServices, writeBenchmarkSection } from '@yugong/infra';
 import { holdCpuIdleLatency, measurePauses } from './machine.js';
+import { children, moveStackToCore, pinToCore, runBench, start, throughput, until } from './processes.js';
 import { startLitellm, startPortkey, type Peer, type Target } from './peers.js';
 
-if (!process.env.YUGONG_BENCH_PINNED) {
-  // The orchestrator (load generator) itself belongs on core 1.
-  const r = spawnSync('taskset', ['-c', '1', process.execPath, ...process.argv.slice(1)], { stdio: 'inherit', env: { ...process.env, YUGONG_BENCH_PINNED: '1' } });
-  process.exit(r.status ?? 1);
-}
+pinToCore(1);
 
 // Below the ephemeral range (32768+), where a client connection could already hold the port.
 const ROUNDS = Number(process.env.YUGONG_BENCH_ROUNDS ?? 10);
 const PORTS = { mock: 27090, floor: 27095, proxy: 27080, ledger: 27082, portkey: 27096, litellm: 27097 };
 const ADMIN = `bench-admin-${randomBytes(12).toString('hex')}`;
-const children: ChildProcess[] = [];
 const BODY = JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'system', content: 'You are a helpful assistant.' }, { role: 'user', content: 'Summarise the following text in one line. '.repeat(20) }] });
 const STREAM_BODY = JSON.stringify({ ...JSON.parse(BODY), stream: true });
 
@@ -74,30 +68,6 @@ const READING = `Reading the table:
   all three, when it may (root); the first line of the section says which.
 `;
 
-function start(name: string, script: string, core: number, env: Record<string, string>, args: string[] = []): ChildProcess {
-  // YUGONG_BENCH_PROFILE=<dir> writes a CPU profile of the proxy under test.
-  const profile = name === 'proxy' && process.env.YUGONG_BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.YUGONG_BENCH_PROFILE}`] : [];
-  const child = spawn('taskset', ['-c', String(core), process.execPath, ...profile, join(repoRoot, script), ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'inherit'] });
-  child.once('exit', (code) => {
-    if (code !== null && code !== 0) console.error(`${name} exited with ${code}`);
-  });
-  children.push(child);
-  return child;
-}
-
-async function until(url: string, ms = 30_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (Date.now() < deadline) {
-    try {
-      if ((await fetch(url)).ok) return;
-    } catch {
-      // not yet
-    }
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  throw new Error(`${url} did not come up`);
-}
-
 function pct(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
 }
@@ -137,20 +107,6 @@ async function ttft(t: Target, n = 500): Promise<number> {
   await pool.close();
   times.sort((a, b) => a - b);
   return pct(times, 50);
-}
-
-/** CPU seconds a process has used (all its threads), from /proc. */
-function cpuSeconds(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(f[11]) + Number(f[12])) / 100;
-}
-
-async function throughput(t: Target, seconds: number): Promise<{ rps: number; p99: number; errors: number; cpuUs: number }> {
-  const before = t.pid ? cpuSeconds(t.pid) : 0;
-  const r = await autocannon({ url: `${t.base}/chat/completions`, method: 'POST', connections: 64, duration: seconds, headers: headersOf(t), body: BODY });
-  const cpu = t.pid ? cpuSeconds(t.pid) - before : 0;
-  return { rps: r.requests.average, p99: r.latency.p99, errors: r.errors + r.non2xx, cpuUs: (cpu * 1e6) / Math.max(1, r.requests.total) };
 }
 
 const median = (xs: number[]): number => {
@@ -201,12 +157,8 @@ async function rssPerStreams(t: Target, n = 1000): Promise<number> {
 async function main(): Promise<void> {
   const releaseIdle = holdCpuIdleLatency();
   const stack = await acquireTestStack();
-  // Everything but the proxy under test moves to core 1.
   const profile = loadProfile('test');
-  for (const def of stackServices(profile, { java: 'java', kafkaLibs: '' })) {
-    const pid = readPid(def.pidFile);
-    if (pid) spawnSync('taskset', ['-a', '-p', '-c', '1', String(pid)], { stdio: 'ignore' });
-  }
+  moveStackToCore(1);
   try {
     const env = { ...endpointsToEnv(stack.endpoints), YUGONG_LOG_LEVEL: 'warn' };
     start('mock', 'infra/mock-openai/dist/src/main.js', 1, {}, ['--port', String(PORTS.mock), '--no-record']);
@@ -301,7 +253,7 @@ async function main(): Promise<void> {
         const t = targets[name] as Target;
         pausePeers(name);
         lat[name]?.push(...(await latencyC1(t, 300)));
-        tps[name]?.push(await throughput(t, 3));
+        tps[name]?.push(await throughput({ url: `${t.base}/chat/completions`, headers: headersOf(t), body: BODY, pid: t.pid }, 3));
         first[name]?.push(await ttft(t, 50));
       }
     }
@@ -380,18 +332,4 @@ async function main(): Promise<void> {
   }
 }
 
-// Whatever ends the run, the servers it started end with it (they would hold the ports of the next run).
-process.once('uncaughtException', (err) => {
-  console.error(err);
-  for (const c of children) c.kill('SIGKILL');
-  process.exit(1);
-});
-
-main().then(
-  () => process.exit(0),
-  (err: unknown) => {
-    console.error(err);
-    for (const c of children) c.kill('SIGKILL');
-    process.exit(1);
-  },
-);
+runBench(main);

@@ -68,7 +68,7 @@ describe('analytics API on events that went through Kafka, the ledger and ClickH
     redis = new Redis(env.redisUrl);
     producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
     await producer.connect();
-    ledger = await startLedger({ config: { dedupeTtlSeconds: 3600, clickhouseMaxWaitMs: 50, groupSuffix: `-${uid()}` }, kafka, redis, clickhouse: ch, log: pino({ level: 'silent' }), metrics: createMetrics() });
+    ledger = await startLedger({ config: { dedupeTtlSeconds: 3600, clickhouseMaxWaitMs: 50, groupSuffix: `-${uid()}` }, kafka, redis, clickhouse: [ch], log: pino({ level: 'silent' }), metrics: createMetrics() });
 
     // The tree and its keys, as the proxy's admin API would emit them.
     const setup: YugongEvent[] = [];

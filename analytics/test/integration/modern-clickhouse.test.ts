@@ -8,7 +8,7 @@ import { createClient, type ClickHouseClient } from '@clickhouse/client';
 import { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { ChdbClient, endpointsFromEnv, ensureChdb } from '@yugong/infra';
-import { createLineItemSink, createMetrics } from '@yugong/ledger-consumer';
+import { createLineItemSink, createMetrics, createReplicaSet } from '@yugong/ledger-consumer';
 import { clickhouseSettings, makeEvent, migrations, migrate, redisKeys, type EventOf, type YugongEvent } from '@yugong/schemas';
 import { createAnalyticsApp } from '../../src/app.js';
 import { loadConfig } from '../../src/config.js';
@@ -133,7 +133,7 @@ describe('the SQL on a modern ClickHouse (chDB) answers as it does on 18.16', fu
 
   it('the sink writes each event once on both, its exactly-once lookup finding what is stored', async () => {
     for (const c of [modern, legacy]) {
-      const sink = createLineItemSink(c as unknown as ClickHouseClient, createMetrics());
+      const sink = createLineItemSink(createReplicaSet([c as unknown as ClickHouseClient], pino({ level: 'silent' })), createMetrics());
       await sink.write(events);
       await sink.write([...events.slice(0, 60), ...events.slice(-2)]);
       const [li] = await (await c.query({ query: 'SELECT count() AS n, uniqExact(event_id) AS u FROM line_items', format: 'JSONEachRow' })).json<{ n: string; u: string }>();

@@ -1,27 +1,49 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Profile } from '../profile.js';
-import { serviceDir, type ServiceDef } from './service.js';
+import { serviceDir, serviceFiles, type ServiceDef } from './service.js';
 
 /** The read-only user analysts and Grafana use; it can only SELECT. */
 export const READONLY_USER = 'yugong_reader';
 
-export function clickhouseService(profile: Profile, binary = 'clickhouse-server'): ServiceDef {
-  const d = serviceDir(profile, 'clickhouse');
+/**
+ * A replica of a one-shard cluster: its own name and ports, the ZooKeeper that coordinates
+ * the cluster, and every replica's native port (the cluster definition that ON CLUSTER DDL uses).
+ */
+export interface ClickHouseReplica {
+  name: string;
+  ports: Pick<Profile['ports'], 'clickhouseHttp' | 'clickhouseTcp' | 'clickhouseInterserver'>;
+  zookeeperPort: number;
+  cluster: string;
+  replicaTcpPorts: number[];
+}
+
+function replicaConfig(r: ClickHouseReplica): string {
+  return `
+  <interserver_http_host>127.0.0.1</interserver_http_host>
+  <zookeeper><node><host>127.0.0.1</host><port>${r.zookeeperPort}</port></node><session_timeout_ms>6000</session_timeout_ms></zookeeper>
+  <macros><shard>01</shard><replica>${r.name}</replica></macros>
+  <remote_servers><${r.cluster}><shard><internal_replication>true</internal_replication>
+    ${r.replicaTcpPorts.map((port) => `<replica><host>127.0.0.1</host><port>${port}</port></replica>`).join('\n    ')}
+  </shard></${r.cluster}></remote_servers>
+  <distributed_ddl><path>/clickhouse/task_queue/ddl</path></distributed_ddl>`;
+}
+
+export function clickhouseService(profile: Profile, binary = 'clickhouse-server', replica?: ClickHouseReplica): ServiceDef {
+  const name = replica?.name ?? 'clickhouse';
+  const d = serviceDir(profile, name);
   const config = join(d.dir, 'config.xml');
   const users = join(d.dir, 'users.xml');
-  const p = profile.ports;
+  const p = replica?.ports ?? profile.ports;
   const url = `http://127.0.0.1:${p.clickhouseHttp}`;
   return {
-    name: 'clickhouse',
+    name,
     ports: [
       { name: 'clickhouse http', port: p.clickhouseHttp },
       { name: 'clickhouse tcp', port: p.clickhouseTcp },
       { name: 'clickhouse interserver', port: p.clickhouseInterserver },
     ],
-    markers: [config],
-    logFile: d.logFile,
-    pidFile: d.pidFile,
+    ...serviceFiles(d, [config]),
     prepare() {
       for (const sub of ['', 'tmp', 'user_files', 'format_schemas']) mkdirSync(join(d.data, sub), { recursive: true });
       // Written for 18.16 (Debian's server); modern servers read the same keys.
@@ -49,7 +71,7 @@ export function clickhouseService(profile: Profile, binary = 'clickhouse-server'
   <timezone>UTC</timezone>
   <mlock_executable>false</mlock_executable>
   <max_session_timeout>3600</max_session_timeout>
-  <default_session_timeout>60</default_session_timeout>
+  <default_session_timeout>60</default_session_timeout>${replica ? replicaConfig(replica) : ''}
 </yandex>
 `,
       );

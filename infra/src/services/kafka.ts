@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
 import type { Profile } from '../profile.js';
 import { realSystem } from '../system.js';
-import { serviceDir, type ServiceDef } from './service.js';
+import { serviceDir, serviceFiles, writeLog4j, type ServiceDef } from './service.js';
 
 /** A broker of a KRaft cluster: its id, ports, every controller of the quorum and the shared cluster id. */
 export interface KafkaNode {
@@ -35,9 +35,7 @@ export function kafkaService(profile: Profile, java: string, libs: string, node?
       { name: 'kafka', port: p.kafka },
       { name: 'kafka controller', port: p.kafkaController },
     ],
-    markers: [config],
-    logFile: d.logFile,
-    pidFile: d.pidFile,
+    ...serviceFiles(d, [config]),
     prepare() {
       mkdirSync(d.data, { recursive: true });
       writeFileSync(
@@ -67,17 +65,7 @@ export function kafkaService(profile: Profile, java: string, libs: string, node?
           '',
         ].join('\n'),
       );
-      writeFileSync(
-        log4j,
-        [
-          'log4j.rootLogger=WARN, stdout',
-          'log4j.logger.kafka.server.KafkaRaftServer=INFO',
-          'log4j.appender.stdout=org.apache.log4j.ConsoleAppender',
-          'log4j.appender.stdout.layout=org.apache.log4j.PatternLayout',
-          'log4j.appender.stdout.layout.ConversionPattern=[%d] %p %m (%c)%n',
-          '',
-        ].join('\n'),
-      );
+      writeLog4j(log4j, ['log4j.logger.kafka.server.KafkaRaftServer=INFO']);
       if (!existsSync(join(d.data, 'meta.properties'))) {
         formatStorage(java, jvm, node?.clusterId ?? newClusterId(), config);
       }

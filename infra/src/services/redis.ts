@@ -2,7 +2,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Profile } from '../profile.js';
 import { redisInline } from '../net.js';
-import { serviceDir, type ServiceDef } from './service.js';
+import { serviceDir, serviceFiles, type ServiceDef } from './service.js';
 
 /** A node of a Redis Cluster: its own name, port and folder; failover after `nodeTimeoutMs` without it. */
 export interface ClusterNode {
@@ -22,9 +22,7 @@ export function redisService(profile: Profile, binary = 'redis-server', clusterN
   return {
     name,
     ports: [{ name: 'redis', port }],
-    markers: [config, `127.0.0.1:${port}`],
-    logFile: d.logFile,
-    pidFile: d.pidFile,
+    ...serviceFiles(d, [config, `127.0.0.1:${port}`]),
     prepare() {
       mkdirSync(d.data, { recursive: true });
       writeFileSync(

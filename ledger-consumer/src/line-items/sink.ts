@@ -3,6 +3,7 @@ import {
   creditColumns, lineItemColumns, sqlString, sqlStringSet, toClickHouseDateTime, toCreditRow, toLineItemRow, type EventOf, type EventType, type YugongEvent,
 } from '@yugong/schemas';
 import type { LedgerMetrics } from '../metrics.js';
+import type { ReplicaSet } from './replicas.js';
 
 /** 18.16's max_query_size is 256 KiB: presence checks go in slices well below it. */
 const PRESENCE_SLICE = 1000;
@@ -50,9 +51,15 @@ const credits: Target<'credit.granted'> = {
  * within the batch, then drop the ids ClickHouse already holds (looked up inside the
  * primary-key range of the batch, so the lookup is cheap), then insert. ClickHouse itself is
  * the seen-set, so a crash between the insert and the offset commit cannot insert twice.
+ *
+ * With several replicas of one shard, a write that fails on one is made again at once on the
+ * next, with the same events. A replica that stored the rows but died before the others
+ * fetched them hides them from that second presence check; the second insert is then the
+ * same block, which ReplicatedMergeTree drops by its checksum in ZooKeeper (and so do the
+ * rollups' replicated tables). Later writes stay on the replica that answered.
  */
-export function createLineItemSink(ch: ClickHouseClient, metrics: LedgerMetrics): LineItemSink {
-  async function alreadyStored<T extends EventType>(target: Target<T>, events: EventOf<T>[]): Promise<Set<string>> {
+export function createLineItemSink(replicas: ReplicaSet, metrics: LedgerMetrics): LineItemSink {
+  async function alreadyStored<T extends EventType>(ch: ClickHouseClient, target: Target<T>, events: EventOf<T>[]): Promise<Set<string>> {
     const stored = new Set<string>();
     for (let i = 0; i < events.length; i += PRESENCE_SLICE) {
       const slice = events.slice(i, i + PRESENCE_SLICE);
@@ -65,7 +72,7 @@ export function createLineItemSink(ch: ClickHouseClient, metrics: LedgerMetrics)
     return stored;
   }
 
-  async function writeOnce<T extends EventType>(target: Target<T>, events: YugongEvent[]): Promise<number> {
+  async function writeOnce<T extends EventType>(ch: ClickHouseClient, target: Target<T>, events: YugongEvent[]): Promise<number> {
     const seen = new Set<string>();
     const unique: EventOf<T>[] = [];
     for (const e of events) {
@@ -78,7 +85,7 @@ export function createLineItemSink(ch: ClickHouseClient, metrics: LedgerMetrics)
       unique.push(e as EventOf<T>);
     }
     if (unique.length === 0) return 0;
-    const stored = await alreadyStored(target, unique);
+    const stored = await alreadyStored(ch, target, unique);
     if (stored.size) metrics.duplicatesDropped.inc({ where: 'clickhouse' }, stored.size);
     const rows = unique.filter((e) => !stored.has(e.id)).map((e) => target.toRow(e));
     if (rows.length === 0) return 0;
@@ -87,9 +94,9 @@ export function createLineItemSink(ch: ClickHouseClient, metrics: LedgerMetrics)
   }
 
   return {
-    async write(events) {
-      metrics.lineItemsInserted.inc(await writeOnce(lineItems, events));
-      await writeOnce(credits, events);
-    },
+    write: (events) => replicas.run('line items', async (ch) => {
+      metrics.lineItemsInserted.inc(await writeOnce(ch, lineItems, events));
+      await writeOnce(ch, credits, events);
+    }),
   };
 }

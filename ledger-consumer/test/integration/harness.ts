@@ -36,7 +36,7 @@ export async function startHarness(): Promise<Harness> {
   const groupSuffix = `-${randomUUID()}`;
   const ledger = await startLedger({
     config: { dedupeTtlSeconds: 3600, clickhouseMaxWaitMs: 100, groupSuffix },
-    kafka, redis, clickhouse, log: pino({ level: 'silent' }), metrics,
+    kafka, redis, clickhouse: [clickhouse], log: pino({ level: 'silent' }), metrics,
   });
   const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
   await producer.connect();

@@ -2,28 +2,26 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
-import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { loadProfile, startKafkaCluster, startRedisCluster, type KafkaCluster, type RedisCluster } from '@yugong/infra';
+import { loadProfile, startClickHouseCluster, startKafkaCluster, startRedisCluster, type ClickHouseCluster, type KafkaCluster, type RedisCluster } from '@yugong/infra';
 import { reconcile } from '@yugong/ledger-consumer';
-import { formatUsd, topics } from '@yugong/schemas';
-import { startStack, waitFor, type Stack } from './harness.js';
+import { ClickHouseLogLevel, createClient, type ClickHouseClient } from '@clickhouse/client';
+import { formatUsd, sqlString, topics } from '@yugong/schemas';
+import { freePort, startStack, waitFor, type Stack } from './harness.js';
 
 const BODY = JSON.stringify({ model: 'gpt-4o-mini', max_tokens: 20, messages: [{ role: 'user', content: 'hello' }] });
-/** Six Redis nodes on 26401–26406 and three brokers on 29201–29203 (controllers 29301–29303), beside the test stack's servers. */
+/**
+ * Six Redis nodes on 26401–26406, three brokers on 29201–29203 (controllers 29301–29303),
+ * ZooKeeper on 28201 and two ClickHouse replicas on 28211–28212 (HTTP), beside the test stack's servers.
+ */
 const REDIS_BASE_PORT = 26401;
 const KAFKA_BASE_PORT = 29201;
+const CLICKHOUSE_BASE_PORT = 28201;
 const DOWN_MS = 20_000;
+const CLICKHOUSE_DOWN_MS = 60_000;
 const MAIN = fileURLToPath(new URL('../../src/main.js', import.meta.url));
-
-const freePort = () => new Promise<number>((resolve) => {
-  const srv = createServer().listen(0, '127.0.0.1', () => {
-    const { port } = srv.address() as AddressInfo;
-    srv.close(() => resolve(port));
-  });
-});
 
 const post = async (url: string, key: string) => {
   try {
@@ -38,29 +36,39 @@ const post = async (url: string, key: string) => {
 /**
  * The clustered stack: a Redis Cluster of 3 primaries with a replica each (every hold, lease
  * and ledger batch confirmed by a replica), 3 KRaft brokers (topics with 3 replicas,
- * min.insync.replicas 2), two proxy nodes and the ledger; each fault under load, each ending
- * with every served request billed once and no drift.
+ * min.insync.replicas 2), two ClickHouse replicas on ZooKeeper, two proxy nodes and two
+ * ledger processes; each fault under load, each ending with every served request billed
+ * once and no drift.
  */
-describe('on the clustered stack: a Redis Cluster and 3 Kafka brokers', function () {
+describe('on the clustered stack: a Redis Cluster, 3 Kafka brokers and 2 ClickHouse replicas', function () {
   this.timeout(420_000);
   let redisCluster: RedisCluster;
   let kafkaCluster: KafkaCluster;
+  let clickhouseCluster: ClickHouseCluster;
   let s: Stack;
   const processes: { port: number; child: ChildProcess | null }[] = [];
   before(async () => {
     const profile = loadProfile('test');
     redisCluster = await startRedisCluster(profile, { basePort: REDIS_BASE_PORT, fresh: true });
     kafkaCluster = await startKafkaCluster(profile, { basePort: KAFKA_BASE_PORT, fresh: true });
-    s = await startStack({ nodes: 2, redisUrl: redisCluster.url, kafkaBrokers: kafkaCluster.brokers, env: { YUGONG_REDIS_REPLICAS: '1', YUGONG_KAFKA_REPLICATION_FACTOR: '3' } });
+    clickhouseCluster = await startClickHouseCluster(profile, { basePort: CLICKHOUSE_BASE_PORT, fresh: true });
+    s = await startStack({
+      nodes: 2, redisUrl: redisCluster.url, kafkaBrokers: kafkaCluster.brokers, clickhouse: { urls: clickhouseCluster.urls, cluster: clickhouseCluster.name }, ledgerProcesses: 2,
+      env: { YUGONG_REDIS_REPLICAS: '1', YUGONG_KAFKA_REPLICATION_FACTOR: '3' },
+    });
     // A new cluster creates its offsets topic (3 replicas) when the ledger's groups first join.
     await waitFor('the ledger to apply a first event', async () => ((await s.admin('POST', '/accounts', { id: `warm-${Date.now()}` })).status === 201 ? true : null), 120_000);
     for (let i = 0; i < 2; i++) processes.push({ port: await freePort(), child: null });
   });
   after(async () => {
     for (const p of processes) p.child?.kill('SIGKILL');
-    await s?.close();
-    await redisCluster?.stop();
-    await kafkaCluster?.stop();
+    try {
+      await s?.close();
+    } finally {
+      await redisCluster?.stop();
+      await kafkaCluster?.stop();
+      await clickhouseCluster?.stop();
+    }
   });
 
   const noDrift = (accountId: string) => waitFor(`reconcile of ${accountId} without drift`, async () => {
@@ -157,35 +165,31 @@ describe('on the clustered stack: a Redis Cluster and 3 Kafka brokers', function
     await noDrift(race.accountId);
   });
 
-  it('the broker leading the usage topic killed (SIGKILL) under load and back 20 s later: no client error, every request billed once', async () => {
-    const { key, accountId } = await s.fundedKey({ usd: '50' });
-    // The broker that leads most of the usage topic's partitions.
-    const leaders = await Promise.all([0, 1, 2, 3, 4, 5].map((p) => kafkaCluster.leaderOf(topics.usage, p).catch(() => -1)));
-    const victim = [1, 2, 3].sort((a, b) => leaders.filter((l) => l === b).length - leaders.filter((l) => l === a).length)[0] ?? 1;
-
-    let stop = false;
+  /** Two clients, one per node, a request at a time 20 ms apart (at most 2,000 each), until stopped; the statuses they saw. */
+  const steadyLoad = (key: string) => {
+    let stopped = false;
     const statuses: number[] = [];
     const client = async (node: number) => {
-      // Bounded: at most 2,000 requests a client, and it stops once the broker is back.
-      for (let i = 0; i < 2000 && !stop; i++) {
+      for (let i = 0; i < 2000 && !stopped; i++) {
         const r = await fetch(`${s.nodes[node]!.url}/v1/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' }, body: BODY });
         await r.arrayBuffer();
         statuses.push(r.status);
         await new Promise((res) => setTimeout(res, 20));
       }
     };
-    const load = Promise.all([client(0), client(1)]);
-    await new Promise((r) => setTimeout(r, 3000));
-    await kafkaCluster.kill(victim);
-    await new Promise((r) => setTimeout(r, DOWN_MS));
-    await kafkaCluster.restart(victim);
-    await new Promise((r) => setTimeout(r, 3000));
-    stop = true;
-    await load;
+    const running = Promise.all([client(0), client(1)]);
+    return {
+      sent: () => statuses.length,
+      async stop() {
+        stopped = true;
+        await running;
+        return statuses;
+      },
+    };
+  };
 
-    const served = statuses.filter((x) => x === 200).length;
-    console.log(`      (broker ${victim} down for ${DOWN_MS / 1000} s: ${served} of ${statuses.length} requests served)`);
-    assert.deepEqual([...new Set(statuses)], [200], 'no client saw an error while two brokers remained');
+  /** Every request the clients saw served is one line item and one settlement, and reconcile finds no drift. */
+  const billedOnce = async (accountId: string, served: number) => {
     await s.settled(accountId, served, undefined, 120_000);
     await waitFor('every request in ClickHouse', async () => ((await s.billed(accountId)).count >= served ? true : null), 120_000);
     await new Promise((r) => setTimeout(r, 1500));
@@ -193,6 +197,89 @@ describe('on the clustered stack: a Redis Cluster and 3 Kafka brokers', function
     assert.equal(Number((await s.account(accountId)).requests), served, 'each usage event applied once to the balance');
     const [d] = await reconcile(s.redis, s.clickhouse, [accountId]);
     assert.deepEqual([d?.drift, d?.creditDrift], [0n, 0n], 'reconcile: no drift');
+  };
+
+  it('the broker leading the usage topic killed (SIGKILL) under load and back 20 s later: no client error, every request billed once', async () => {
+    const { key, accountId } = await s.fundedKey({ usd: '50' });
+    // The broker that leads most of the usage topic's partitions.
+    const leaders = await Promise.all([0, 1, 2, 3, 4, 5].map((p) => kafkaCluster.leaderOf(topics.usage, p).catch(() => -1)));
+    const victim = [1, 2, 3].sort((a, b) => leaders.filter((l) => l === b).length - leaders.filter((l) => l === a).length)[0] ?? 1;
+
+    const load = steadyLoad(key);
+    await new Promise((r) => setTimeout(r, 3000));
+    await kafkaCluster.kill(victim);
+    await new Promise((r) => setTimeout(r, DOWN_MS));
+    await kafkaCluster.restart(victim);
+    await new Promise((r) => setTimeout(r, 3000));
+    const statuses = await load.stop();
+
+    const served = statuses.filter((x) => x === 200).length;
+    console.log(`      (broker ${victim} down for ${DOWN_MS / 1000} s: ${served} of ${statuses.length} requests served)`);
+    assert.deepEqual([...new Set(statuses)], [200], 'no client saw an error while two brokers remained');
+    await billedOnce(accountId, served);
+  });
+
+  it('a ClickHouse replica killed (SIGKILL) under load for 60 s: line items keep arriving through the other; the dead one catches up; rollups equal raw sums', async () => {
+    const { key, accountId } = await s.fundedKey({ usd: '50' });
+    const [first, second] = clickhouseCluster.urls.map((url) => createClient({ url, database: s.database, log: { level: ClickHouseLogLevel.OFF } }));
+    const totals = async (ch: ClickHouseClient) => {
+      const [row] = await (await ch.query({
+        query: `SELECT toString(count()) AS n, toString(sum(costs_nano[1])) AS cost,
+          (SELECT toString(sum(requests)) FROM usage_hourly WHERE account_id = ${sqlString(accountId)}) AS hourly_requests,
+          (SELECT toString(sum(cost_nano)) FROM usage_daily WHERE account_id = ${sqlString(accountId)}) AS daily_cost
+          FROM line_items WHERE root_account_id = ${sqlString(accountId)}`,
+        format: 'JSONEachRow',
+      })).json<{ n: string; cost: string; hourly_requests: string; daily_cost: string }>();
+      return row;
+    };
+    try {
+      const load = steadyLoad(key);
+      await waitFor('line items arriving', async () => (Number((await totals(second!))?.n) > 0 ? true : null), 30_000);
+      // The ledger writes to the first replica while it answers: that one dies.
+      await clickhouseCluster.kill(0);
+      const atKill = Number((await totals(second!))?.n);
+      await new Promise((r) => setTimeout(r, CLICKHOUSE_DOWN_MS / 2));
+      const midway = Number((await totals(second!))?.n);
+      await new Promise((r) => setTimeout(r, CLICKHOUSE_DOWN_MS / 2));
+      const beforeRestart = Number((await totals(second!))?.n);
+      await clickhouseCluster.restart(0);
+      await new Promise((r) => setTimeout(r, 2000));
+      const statuses = await load.stop();
+
+      const served = statuses.filter((x) => x === 200).length;
+      console.log(`      (replica 1 down for ${CLICKHOUSE_DOWN_MS / 1000} s: ${served} of ${statuses.length} requests served; line items on replica 2: ${atKill} at the kill, ${midway} 30 s later, ${beforeRestart} at the restart)`);
+      assert.deepEqual([...new Set(statuses)], [200], 'no client saw an error');
+      assert.ok(midway > atKill && beforeRestart > midway, 'line items kept arriving through the other replica');
+      await billedOnce(accountId, served);
+      const caughtUp = await waitFor('the restarted replica to catch up', async () => {
+        const [a, b] = await Promise.all([totals(first!), totals(second!)]);
+        return JSON.stringify(a) === JSON.stringify(b) ? a : null;
+      }, 120_000);
+      assert.deepEqual(caughtUp, { n: String(served), cost: caughtUp?.cost, hourly_requests: String(served), daily_cost: caughtUp?.cost }, 'totals equal on both; rollups equal raw sums');
+    } finally {
+      await Promise.all([first?.close(), second?.close()]);
+    }
+  });
+
+  it('a ledger process killed mid-batch (SIGKILL after applying, before committing): the other takes its partitions, nothing applied twice', async () => {
+    const { key, accountId } = await s.fundedKey({ usd: '50' });
+    const [, victim] = s.ledgers;
+    // Started again with the crash tests' hook: it dies at its 40th applied chunk under the load.
+    await victim!.kill();
+    await victim!.start({ YUGONG_FAULT_KILL_AT: 'handled:40' });
+    const load = steadyLoad(key);
+    const died = await Promise.race([victim!.exited().then(() => true), new Promise<false>((r) => setTimeout(() => r(false), 60_000))]);
+    const atDeath = load.sent();
+    // The survivor takes the dead member's partitions once its session (6 s) times out.
+    await new Promise((r) => setTimeout(r, 10_000));
+    const statuses = await load.stop();
+    await victim!.start();
+
+    const served = statuses.filter((x) => x === 200).length;
+    console.log(`      (ledger process killed itself after ${atDeath} requests; ${served} of ${statuses.length} served)`);
+    assert.ok(died, 'the ledger process was killed mid-batch');
+    assert.deepEqual([...new Set(statuses)], [200]);
+    await billedOnce(accountId, served);
   });
 
   const start = async (i: number) => {

@@ -1,13 +1,16 @@
+import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
-import { mkdtempSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { ClickHouseLogLevel, createClient, type ClickHouseClient } from '@clickhouse/client';
 import { Kafka, logLevel, type Producer } from 'kafkajs';
 import OpenAI from 'openai';
 import { pino, type Logger } from 'pino';
 import { endpointsFromEnv, waitFor } from '@yugong/infra';
-import { createMetrics as ledgerMetrics, startLedger, type Ledger, type LedgerMetrics, type StartOffsets } from '@yugong/ledger-consumer';
+import { createMetrics as ledgerMetrics, startLedger, type LedgerMetrics, type StartOffsets } from '@yugong/ledger-consumer';
 import { createMockOpenAI, type MockOpenAI } from '@yugong/mock-openai';
 import { connectRedis, redisKeys, sqlString, topics, type RedisClient } from '@yugong/schemas';
 import { createProxy, type Proxy } from '../../src/app.js';
@@ -38,9 +41,12 @@ export interface Stack {
   url: string;
   redis: RedisClient;
   clickhouse: ClickHouseClient;
+  /** The stack's own ClickHouse database. */
+  database: string;
   kafka: Kafka;
-  ledger: Ledger;
-  /** The ledger's metrics (what its /metrics serves). */
+  /** The ledger's processes, when the stack runs it as processes (`ledgerProcesses`). */
+  ledgers: LedgerProcess[];
+  /** The in-process ledger's metrics (what its /metrics serves). */
   ledgerMetrics: LedgerMetrics;
   admin(method: string, path: string, body?: unknown): Promise<{ status: number; json: any }>;
   /** A root account with a balance and a key; returns the key and the account id. */
@@ -56,6 +62,52 @@ export interface Stack {
   close(): Promise<void>;
 }
 
+
+/** A ledger-consumer process of the stack: both consumer groups, spread over all of them. */
+export interface LedgerProcess {
+  child: ChildProcess | null;
+  /** Starts it (again), with extra variables (e.g. YUGONG_FAULT_KILL_AT); resolves once it serves /healthz. */
+  start(env?: Record<string, string>): Promise<void>;
+  /** Ends it with SIGKILL, as a crash would. */
+  kill(): Promise<void>;
+  /** Resolves when it has ended, however. */
+  exited(): Promise<void>;
+}
+
+const LEDGER_MAIN = fileURLToPath(new URL('./main.js', import.meta.resolve('@yugong/ledger-consumer')));
+
+/** Its output goes to `logFile` (kafkajs reports every rebalance and lost broker there). */
+function ledgerProcess(env: Record<string, string>, logFile: string): LedgerProcess {
+  let exit: Promise<void> = Promise.resolve();
+  const p: LedgerProcess = {
+    child: null,
+    async start(extra = {}) {
+      const port = String(await freePort());
+      const log = openSync(logFile, 'a');
+      const child = spawn(process.execPath, [LEDGER_MAIN], { env: { ...process.env, ...env, ...extra, YUGONG_LEDGER_PORT: port }, stdio: ['ignore', log, log] });
+      closeSync(log);
+      p.child = child;
+      exit = new Promise((resolve) => child.once('exit', () => {
+        if (p.child === child) p.child = null;
+        resolve();
+      }));
+      await waitFor(`a ledger process to serve (its log: ${logFile})`, async () => ((await fetch(`http://127.0.0.1:${port}/healthz`).then((r) => r.status, () => 0)) === 200 ? true : null), 60_000);
+    },
+    async kill() {
+      p.child?.kill('SIGKILL');
+      await exit;
+    },
+    exited: () => exit,
+  };
+  return p;
+}
+
+export const freePort = () => new Promise<number>((resolve) => {
+  const srv = createServer().listen(0, '127.0.0.1', () => {
+    const { port } = srv.address() as AddressInfo;
+    srv.close(() => resolve(port));
+  });
+});
 
 /**
  * A stack's ledger needs only the events of its own tests. Its new consumer groups would
@@ -79,31 +131,48 @@ async function currentEnds(kafka: Kafka): Promise<StartOffsets> {
 }
 
 /**
- * `redisUrl` and `kafkaBrokers` put the stack on other servers (clusters); `env` is every
- * node's and, for YUGONG_REDIS_REPLICAS and YUGONG_KAFKA_REPLICATION_FACTOR, the ledger's.
+ * `redisUrl`, `kafkaBrokers` and `clickhouse` (the replicas of a replicated shard and their
+ * cluster) put the stack on other servers; `env` is every node's and, for
+ * YUGONG_REDIS_REPLICAS and YUGONG_KAFKA_REPLICATION_FACTOR, the ledger's. With
+ * `ledgerProcesses` the ledger runs as that many processes from the topics' beginning (a
+ * fresh cluster's), not in this one. The stack reads ClickHouse through the last replica.
  */
-export async function startStack(opts: { upstreams?: UpstreamSpec[]; nodes?: number; env?: Record<string, string>; log?: Logger; redisUrl?: string; kafkaBrokers?: string[] } = {}): Promise<Stack> {
+export async function startStack(opts: {
+  upstreams?: UpstreamSpec[]; nodes?: number; env?: Record<string, string>; log?: Logger; redisUrl?: string; kafkaBrokers?: string[];
+  clickhouse?: { urls: string[]; cluster: string }; ledgerProcesses?: number;
+} = {}): Promise<Stack> {
   const endpoints = { ...endpointsFromEnv(), ...(opts.redisUrl ? { redisUrl: opts.redisUrl } : {}), ...(opts.kafkaBrokers ? { kafkaBrokers: opts.kafkaBrokers } : {}) };
+  const chUrls = opts.clickhouse?.urls ?? [endpoints.clickhouseUrl];
   const mock = await createMockOpenAI();
   const kafka = new Kafka({ clientId: 'proxy-test', brokers: endpoints.kafkaBrokers, logLevel: logLevel.NOTHING });
   const redis = connectRedis(endpoints.redisUrl);
   const database = `yg_proxy_${randomUUID().replace(/-/g, '').slice(0, 12)}`;
-  const chAdmin = createClient({ url: endpoints.clickhouseUrl });
-  await chAdmin.command({ query: `CREATE DATABASE IF NOT EXISTS ${database}` });
+  const chAdmin = createClient({ url: chUrls[0] });
+  await chAdmin.command({ query: `CREATE DATABASE IF NOT EXISTS ${database}${opts.clickhouse ? ` ON CLUSTER ${opts.clickhouse.cluster}` : ''}` });
   await chAdmin.close();
-  const clickhouse = createClient({ url: endpoints.clickhouseUrl, database, log: { level: ClickHouseLogLevel.OFF } });
+  const replicas = chUrls.map((url) => createClient({ url, database, log: { level: ClickHouseLogLevel.OFF } }));
+  const clickhouse = replicas[replicas.length - 1] as ClickHouseClient;
+  const replicaSettings = { redisReplicas: Number(opts.env?.YUGONG_REDIS_REPLICAS ?? 0), kafkaReplicationFactor: Number(opts.env?.YUGONG_KAFKA_REPLICATION_FACTOR ?? 1) };
+  const groupSuffix = `-${randomUUID()}`;
+  const spoolRoot = mkdtempSync(join(tmpdir(), 'yugong-spool-'));
+  const ledgers = Array.from({ length: opts.ledgerProcesses ?? 0 }, (_, i) => ledgerProcess({
+    YUGONG_KAFKA_BROKERS: endpoints.kafkaBrokers.join(','), YUGONG_REDIS_URL: endpoints.redisUrl, YUGONG_CLICKHOUSE_URL: chUrls.join(','),
+    YUGONG_CLICKHOUSE_DATABASE: database, ...(opts.clickhouse ? { YUGONG_CLICKHOUSE_CLUSTER: opts.clickhouse.cluster } : {}),
+    YUGONG_GROUP_SUFFIX: groupSuffix, YUGONG_REDIS_REPLICAS: String(replicaSettings.redisReplicas), YUGONG_KAFKA_REPLICATION_FACTOR: String(replicaSettings.kafkaReplicationFactor),
+    YUGONG_CLICKHOUSE_BATCH_MAX_WAIT_MS: '50', YUGONG_KAFKA_SESSION_TIMEOUT_MS: '6000', YUGONG_LOG_LEVEL: 'warn', KAFKAJS_NO_PARTITIONER_WARNING: '1',
+  }, join(spoolRoot, `ledger-${i + 1}.log`)));
+  for (const l of ledgers) await l.start();
   const metrics = ledgerMetrics();
-  const ledger = await startLedger({
+  const ledger = ledgers.length ? null : await startLedger({
     startAt: await currentEnds(kafka),
-    config: { dedupeTtlSeconds: 3600, clickhouseMaxWaitMs: 50, groupSuffix: `-${randomUUID()}`, redisReplicas: Number(opts.env?.YUGONG_REDIS_REPLICAS ?? 0), kafkaReplicationFactor: Number(opts.env?.YUGONG_KAFKA_REPLICATION_FACTOR ?? 1) },
-    kafka, redis, clickhouse, log: pino({ level: 'silent' }), metrics,
+    config: { dedupeTtlSeconds: 3600, clickhouseMaxWaitMs: 50, groupSuffix, clickhouseCluster: opts.clickhouse?.cluster, ...replicaSettings },
+    kafka, redis, clickhouse: replicas, log: pino({ level: 'silent' }), metrics,
   });
   const poolId = `p${randomUUID().replace(/-/g, '').slice(0, 12)}`;
   const upstreams = (opts.upstreams ?? [{ key: 'sk-upstream-a', organization: 'org-a' }]).map((u) => ({
     baseUrl: mock.baseURL, key: u.key, organization: u.organization ?? null, models: u.models ?? null, weight: 1, poolId,
   }));
   const secret = randomBytes(32).toString('hex');
-  const spoolRoot = mkdtempSync(join(tmpdir(), 'yugong-spool-'));
   const nodes: Node[] = [];
 
   async function addNode(extraEnv: Record<string, string> = {}): Promise<Node> {
@@ -138,7 +207,7 @@ export async function startStack(opts: { upstreams?: UpstreamSpec[]; nodes?: num
   const url = nodes[0]?.url ?? '';
 
   const stack: Stack = {
-    mock, nodes, url, redis, clickhouse, kafka, ledger, ledgerMetrics: metrics, addNode,
+    mock, nodes, url, redis, clickhouse, database, kafka, ledgers, ledgerMetrics: metrics, addNode,
     async admin(method, path, body) {
       const res = await fetch(`${url}/admin/v1${path}`, {
         method,
@@ -191,10 +260,12 @@ export async function startStack(opts: { upstreams?: UpstreamSpec[]; nodes?: num
         n.redis.disconnect();
         n.subscriber.disconnect();
       }
-      await ledger.stop();
+      await ledger?.stop();
+      for (const l of ledgers) await l.kill();
       await mock.close();
-      await clickhouse.command({ query: `DROP DATABASE IF EXISTS ${database}` });
-      await clickhouse.close();
+      // A replicated shard is the suite's own, made fresh and stopped after it.
+      if (!opts.clickhouse) await clickhouse.command({ query: `DROP DATABASE IF EXISTS ${database}` });
+      await Promise.all(replicas.map((r) => r.close()));
       redis.disconnect();
     },
   };
