@@ -56,7 +56,7 @@ export async function startLedger(deps: LedgerDeps): Promise<Ledger> {
   const dlq = deps.kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
   await dlq.connect();
   const applier = createBalanceApplier(deps.redis, deps.config.dedupeTtlSeconds);
-  const sink = createLineItemSink(replicas, deps.metrics);
+  const sink = createLineItemSink(replicas, deps.metrics, { feed: cluster !== undefined });
   const suffix = deps.config.groupSuffix;
   // A member that died holds its partitions until its session times out.
   const session = deps.config.sessionTimeoutMs ?? 30_000;

@@ -1,6 +1,6 @@
 import type { ClickHouseClient } from '@clickhouse/client';
 import {
-  creditColumns, lineItemColumns, sqlString, sqlStringSet, toClickHouseDateTime, toCreditRow, toLineItemRow, type EventOf, type EventType, type YugongEvent,
+  LINE_ITEMS_FEED, creditColumns, lineItemColumns, sqlString, sqlStringSet, toClickHouseDateTime, toCreditRow, toLineItemRow, type EventOf, type EventType, type YugongEvent,
 } from '@yugong/schemas';
 import type { LedgerMetrics } from '../metrics.js';
 import type { ReplicaSet } from './replicas.js';
@@ -52,13 +52,17 @@ const credits: Target<'credit.granted'> = {
  * primary-key range of the batch, so the lookup is cheap), then insert. ClickHouse itself is
  * the seen-set, so a crash between the insert and the offset commit cannot insert twice.
  *
- * With several replicas of one shard, a write that fails on one is made again at once on the
- * next, with the same events. A replica that stored the rows but died before the others
- * fetched them hides them from that second presence check; the second insert is then the
- * same block, which ReplicatedMergeTree drops by its checksum in ZooKeeper (and so do the
- * rollups' replicated tables). Later writes stay on the replica that answered.
+ * With several replicas of one shard (`feed`: the migrations made them with LINE_ITEMS_FEED),
+ * the rows to write are decided once, on the replica that answers; their inserts that fail on
+ * one replica are made again at once on the next with the same rows. A block a replica stored
+ * before it died (whose rows the next may not have fetched yet) comes again as the same block,
+ * which ReplicatedMergeTree drops by its checksum in ZooKeeper. The rollups are fed by a
+ * second insert of the same rows into the Null feed table: it never drops a block, so each
+ * rollup's view writes its block again, and each replicated rollup keeps it once by its own
+ * checksum, even when the replica died between storing line_items and its rollups. Later
+ * writes stay on the replica that answered.
  */
-export function createLineItemSink(replicas: ReplicaSet, metrics: LedgerMetrics): LineItemSink {
+export function createLineItemSink(replicas: ReplicaSet, metrics: LedgerMetrics, opts: { feed?: boolean } = {}): LineItemSink {
   async function alreadyStored<T extends EventType>(ch: ClickHouseClient, target: Target<T>, events: EventOf<T>[]): Promise<Set<string>> {
     const stored = new Set<string>();
     for (let i = 0; i < events.length; i += PRESENCE_SLICE) {
@@ -72,7 +76,8 @@ export function createLineItemSink(replicas: ReplicaSet, metrics: LedgerMetrics)
     return stored;
   }
 
-  async function writeOnce<T extends EventType>(ch: ClickHouseClient, target: Target<T>, events: YugongEvent[]): Promise<number> {
+  /** The rows of a target's events that no replica is known to hold, each event once. */
+  async function rowsToWrite<T extends EventType>(ch: ClickHouseClient, target: Target<T>, events: YugongEvent[]): Promise<Record<string, unknown>[]> {
     const seen = new Set<string>();
     const unique: EventOf<T>[] = [];
     for (const e of events) {
@@ -84,19 +89,24 @@ export function createLineItemSink(replicas: ReplicaSet, metrics: LedgerMetrics)
       seen.add(e.id);
       unique.push(e as EventOf<T>);
     }
-    if (unique.length === 0) return 0;
+    if (unique.length === 0) return [];
     const stored = await alreadyStored(ch, target, unique);
     if (stored.size) metrics.duplicatesDropped.inc({ where: 'clickhouse' }, stored.size);
-    const rows = unique.filter((e) => !stored.has(e.id)).map((e) => target.toRow(e));
-    if (rows.length === 0) return 0;
-    await ch.insert({ table: target.table, values: rows, format: 'JSONEachRow', columns: [...target.columns] as [string, ...string[]] });
-    return rows.length;
+    return unique.filter((e) => !stored.has(e.id)).map((e) => target.toRow(e));
   }
 
+  const insert = (ch: ClickHouseClient, table: string, columns: readonly string[], rows: Record<string, unknown>[]) =>
+    rows.length ? ch.insert({ table, values: rows, format: 'JSONEachRow', columns: [...columns] as [string, ...string[]] }) : Promise.resolve();
+
   return {
-    write: (events) => replicas.run('line items', async (ch) => {
-      metrics.lineItemsInserted.inc(await writeOnce(ch, lineItems, events));
-      await writeOnce(ch, credits, events);
-    }),
+    async write(events) {
+      const [items, credited] = await replicas.run('line items: what is stored', async (ch) => [await rowsToWrite(ch, lineItems, events), await rowsToWrite(ch, credits, events)]);
+      await replicas.run('line items: insert', async (ch) => {
+        await insert(ch, lineItems.table, lineItems.columns, items);
+        if (opts.feed) await insert(ch, LINE_ITEMS_FEED, lineItems.columns, items);
+        await insert(ch, credits.table, credits.columns, credited);
+      });
+      metrics.lineItemsInserted.inc(items.length);
+    },
   };
 }

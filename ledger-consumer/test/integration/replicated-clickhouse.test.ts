@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { ClickHouseLogLevel, createClient, type ClickHouseClient } from '@clickhouse/client';
 import { pino } from 'pino';
 import { loadProfile, startClickHouseCluster, waitFor, type ClickHouseCluster } from '@yugong/infra';
-import { makeEvent, migrate, migrations, type YugongEvent } from '@yugong/schemas';
+import { LINE_ITEMS_FEED, makeEvent, migrate, migrations, type YugongEvent } from '@yugong/schemas';
 import { sampleUsage } from '@yugong/schemas/testing';
 import { createReplicaSet } from '../../src/line-items/replicas.js';
 import { createLineItemSink } from '../../src/line-items/sink.js';
@@ -72,12 +72,14 @@ describe('line items on two replicated ClickHouse servers (ZooKeeper)', function
     const engines = async (ch: ClickHouseClient) => (await (await ch.query({ query: 'SELECT name, engine FROM system.tables WHERE database = currentDatabase() ORDER BY name', format: 'JSONEachRow' })).json<{ name: string; engine: string }>()).map((t) => `${t.name} ${t.engine}`);
     const [a, b] = await Promise.all(replicas.map(engines));
     assert.deepEqual(a, b);
-    for (const t of a!) assert.match(t, / (Replicated\w*MergeTree|MaterializedView)$/, t);
+    // Every table replicated but the Null table that feeds the rollups' views (it keeps nothing).
+    assert.ok(a!.includes(`${LINE_ITEMS_FEED} Null`));
+    for (const t of a!.filter((x) => !x.startsWith(`${LINE_ITEMS_FEED} `))) assert.match(t, / (Replicated\w*MergeTree|MaterializedView)$/, t);
     assert.ok(a!.includes('line_items ReplicatedReplacingMergeTree'));
   });
 
   it('a batch written through one replica reaches the other, rollups included', async () => {
-    const sink = createLineItemSink(createReplicaSet(replicas, pino({ level: 'silent' })), createMetrics());
+    const sink = createLineItemSink(createReplicaSet(replicas, pino({ level: 'silent' })), createMetrics(), { feed: true });
     await sink.write(usage(50));
     await bothHold('both replicas to hold the batch');
   });
@@ -86,18 +88,55 @@ describe('line items on two replicated ClickHouse servers (ZooKeeper)', function
     const batch = usage(40);
     await replicas[1]!.command({ query: 'SYSTEM STOP FETCHES line_items' });
     try {
-      await createLineItemSink(createReplicaSet([replicas[0]!], pino({ level: 'silent' })), createMetrics()).write(batch);
+      await createLineItemSink(createReplicaSet([replicas[0]!], pino({ level: 'silent' })), createMetrics(), { feed: true }).write(batch);
       // The first replica answered, then (as far as the sink knows) failed: the same events go to the second.
       assert.equal((await totals(replicas[1]!))?.n, String(n - 40), 'the second replica has not fetched the batch');
-      await createLineItemSink(createReplicaSet([replicas[1]!], pino({ level: 'silent' })), createMetrics()).write(batch);
+      await createLineItemSink(createReplicaSet([replicas[1]!], pino({ level: 'silent' })), createMetrics(), { feed: true }).write(batch);
     } finally {
       await replicas[1]!.command({ query: 'SYSTEM START FETCHES line_items' });
     }
     await bothHold('both replicas to hold each row once');
   });
 
+  /** A replica's client that fails the feed's insert: before it is stored, or after (the answer lost). */
+  const dyingAtFeed = (ch: ClickHouseClient, stored: boolean) => new Proxy(ch, {
+    get(target, prop, receiver) {
+      if (prop !== 'insert') return Reflect.get(target, prop, receiver);
+      return async (params: Parameters<ClickHouseClient['insert']>[0]) => {
+        if (params.table !== LINE_ITEMS_FEED) return target.insert(params);
+        if (stored) await target.insert(params);
+        throw new Error('socket hang up');
+      };
+    },
+  });
+
+  for (const stored of [false, true]) {
+    it(`a replica that stored line_items and died ${stored ? 'as it stored the rollups' : 'before the rollups'}: the next replica makes the rollups whole, once`, async () => {
+      const sink = createLineItemSink(createReplicaSet([dyingAtFeed(replicas[0]!, stored), replicas[1]!], pino({ level: 'silent' })), createMetrics(), { feed: true });
+      await sink.write(usage(25));
+      await bothHold('rollups equal to the line items on both replicas');
+    });
+  }
+
+  it('two batches that sum alike (one request each, same key, model, cost and hour) are both counted', async () => {
+    const alike = `${root}-alike`;
+    const sink = createLineItemSink(createReplicaSet(replicas, pino({ level: 'silent' })), createMetrics(), { feed: true });
+    const time = new Date();
+    for (let i = 0; i < 3; i++) {
+      await sink.write([makeEvent('usage.recorded', { id: `usage:${alike}:${i}`, source: 't', accountPath: [alike], time, data: sampleUsage({ requestId: randomUUID(), costs: ['5000'] }) })]);
+    }
+    await waitFor('three requests in every rollup', async () => {
+      const [row] = await (await replicas[1]!.query({
+        query: `SELECT toString(sum(requests)) AS hourly, (SELECT toString(sum(requests)) FROM usage_daily WHERE account_id = '${alike}') AS daily,
+          (SELECT toString(sumMerge(requests_state)) FROM latency_hourly WHERE account_id = '${alike}') AS latency FROM usage_hourly WHERE account_id = '${alike}'`,
+        format: 'JSONEachRow',
+      })).json<Record<string, string>>();
+      return row?.hourly === '3' && row.daily === '3' && row.latency === '3' ? true : null;
+    }, 30_000);
+  });
+
   it('with one replica killed, the sink writes through the other; the dead one catches up when back', async () => {
-    const sink = createLineItemSink(createReplicaSet(replicas, pino({ level: 'silent' })), createMetrics());
+    const sink = createLineItemSink(createReplicaSet(replicas, pino({ level: 'silent' })), createMetrics(), { feed: true });
     await cluster.kill(0);
     await sink.write(usage(30));
     await sink.write(usage(30));
