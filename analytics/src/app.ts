@@ -1,7 +1,7 @@
 import type { ClickHouseClient } from '@clickhouse/client';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Logger } from 'pino';
-import { corsAllowed, createAuthenticator, FailedAuthLimiter, redisAccessReader, type RedisClient } from '@yugong/schemas';
+import { corsAllowed, createAuthenticator, errorBody, FailedAuthLimiter, redisAccessReader, type RedisClient } from '@yugong/schemas';
 import { authenticate, isDenied, resolveTarget, type Caller, type Target } from './auth.js';
 import type { AnalyticsConfig } from './config.js';
 import { csvLine } from './csv.js';
@@ -20,7 +20,7 @@ export interface AnalyticsDeps {
 }
 
 function fail(res: Response, status: number, param: string | null, message: string, code = 'invalid_value'): void {
-  res.status(status).json({ error: { message, type: status >= 500 ? 'server_error' : 'invalid_request_error', param, code } });
+  res.status(status).type('application/json').send(errorBody({ message, type: status >= 500 ? 'server_error' : 'invalid_request_error', param, code }));
 }
 
 /** Unwraps parsed parameters; answers 400 for the first bad one. */

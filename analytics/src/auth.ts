@@ -1,6 +1,6 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
-import { bearerToken, isDenial, redisKeys, type AccessDenial, type Authenticator, type RedisClient } from '@yugong/schemas';
+import { bearerToken, decodeAccount, isDenial, redisKeys, type AccessDenial, type Authenticator, type RedisClient } from '@yugong/schemas';
 
 /** Who asks: the operator sees every account; an account's key sees its own subtree. */
 export type Caller = { kind: 'operator' } | { kind: 'account'; accountId: string; root: string; keyId: string };
@@ -40,8 +40,7 @@ export async function resolveTarget(caller: Caller, requested: string | null, re
   const notFound: Denied = { status: 404, code: 'account_not_found', message: `No account "${id}".`, param: 'account_id' };
   const root = await redis.hget(redisKeys.accountRoots(), id);
   if (!root) return notFound;
-  const raw = await redis.hget(redisKeys.account(root, id), 'path');
-  const path = raw ? (JSON.parse(raw) as string[]) : [id];
+  const path = decodeAccount(await redis.hgetall(redisKeys.account(root, id)))?.path ?? [id];
   if (caller.kind === 'account' && !path.includes(caller.accountId)) return notFound;
   return { accountId: id, root, path };
 }

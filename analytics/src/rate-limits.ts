@@ -1,4 +1,4 @@
-import { redisKeys, type RedisClient } from '@yugong/schemas';
+import { decodeAccount, decodeApiKey, redisKeys, type RedisClient } from '@yugong/schemas';
 
 const WINDOW_MS = 60_000;
 
@@ -8,10 +8,9 @@ interface Use {
   remaining: number | null;
 }
 
-const use = (limit: string | null | undefined, used: string | null | undefined): Use => {
-  const l = limit ? Number(limit) : null;
+const use = (limit: number | null, used: string | null | undefined): Use => {
   const u = Number(used ?? 0);
-  return { limit: l, used: u, remaining: l === null ? null : Math.max(0, l - u) };
+  return { limit, used: u, remaining: limit === null ? null : Math.max(0, limit - u) };
 };
 
 /**
@@ -19,15 +18,15 @@ const use = (limit: string | null | undefined, used: string | null | undefined):
  * path, read from the admission script's own counters.
  */
 export async function rateLimits(redis: RedisClient, root: string, keyId: string, now = Date.now()) {
-  const meta = await redis.hmget(redisKeys.keyMeta(root, keyId), 'keyId', 'path', 'rpm', 'tpm');
-  if (!meta[0]) return null;
-  const path = JSON.parse(meta[1] ?? '[]') as string[];
+  const key = decodeApiKey(await redis.hgetall(redisKeys.keyMeta(root, keyId)));
+  if (!key) return null;
+  const path = key.path;
   const minute = Math.floor(now / WINDOW_MS);
   const p = redis.pipeline();
   p.get(redisKeys.rpm(root, `k:${keyId}`, minute));
   p.get(redisKeys.tpm(root, `k:${keyId}`, minute));
   for (const a of path) {
-    p.hmget(redisKeys.account(root, a), 'rpm', 'tpm');
+    p.hgetall(redisKeys.account(root, a));
     p.get(redisKeys.rpm(root, `a:${a}`, minute));
     p.get(redisKeys.tpm(root, `a:${a}`, minute));
   }
@@ -39,10 +38,10 @@ export async function rateLimits(redis: RedisClient, root: string, keyId: string
     object: 'rate_limits',
     api_key_id: keyId,
     window_resets_in_ms: (minute + 1) * WINDOW_MS - now,
-    key: { rpm: use(meta[2], r[0] as string | null), tpm: use(meta[3], r[1] as string | null) },
+    key: { rpm: use(key.rpm, r[0] as string | null), tpm: use(key.tpm, r[1] as string | null) },
     accounts: path.map((a, i) => {
-      const [rpm, tpm] = r[2 + i * 3] as (string | null)[];
-      return { account_id: a, rpm: use(rpm, r[3 + i * 3] as string | null), tpm: use(tpm, r[4 + i * 3] as string | null) };
+      const account = decodeAccount(r[2 + i * 3] as Record<string, string>);
+      return { account_id: a, rpm: use(account?.rpm ?? null, r[3 + i * 3] as string | null), tpm: use(account?.tpm ?? null, r[4 + i * 3] as string | null) };
     }),
   };
 }

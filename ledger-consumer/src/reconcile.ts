@@ -1,5 +1,5 @@
 import type { ClickHouseClient } from '@clickhouse/client';
-import { redisKeys, sqlStringSet, type RedisClient } from '@yugong/schemas';
+import { decodeAccount, redisKeys, sqlStringSet, type RedisClient } from '@yugong/schemas';
 
 export interface Drift {
   accountId: string;
@@ -43,12 +43,11 @@ export async function reconcile(redis: RedisClient, clickhouse: ClickHouseClient
     const credited = await sums(clickhouse, `SELECT account_id, toString(sum(amount_nano)) AS total
       FROM (SELECT event_id, account_id, amount_nano FROM credits WHERE account_id IN ${set} LIMIT 1 BY event_id) GROUP BY account_id`);
     // Accounts of many trees: separate calls, as a Redis Cluster refuses a pipeline across slots.
-    const results = await Promise.all(slice.map((id) => redis.hmget(redisKeys.account(roots[id] ?? id, id), 'spent', 'credited')));
+    const results = await Promise.all(slice.map(async (id) => decodeAccount(await redis.hgetall(redisKeys.account(roots[id] ?? id, id)))));
     slice.forEach((id, j) => {
-      const [redisSpent, redisCredited] = results[j] ?? [];
-      const redisSpentNano = BigInt(redisSpent ?? '0');
+      const redisSpentNano = results[j]?.spentNano ?? 0n;
       const lineItemsNano = spent.get(id) ?? 0n;
-      const creditedNano = BigInt(redisCredited ?? '0');
+      const creditedNano = results[j]?.creditedNano ?? 0n;
       const creditsTableNano = credited.get(id) ?? 0n;
       out.push({ accountId: id, redisSpentNano, lineItemsNano, creditedNano, creditsTableNano, drift: redisSpentNano - lineItemsNano, creditDrift: creditedNano - creditsTableNano });
     });

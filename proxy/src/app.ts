@@ -5,7 +5,7 @@ import express, { type NextFunction, type Request, type Response } from 'express
 import type { ClickHouseClient } from '@clickhouse/client';
 import type { Producer } from 'kafkajs';
 import type { Logger } from 'pino';
-import { createAuthenticator, FailedAuthLimiter, makeEvent, redisKeys, type RedisClient } from '@yugong/schemas';
+import { createAuthenticator, decodeNotice, decodeUpstreamKey, encodeNotice, FailedAuthLimiter, makeEvent, redisKeys, type RedisClient } from '@yugong/schemas';
 import { createAdmissionScripts } from './admission/admit.js';
 import { createAdmitter, DEFAULT_LEASES } from './admission/leases.js';
 import { sendApiError } from './admin/inputs.js';
@@ -15,11 +15,11 @@ import { Projections } from './auth/projections.js';
 import type { ProxyConfig } from './config.js';
 import { createEventSink, type EventSink } from './events/sink.js';
 import { isApiPath } from './http/endpoints.js';
-import { clientErrors, sendError } from './http/errors.js';
+import { clientErrors, sendError } from './errors.js';
 import { createApiHandler } from './http/handler.js';
 import { createMetrics, type ProxyMetrics } from './metrics.js';
 import { decryptSecret, encryptSecret } from './pool/crypto.js';
-import { UpstreamPool, type HealthChange } from './pool/pool.js';
+import { UpstreamPool } from './pool/pool.js';
 import { startProber, type Prober } from './pool/probe.js';
 import { PriceBook } from './prices.js';
 import { selfServiceRouter } from './self-service/router.js';
@@ -49,13 +49,6 @@ export interface Proxy {
   close(): Promise<void>;
 }
 
-type Notice =
-  | { type: 'account'; accountId: string }
-  | { type: 'apikey'; hash: string }
-  | { type: 'upstream'; keyId: string }
-  | { type: 'prices'; version: string }
-  | { type: 'upstream-health'; from: string; change: HealthChange };
-
 function ignoreSocketError(): void {
   // The client is gone; the request's own close handling records the outcome.
 }
@@ -68,7 +61,7 @@ export async function createProxy(deps: ProxyDeps): Promise<Proxy> {
   const prices = new PriceBook(redis);
   await prices.load(sink, config.nodeId);
   const pool = new UpstreamPool((change) => {
-    void redis.publish(redisKeys.changes(), JSON.stringify({ type: 'upstream-health', from: config.nodeId, change })).catch(() => undefined);
+    void redis.publish(redisKeys.changes(), encodeNotice({ type: 'upstream-health', from: config.nodeId, change })).catch(() => undefined);
   });
   const service = new AccountsService(redis, sink, config.nodeId, config.secretKey);
   const admitter = createAdmitter({ scripts: createAdmissionScripts(redis, config.redisReplicas, log), nodeId: config.nodeId, leases: { ...DEFAULT_LEASES, windowMs: config.admissionLeaseMs }, log });
@@ -78,11 +71,11 @@ export async function createProxy(deps: ProxyDeps): Promise<Proxy> {
       ? [[only, await redis.hget(redisKeys.upstreamKeys(), only)] as const]
       : Object.entries(await redis.hgetall(redisKeys.upstreamKeys()));
     for (const [id, raw] of entries) {
-      if (!raw) {
+      const p = decodeUpstreamKey(raw);
+      if (!p) {
         pool.remove(id);
         continue;
       }
-      const p = JSON.parse(raw) as { poolId: string; baseUrl: string; organization: string | null; models: string[] | null; weight: number; encryptedKey: string; status: string; reason?: string };
       if (config.poolIds && !config.poolIds.includes(p.poolId)) continue;
       let secret: string;
       try {
@@ -91,7 +84,7 @@ export async function createProxy(deps: ProxyDeps): Promise<Proxy> {
         log.error({ keyId: id }, 'cannot decrypt upstream key: was YUGONG_SECRET_KEY changed?');
         continue;
       }
-      pool.upsert({ id, poolId: p.poolId, baseUrl: p.baseUrl, organization: p.organization, models: p.models, weight: p.weight, secret, status: p.status === 'active' ? 'active' : 'disabled', reason: p.reason ?? '' });
+      pool.upsert({ id, poolId: p.poolId, baseUrl: p.baseUrl, organization: p.organization, models: p.models, weight: p.weight, secret, status: p.status === 'active' ? 'active' : 'disabled', reason: p.reason });
     }
     const keys = pool.all();
     metrics.poolKeys.set({ state: 'active' }, keys.filter((k) => k.status === 'active').length);
@@ -99,12 +92,8 @@ export async function createProxy(deps: ProxyDeps): Promise<Proxy> {
   }
 
   subscriber.on('message', (_channel: string, message: string) => {
-    let n: Notice;
-    try {
-      n = JSON.parse(message) as Notice;
-    } catch {
-      return;
-    }
+    const n = decodeNotice(message);
+    if (!n) return;
     if (n.type === 'apikey') {
       // A key this node has not read lately has no lease here either.
       const keyId = projections.forgetKey(n.hash);

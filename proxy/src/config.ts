@@ -1,6 +1,6 @@
 import { hostname } from 'node:os';
 import { z } from 'zod';
-import { parseTrustedProxies, redisReplicas, redisUrl, type Cidr } from '@yugong/schemas';
+import { httpUrl, parseEnv, portVariable, sharedEnv } from '@yugong/schemas';
 
 const upstreamSeed = z
   .object({
@@ -14,87 +14,6 @@ const upstreamSeed = z
   .strict();
 export type UpstreamSeed = z.infer<typeof upstreamSeed>;
 
-const schema = z.object({
-  YUGONG_KAFKA_BROKERS: z.string().min(1, 'YUGONG_KAFKA_BROKERS is required (host:port,…)'),
-  YUGONG_REDIS_URL: redisUrl,
-  YUGONG_REDIS_REPLICAS: redisReplicas,
-  YUGONG_CLICKHOUSE_URL: z.string().url().optional(),
-  YUGONG_CLICKHOUSE_DATABASE: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/).default('default'),
-  YUGONG_PROXY_PORT: z.coerce.number().int().min(0).max(65535).default(18080),
-  YUGONG_PROXY_HOST: z.string().default('127.0.0.1'),
-  /** The base URL clients should use; named in 401 messages. */
-  YUGONG_PUBLIC_URL: z.string().url().optional(),
-  YUGONG_ADMIN_TOKEN: z.string().min(24, 'YUGONG_ADMIN_TOKEN must be at least 24 characters'),
-  /** 32 bytes (hex or base64) encrypting upstream keys at rest. */
-  YUGONG_SECRET_KEY: z.string().min(32, 'YUGONG_SECRET_KEY must be 32 bytes as hex (64 chars) or base64 (44 chars)'),
-  /** JSON array of upstream keys to add to the pool at start (if not there yet). */
-  YUGONG_UPSTREAMS: z.string().default('[]'),
-  /** Serve only these upstream pools (comma-separated); all pools when unset. */
-  YUGONG_POOL_IDS: z.string().regex(/^[A-Za-z0-9_,-]*$/).default(''),
-  YUGONG_NODE_ID: z.string().regex(/^[A-Za-z0-9._-]{1,100}$/).default(`${hostname()}-${process.pid}`.replace(/[^A-Za-z0-9._-]/g, '-').slice(0, 100)),
-  YUGONG_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-  YUGONG_MAX_BODY_BYTES: z.coerce.number().int().min(1024).default(32 * 1024 * 1024),
-  /** Overall deadline of one client request across every upstream attempt. */
-  YUGONG_REQUEST_DEADLINE_MS: z.coerce.number().int().min(1000).default(600_000),
-  /** How long an upstream may take to start answering before the attempt is retried. */
-  YUGONG_UPSTREAM_HEADERS_TIMEOUT_MS: z.coerce.number().int().min(100).default(120_000),
-  YUGONG_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(10).default(4),
-  /** Holds expire after this long if no settlement arrives (a crashed node's requests). */
-  YUGONG_HOLD_TTL_MS: z.coerce.number().int().min(10_000).default(15 * 60_000),
-  /**
-   * How long a node admits in memory under one lease of an account's funds and windows before
-   * it gives back what it did not use; 0 decides every request in Redis.
-   */
-  YUGONG_ADMISSION_LEASE_MS: z.coerce.number().int().min(0).max(60_000).default(2_000),
-  /** Completion tokens assumed for a hold when the request sets no max_tokens. */
-  YUGONG_DEFAULT_HOLD_COMPLETION_TOKENS: z.coerce.number().int().min(1).default(1024),
-  YUGONG_SPOOL_DIR: z.string().default('.yugong/spool'),
-  YUGONG_SPOOL_MAX_BYTES: z.coerce.number().int().min(1024).default(512 * 1024 * 1024),
-  /** How often keys disabled for invalid_api_key or insufficient_quota are probed. */
-  YUGONG_PROBE_INTERVAL_MS: z.coerce.number().int().min(1000).default(300_000),
-  YUGONG_SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).default(30_000),
-  /** Load balancers whose X-Forwarded-For is believed (addresses or CIDR ranges, comma-separated). */
-  YUGONG_TRUSTED_PROXIES: z.string().default(''),
-  /** How long a client may take to send a request's headers, and the whole request with its body. */
-  YUGONG_HEADERS_TIMEOUT_MS: z.coerce.number().int().min(1000).default(30_000),
-  YUGONG_REQUEST_BODY_TIMEOUT_MS: z.coerce.number().int().min(1000).default(300_000),
-  /** Open connections one client address may hold (a trusted proxy's are not capped). */
-  YUGONG_MAX_CONNECTIONS_PER_IP: z.coerce.number().int().min(1).default(256),
-});
-
-export interface ProxyConfig {
-  kafkaBrokers: string[];
-  redisUrl: string;
-  /** Replicas that hold an admission's hold or lease before the request goes upstream. */
-  redisReplicas: number;
-  clickhouseUrl: string | null;
-  clickhouseDatabase: string;
-  port: number;
-  host: string;
-  publicUrl: string;
-  adminToken: string;
-  secretKey: Buffer;
-  upstreams: UpstreamSeed[];
-  poolIds: string[] | null;
-  nodeId: string;
-  logLevel: string;
-  maxBodyBytes: number;
-  requestDeadlineMs: number;
-  upstreamHeadersTimeoutMs: number;
-  maxAttempts: number;
-  holdTtlMs: number;
-  admissionLeaseMs: number;
-  defaultHoldCompletionTokens: number;
-  spoolDir: string;
-  spoolMaxBytes: number;
-  shutdownGraceMs: number;
-  probeIntervalMs: number;
-  trustedProxies: Cidr[];
-  headersTimeoutMs: number;
-  requestBodyTimeoutMs: number;
-  maxConnectionsPerIp: number;
-}
-
 function parseSecret(text: string): Buffer | null {
   const hex = /^[0-9a-fA-F]{64}$/.test(text) ? Buffer.from(text, 'hex') : null;
   const b64 = hex ? null : Buffer.from(text, 'base64');
@@ -102,43 +21,83 @@ function parseSecret(text: string): Buffer | null {
   return key && key.length === 32 ? key : null;
 }
 
-/** Parsed and validated once, at start; every problem is named with its variable. */
-export function loadConfig(env: NodeJS.ProcessEnv = process.env): ProxyConfig {
-  const r = schema.safeParse(env);
-  const problems = r.success ? [] : r.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`);
-  let upstreams: UpstreamSeed[] = [];
-  let secretKey: Buffer | null = null;
-  let trustedProxies: Cidr[] = [];
-  if (r.success) {
-    try {
-      trustedProxies = parseTrustedProxies(r.data.YUGONG_TRUSTED_PROXIES);
-    } catch (err) {
-      problems.push(`  ${(err as Error).message}`);
-    }
-    secretKey = parseSecret(r.data.YUGONG_SECRET_KEY);
-    if (!secretKey) problems.push('  YUGONG_SECRET_KEY: must decode to exactly 32 bytes (hex or base64)');
-    try {
-      const parsed = z.array(upstreamSeed).safeParse(JSON.parse(r.data.YUGONG_UPSTREAMS));
-      if (parsed.success) upstreams = parsed.data;
-      else problems.push(`  YUGONG_UPSTREAMS: ${parsed.error.issues[0]?.path.join('.')}: ${parsed.error.issues[0]?.message}`);
-    } catch {
-      problems.push('  YUGONG_UPSTREAMS: not JSON (expected an array of {baseUrl, key, organization, models, weight})');
-    }
-  }
-  if (!r.success || problems.length || !secretKey) throw new Error(`invalid configuration:\n${problems.join('\n')}`);
-  const c = r.data;
-  return {
-    kafkaBrokers: c.YUGONG_KAFKA_BROKERS.split(',').map((s) => s.trim()).filter(Boolean),
+const schema = z
+  .object({
+    YUGONG_KAFKA_BROKERS: sharedEnv.YUGONG_KAFKA_BROKERS,
+    YUGONG_REDIS_URL: sharedEnv.YUGONG_REDIS_URL,
+    YUGONG_REDIS_REPLICAS: sharedEnv.YUGONG_REDIS_REPLICAS,
+    YUGONG_CLICKHOUSE_URL: httpUrl('YUGONG_CLICKHOUSE_URL').optional(),
+    YUGONG_CLICKHOUSE_DATABASE: sharedEnv.YUGONG_CLICKHOUSE_DATABASE,
+    YUGONG_PROXY_PORT: portVariable(18080),
+    YUGONG_PROXY_HOST: z.string().default('127.0.0.1'),
+    /** The base URL clients should use; named in 401 messages. */
+    YUGONG_PUBLIC_URL: httpUrl('YUGONG_PUBLIC_URL').optional(),
+    YUGONG_ADMIN_TOKEN: sharedEnv.YUGONG_ADMIN_TOKEN,
+    /** 32 bytes (hex or base64) encrypting upstream keys at rest. */
+    YUGONG_SECRET_KEY: z.string().min(32, 'YUGONG_SECRET_KEY must be 32 bytes as hex (64 chars) or base64 (44 chars)').transform((v, ctx) => {
+      const key = parseSecret(v);
+      if (key) return key;
+      ctx.addIssue({ code: 'custom', message: 'must decode to exactly 32 bytes (hex or base64)' });
+      return z.NEVER;
+    }),
+    /** JSON array of upstream keys to add to the pool at start (if not there yet). */
+    YUGONG_UPSTREAMS: z.string().default('[]').transform((v, ctx): UpstreamSeed[] => {
+      let json: unknown;
+      try {
+        json = JSON.parse(v);
+      } catch {
+        ctx.addIssue({ code: 'custom', message: 'not JSON (expected an array of {baseUrl, key, organization, models, weight})' });
+        return z.NEVER;
+      }
+      const parsed = z.array(upstreamSeed).safeParse(json);
+      if (parsed.success) return parsed.data;
+      ctx.addIssue({ code: 'custom', message: `${parsed.error.issues[0]?.path.join('.')}: ${parsed.error.issues[0]?.message}` });
+      return z.NEVER;
+    }),
+    /** Serve only these upstream pools (comma-separated); all pools when unset. */
+    YUGONG_POOL_IDS: z.string().regex(/^[A-Za-z0-9_,-]*$/).default(''),
+    YUGONG_NODE_ID: z.string().regex(/^[A-Za-z0-9._-]{1,100}$/).default(`${hostname()}-${process.pid}`.replace(/[^A-Za-z0-9._-]/g, '-').slice(0, 100)),
+    YUGONG_LOG_LEVEL: sharedEnv.YUGONG_LOG_LEVEL,
+    YUGONG_MAX_BODY_BYTES: z.coerce.number().int().min(1024).default(32 * 1024 * 1024),
+    /** Overall deadline of one client request across every upstream attempt. */
+    YUGONG_REQUEST_DEADLINE_MS: z.coerce.number().int().min(1000).default(600_000),
+    /** How long an upstream may take to start answering before the attempt is retried. */
+    YUGONG_UPSTREAM_HEADERS_TIMEOUT_MS: z.coerce.number().int().min(100).default(120_000),
+    YUGONG_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(10).default(4),
+    /** Holds expire after this long if no settlement arrives (a crashed node's requests). */
+    YUGONG_HOLD_TTL_MS: z.coerce.number().int().min(10_000).default(15 * 60_000),
+    /**
+     * How long a node admits in memory under one lease of an account's funds and windows before
+     * it gives back what it did not use; 0 decides every request in Redis.
+     */
+    YUGONG_ADMISSION_LEASE_MS: z.coerce.number().int().min(0).max(60_000).default(2_000),
+    /** Completion tokens assumed for a hold when the request sets no max_tokens. */
+    YUGONG_DEFAULT_HOLD_COMPLETION_TOKENS: z.coerce.number().int().min(1).default(1024),
+    YUGONG_SPOOL_DIR: z.string().default('.yugong/spool'),
+    YUGONG_SPOOL_MAX_BYTES: z.coerce.number().int().min(1024).default(512 * 1024 * 1024),
+    /** How often keys disabled for invalid_api_key or insufficient_quota are probed. */
+    YUGONG_PROBE_INTERVAL_MS: z.coerce.number().int().min(1000).default(300_000),
+    YUGONG_SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).default(30_000),
+    YUGONG_TRUSTED_PROXIES: sharedEnv.YUGONG_TRUSTED_PROXIES,
+    /** How long a client may take to send a request's headers, and the whole request with its body. */
+    YUGONG_HEADERS_TIMEOUT_MS: z.coerce.number().int().min(1000).default(30_000),
+    YUGONG_REQUEST_BODY_TIMEOUT_MS: z.coerce.number().int().min(1000).default(300_000),
+    /** Open connections one client address may hold (a trusted proxy's are not capped). */
+    YUGONG_MAX_CONNECTIONS_PER_IP: z.coerce.number().int().min(1).default(256),
+  })
+  .transform((c) => ({
+    kafkaBrokers: c.YUGONG_KAFKA_BROKERS,
     redisUrl: c.YUGONG_REDIS_URL,
+    /** Replicas that hold an admission's hold or lease before the request goes upstream. */
     redisReplicas: c.YUGONG_REDIS_REPLICAS,
     clickhouseUrl: c.YUGONG_CLICKHOUSE_URL ?? null,
     clickhouseDatabase: c.YUGONG_CLICKHOUSE_DATABASE,
     port: c.YUGONG_PROXY_PORT,
     host: c.YUGONG_PROXY_HOST,
-    publicUrl: (c.YUGONG_PUBLIC_URL ?? `http://${c.YUGONG_PROXY_HOST}:${c.YUGONG_PROXY_PORT}`).replace(/\/+$/, ''),
+    publicUrl: c.YUGONG_PUBLIC_URL ?? `http://${c.YUGONG_PROXY_HOST}:${c.YUGONG_PROXY_PORT}`,
     adminToken: c.YUGONG_ADMIN_TOKEN,
-    secretKey,
-    upstreams,
+    secretKey: c.YUGONG_SECRET_KEY,
+    upstreams: c.YUGONG_UPSTREAMS,
     poolIds: c.YUGONG_POOL_IDS ? c.YUGONG_POOL_IDS.split(',').filter(Boolean) : null,
     nodeId: c.YUGONG_NODE_ID,
     logLevel: c.YUGONG_LOG_LEVEL,
@@ -153,9 +112,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ProxyConfig {
     spoolMaxBytes: c.YUGONG_SPOOL_MAX_BYTES,
     shutdownGraceMs: c.YUGONG_SHUTDOWN_GRACE_MS,
     probeIntervalMs: c.YUGONG_PROBE_INTERVAL_MS,
-    trustedProxies,
+    trustedProxies: c.YUGONG_TRUSTED_PROXIES,
     headersTimeoutMs: c.YUGONG_HEADERS_TIMEOUT_MS,
     requestBodyTimeoutMs: c.YUGONG_REQUEST_BODY_TIMEOUT_MS,
     maxConnectionsPerIp: c.YUGONG_MAX_CONNECTIONS_PER_IP,
-  };
+  }));
+
+export type ProxyConfig = z.output<typeof schema>;
+
+/** Parsed and validated once, at start; every problem is named with its variable. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): ProxyConfig {
+  return parseEnv(schema, env);
 }

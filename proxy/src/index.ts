@@ -6,5 +6,5 @@ export { encryptSecret, decryptSecret } from './pool/crypto.js';
 export { classify } from './upstream/forward.js';
 export { SseMeter } from './metering/sse.js';
 export { readUsage, usageFromTail } from './metering/usage.js';
-export { modelAllowed } from './http/limits.js';
+export { modelAllowed } from '@yugong/schemas';
 export { createMetrics as createProxyMetrics } from './metrics.js';

@@ -1,30 +1,9 @@
 import { z } from 'zod';
 import { accountId, isoTime, keyId, modelName, multiplierPpm, nanoString, nonNegInt, sha256Hex } from './ids.js';
+import { endpoints, requestStatuses, SCHEMA_VERSION, usageSources } from './enums.js';
 import { isValidUsageEvent } from './usage-fast-path.js';
 
-export const SCHEMA_VERSION = 1 as const;
-
-export const endpoints = [
-  'chat.completions',
-  'completions',
-  'embeddings',
-  'images.generations',
-  'images.edits',
-  'images.variations',
-  'audio.transcriptions',
-  'audio.translations',
-  'audio.speech',
-  'moderations',
-  'responses',
-  'models',
-  'passthrough',
-] as const;
-export type Endpoint = (typeof endpoints)[number];
-
-export const requestStatuses = ['ok', 'upstream_error', 'client_abort', 'rejected'] as const;
-export type RequestStatus = (typeof requestStatuses)[number];
-
-export const usageSources = ['upstream', 'estimated', 'none'] as const;
+export * from './enums.js';
 
 export const limitsSchema = z
   .object({

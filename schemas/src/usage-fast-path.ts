@@ -1,4 +1,5 @@
-import { endpoints, requestStatuses, SCHEMA_VERSION, usageSources, type EventOf } from './events.js';
+import { endpoints, requestStatuses, SCHEMA_VERSION, usageSources } from './enums.js';
+import type { EventOf } from './events.js';
 import { ACCOUNT_ID, isoTime } from './ids.js';
 
 /**

@@ -1,5 +1,8 @@
 import { Cluster, type ChainableCommander } from 'ioredis';
-import { redisKeys, type EventOf, type YugongEvent, type RedisClient } from '@yugong/schemas';
+import {
+  ACCOUNT_COUNTERS, encodeAccount, encodeAccountDisabled, encodeAccountSettings, encodeApiKey, encodeApiKeyRevoked, encodeNotice, encodeUpstreamKey, redisKeys, withUpstreamStatus,
+  type ChangeNotice, type EventOf, type RedisClient, type YugongEvent,
+} from '@yugong/schemas';
 import { creditLua, settleUsageLua } from './scripts.js';
 
 type LedgerRedis = RedisClient & {
@@ -10,19 +13,8 @@ type LedgerPipeline = ChainableCommander & {
   ygSettleUsage(...args: (string | number)[]): ChainableCommander;
 };
 
-/** What the proxies are told when a projection they cache changes. */
-export type ChangeNotice =
-  | { type: 'account'; accountId: string; root: string }
-  | { type: 'apikey'; hash: string }
-  | { type: 'upstream'; keyId: string }
-  | { type: 'prices'; version: string };
-
 /** Control events have no account tree; their markers live under a tag of their own. */
 const CONTROL = 'control';
-
-function nullableJson(v: unknown): string {
-  return v === null || v === undefined ? '' : JSON.stringify(v);
-}
 
 export interface BalanceApplier {
   apply(events: YugongEvent[]): Promise<void>;
@@ -51,7 +43,7 @@ export function createBalanceApplier(redis: RedisClient, dedupeTtlSeconds: numbe
   }
 
   async function notify(notice: ChangeNotice): Promise<void> {
-    await redis.publish(redisKeys.changes(), JSON.stringify(notice));
+    await redis.publish(redisKeys.changes(), encodeNotice(notice));
   }
 
   /** Runs writes and the applied marker in one MULTI unless the marker is already there. */
@@ -83,41 +75,16 @@ export function createBalanceApplier(redis: RedisClient, dedupeTtlSeconds: numbe
         // waits for the marker can already find the account (the write is idempotent).
         await redis.hset(redisKeys.accountRoots(), d.accountId, root);
         const applied = await once(root, e.id, (m) => {
-          m.hset(key, {
-            id: d.accountId,
-            parent: d.parentId ?? '',
-            root,
-            path: JSON.stringify(e.accountPath),
-            name: d.name,
-            status: 'active',
-            multiplierPpm: d.multiplierPpm,
-            creditLimitNano: d.creditLimitNano ?? '0',
-            rpm: d.limits.rpm ?? '',
-            tpm: d.limits.tpm ?? '',
-            models: nullableJson(d.models),
-            ipAllowlist: nullableJson(d.ipAllowlist),
-            expiresAt: d.expiresAt ?? '',
-            createdAt: e.time,
-          });
-          for (const counter of ['credited', 'spent', 'held', 'leased', 'requests']) m.hsetnx(key, counter, '0');
+          const { accountId: id, parentId, ...settings } = d;
+          m.hset(key, encodeAccount({ id, parentId, root, path: e.accountPath, settings, createdAt: e.time }));
+          for (const counter of ACCOUNT_COUNTERS) m.hsetnx(key, counter, '0');
           if (d.parentId) m.sadd(redisKeys.children(root, d.parentId), d.accountId);
         });
         if (applied) await notify({ type: 'account', accountId: d.accountId, root });
         return;
       }
       case 'account.updated': {
-        const p = e.data.patch;
-        const fields: Record<string, string | number> = {};
-        if (p.name !== undefined) fields.name = p.name;
-        if (p.multiplierPpm !== undefined) fields.multiplierPpm = p.multiplierPpm;
-        if (p.creditLimitNano !== undefined) fields.creditLimitNano = p.creditLimitNano ?? '0';
-        if (p.limits !== undefined) {
-          fields.rpm = p.limits.rpm ?? '';
-          fields.tpm = p.limits.tpm ?? '';
-        }
-        if (p.models !== undefined) fields.models = nullableJson(p.models);
-        if (p.ipAllowlist !== undefined) fields.ipAllowlist = nullableJson(p.ipAllowlist);
-        if (p.expiresAt !== undefined) fields.expiresAt = p.expiresAt ?? '';
+        const fields = encodeAccountSettings(e.data.patch);
         const applied = await once(root, e.id, (m) => {
           if (Object.keys(fields).length) m.hset(redisKeys.account(root, e.data.accountId), fields);
         });
@@ -125,28 +92,13 @@ export function createBalanceApplier(redis: RedisClient, dedupeTtlSeconds: numbe
         return;
       }
       case 'account.disabled': {
-        const applied = await once(root, e.id, (m) => m.hset(redisKeys.account(root, e.data.accountId), { status: 'disabled', disabledReason: e.data.reason }));
+        const applied = await once(root, e.id, (m) => m.hset(redisKeys.account(root, e.data.accountId), encodeAccountDisabled(e.data.reason)));
         if (applied) await notify({ type: 'account', accountId: e.data.accountId, root });
         return;
       }
       case 'apikey.created': {
         const d = e.data;
-        const record = {
-          keyId: d.keyId,
-          accountId: d.accountId,
-          root,
-          path: JSON.stringify(e.accountPath),
-          status: 'active',
-          prefix: d.prefix,
-          name: d.name,
-          models: nullableJson(d.models),
-          rpm: d.limits.rpm ?? '',
-          tpm: d.limits.tpm ?? '',
-          ipAllowlist: nullableJson(d.ipAllowlist),
-          origins: nullableJson(d.origins),
-          expiresAt: d.expiresAt ?? '',
-          createdAt: e.time,
-        };
+        const record = encodeApiKey(d, { root, path: e.accountPath, createdAt: e.time });
         // The lookup by hash is global (a key does not know its tree); it is written first
         // and is idempotent, so a crash before the marker only repeats it.
         await redis.hset(redisKeys.apiKey(d.hash), record);
@@ -158,8 +110,8 @@ export function createBalanceApplier(redis: RedisClient, dedupeTtlSeconds: numbe
         return;
       }
       case 'apikey.revoked': {
-        await redis.hset(redisKeys.apiKey(e.data.hash), { status: 'revoked', revokedAt: e.time });
-        await once(root, e.id, (m) => m.hset(redisKeys.keyMeta(root, e.data.keyId), { status: 'revoked', revokedAt: e.time }));
+        await redis.hset(redisKeys.apiKey(e.data.hash), encodeApiKeyRevoked(e.time));
+        await once(root, e.id, (m) => m.hset(redisKeys.keyMeta(root, e.data.keyId), encodeApiKeyRevoked(e.time)));
         // Always announce: a revoke must reach every node even if it was applied before a crash.
         await notify({ type: 'apikey', hash: e.data.hash });
         return;
@@ -172,15 +124,12 @@ export function createBalanceApplier(redis: RedisClient, dedupeTtlSeconds: numbe
       case 'upstream.key.disabled':
       case 'upstream.key.enabled': {
         const field = e.data.keyId;
-        const current = await redis.hget(redisKeys.upstreamKeys(), field);
-        // A health change of a key removed since (a replay, or a node that had not heard yet) revives nothing.
-        if (!current && e.type !== 'upstream.key.added') return;
-        const base = current ? (JSON.parse(current) as Record<string, unknown>) : {};
-        const next =
-          e.type === 'upstream.key.added'
-            ? { ...e.data, status: 'active', reason: '', changedAt: e.time }
-            : { ...base, status: e.type === 'upstream.key.disabled' ? 'disabled' : 'active', reason: e.data.reason, changedAt: e.time };
-        await redis.hset(redisKeys.upstreamKeys(), field, JSON.stringify(next));
+        const next = e.type === 'upstream.key.added'
+          ? { ...e.data, status: 'active' as const, reason: '', changedAt: e.time }
+          // A health change of a key removed since (a replay, or a node that had not heard yet) revives nothing.
+          : withUpstreamStatus(await redis.hget(redisKeys.upstreamKeys(), field), e.type === 'upstream.key.disabled' ? 'disabled' : 'active', e.data.reason, e.time);
+        if (!next) return;
+        await redis.hset(redisKeys.upstreamKeys(), field, encodeUpstreamKey(next));
         await notify({ type: 'upstream', keyId: field });
         return;
       }

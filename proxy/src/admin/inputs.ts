@@ -1,6 +1,6 @@
 import type { Request, Response } from 'express';
 import { z } from 'zod';
-import { accountSegment, parseCidr, accountId as accountIdSchema, formatUsd, matchRuleSchema, parseMultiplier, parseUsd, ratesSchema, type ModelPrice } from '@yugong/schemas';
+import { accountSegment, errorBody, parseCidr, accountId as accountIdSchema, formatUsd, matchRuleSchema, parseMultiplier, parseUsd, ratesSchema, type ModelPrice } from '@yugong/schemas';
 import type { AccountPatch, AccountSummary, KeySummary, Result } from './service.js';
 
 const usd = z.union([z.string(), z.number()]).transform((v, ctx) => {
@@ -133,7 +133,7 @@ export function overridesOf(body: z.infer<typeof priceInput>): ModelPrice[] {
 }
 
 export function sendApiError(res: Response, status: number, code: string | null, message: string, param: string | null = null, type = 'invalid_request_error'): void {
-  res.status(status).json({ error: { message, type, param, code } });
+  res.status(status).type('application/json').send(errorBody({ message, type, param, code }));
 }
 
 export function sendResult<T>(res: Response, r: Result<T>, status = 200, view: (v: T) => unknown = (v) => v): void {

@@ -1,5 +1,5 @@
 import { cidrContains, parseCidr, type ClientKey } from '@yugong/schemas';
-import { modelAllowed } from '../http/limits.js';
+import { modelAllowed } from '@yugong/schemas';
 import type { KeySettings, ServiceError } from './service.js';
 
 /** A key's restrictions; null in a field means unrestricted (expiry in ms since the epoch). */

@@ -1,5 +1,7 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
-import { formatUsd, makeEvent, priceTableSchema, redisKeys, type EventData, type PriceTable, type YugongEvent, type RedisClient } from '@yugong/schemas';
+import {
+  decodeAccount, decodeApiKey, decodeUpstreamKey, formatUsd, makeEvent, priceTableSchema, redisKeys, type AccountRecord, type ApiKeyRecord, type EventData, type PriceTable, type RedisClient, type YugongEvent,
+} from '@yugong/schemas';
 import type { EventSink } from '../events/sink.js';
 import { encryptSecret } from '../pool/crypto.js';
 
@@ -25,13 +27,8 @@ export function upstreamKeyId(baseUrl: string, key: string): string {
   return `up_${createHash('sha256').update(`${baseUrl}\n${key}`).digest('hex').slice(0, 16)}`;
 }
 
-export interface AccountSummary {
-  id: string;
-  parentId: string | null;
-  path: string[];
-  name: string;
-  status: string;
-  multiplierPpm: number;
+/** An account as the admin and self-service APIs show it: its record, amounts as decimal strings. */
+export type AccountSummary = Omit<AccountRecord, 'root' | 'disabledReason' | 'creditLimitNano' | 'creditedNano' | 'spentNano' | 'heldNano' | 'leasedNano'> & {
   creditLimitNano: string;
   creditedNano: string;
   spentNano: string;
@@ -39,68 +36,33 @@ export interface AccountSummary {
   /** Reserved by proxy nodes' admission leases, for requests they admit in memory. */
   leasedNano: string;
   balanceNano: string;
-  requests: number;
-  rpm: number | null;
-  tpm: number | null;
-  models: string[] | null;
-  ipAllowlist: string[] | null;
-  expiresAt: string | null;
-  createdAt: string;
-}
+};
 
 function summaryOf(accountId: string, h: Record<string, string>): AccountSummary | null {
-  if (!h.id) return null;
-  const credited = BigInt(h.credited ?? '0');
-  const spent = BigInt(h.spent ?? '0');
-  const list = (v: string | undefined) => (v ? (JSON.parse(v) as string[]) : null);
+  const a = decodeAccount(h);
+  if (!a) return null;
+  const { root, disabledReason, creditLimitNano, creditedNano, spentNano, heldNano, leasedNano, ...rest } = a;
   return {
+    ...rest,
     id: accountId,
-    parentId: h.parent || null,
-    path: list(h.path) ?? [accountId],
-    name: h.name ?? '',
-    status: h.status ?? 'active',
-    multiplierPpm: Number(h.multiplierPpm ?? 1_000_000),
-    creditLimitNano: h.creditLimitNano ?? '0',
-    creditedNano: credited.toString(),
-    spentNano: spent.toString(),
-    heldNano: h.held ?? '0',
-    leasedNano: h.leased ?? '0',
-    balanceNano: (credited - spent).toString(),
-    requests: Number(h.requests ?? 0),
-    rpm: h.rpm ? Number(h.rpm) : null,
-    tpm: h.tpm ? Number(h.tpm) : null,
-    models: list(h.models),
-    ipAllowlist: list(h.ipAllowlist),
-    expiresAt: h.expiresAt || null,
-    createdAt: h.createdAt ?? '',
+    creditLimitNano: creditLimitNano.toString(),
+    creditedNano: creditedNano.toString(),
+    spentNano: spentNano.toString(),
+    heldNano: heldNano.toString(),
+    leasedNano: leasedNano.toString(),
+    balanceNano: (creditedNano - spentNano).toString(),
   };
 }
 
-export interface KeySummary {
-  keyId: string;
-  accountId: string;
-  prefix: string;
-  name: string;
-  status: string;
-  models: string[] | null;
-  rpm: number | null;
-  tpm: number | null;
-  ipAllowlist: string[] | null;
-  origins: string[] | null;
-  expiresAt: string | null;
-  createdAt: string;
-  revokedAt: string | null;
-}
+/** A key as its owner and the operator see it. */
+export type KeySummary = Omit<ApiKeyRecord, 'root' | 'path'>;
 
-function keySummaryOf(accountId: string, h: Record<string, string>): KeySummary | null {
-  if (!h.keyId) return null;
-  const list = (v: string | undefined) => (v ? (JSON.parse(v) as string[]) : null);
-  const num = (v: string | undefined) => (v ? Number(v) : null);
-  return {
-    keyId: h.keyId, accountId: h.accountId ?? accountId, prefix: h.prefix ?? '', name: h.name ?? '', status: h.status ?? 'active',
-    models: list(h.models), rpm: num(h.rpm), tpm: num(h.tpm), ipAllowlist: list(h.ipAllowlist), origins: list(h.origins),
-    expiresAt: h.expiresAt || null, createdAt: h.createdAt ?? '', revokedAt: h.revokedAt || null,
-  };
+function keySummaryOf(h: Record<string, string>): KeySummary | null {
+  const k = decodeApiKey(h);
+  if (!k) return null;
+  // The tree and path are the ledger's to route by; an owner is shown neither.
+  const { root, path, ...summary } = k;
+  return summary;
 }
 
 export type AccountSettings = Omit<EventData<'account.created'>, 'accountId' | 'parentId'>;
@@ -276,14 +238,14 @@ export class AccountsService {
     for (const id of ids) p.hgetall(redisKeys.keyMeta(root, id));
     return ((await p.exec()) ?? []).flatMap(([err, raw]) => {
       if (err) throw err;
-      const key = keySummaryOf(account.id, raw as Record<string, string>);
+      const key = keySummaryOf(raw as Record<string, string>);
       return key ? [key] : [];
     });
   }
 
   /** One key of the account, or null when it has none of that id. */
   async getKey(account: AccountSummary, keyId: string): Promise<KeySummary | null> {
-    const key = keySummaryOf(account.id, await this.redis.hgetall(redisKeys.keyMeta(account.path[0] ?? account.id, keyId)));
+    const key = keySummaryOf(await this.redis.hgetall(redisKeys.keyMeta(account.path[0] ?? account.id, keyId)));
     return key?.accountId === account.id ? key : null;
   }
 
@@ -319,7 +281,7 @@ export class AccountsService {
     if (!account) return fail(404, 'account_not_found', `No account "${accountId}".`);
     const root = account.path[0] ?? accountId;
     const meta = await this.redis.hgetall(redisKeys.keyMeta(root, keyId));
-    if (!meta.keyId || meta.accountId !== accountId || !meta.hash) return fail(404, 'key_not_found', `No key "${keyId}" on account "${accountId}".`);
+    if (decodeApiKey(meta)?.accountId !== accountId || !meta.hash) return fail(404, 'key_not_found', `No key "${keyId}" on account "${accountId}".`);
     const event = makeEvent('apikey.revoked', { id: `apikey:${keyId}:revoked`, source: this.source, accountPath: account.path, data: { keyId, accountId, hash: meta.hash } });
     const hash = meta.hash;
     await this.emitAndWait(event, async () => (await this.redis.hget(redisKeys.apiKey(hash), 'status')) === 'revoked');
@@ -351,8 +313,7 @@ export class AccountsService {
       : makeEvent('upstream.key.disabled', { id: `upstream:${keyId}:disabled:${Date.now()}`, source: this.source, accountPath: [], data: { keyId, reason } });
     const want = enabled ? 'active' : 'disabled';
     await this.emitAndWait(event, async () => {
-      const raw = await this.redis.hget(redisKeys.upstreamKeys(), keyId);
-      return raw !== null && (JSON.parse(raw) as { status?: string }).status === want;
+      return decodeUpstreamKey(await this.redis.hget(redisKeys.upstreamKeys(), keyId))?.status === want;
     });
     return { ok: true, value: { keyId, status: want } };
   }

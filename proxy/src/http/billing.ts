@@ -1,7 +1,7 @@
 import type { ClickHouseClient } from '@clickhouse/client';
-import { nanoToCents, redisKeys, sqlDate, sqlString, type RedisClient } from '@yugong/schemas';
+import { decodeAccount, nanoToCents, redisKeys, sqlDate, sqlString, type RedisClient } from '@yugong/schemas';
 import type { ClientKey } from '../auth/projections.js';
-import { apiError, clientErrors, type ApiError } from './errors.js';
+import { apiError, clientErrors, type ApiError } from '../errors.js';
 
 /**
  * OpenAI's legacy billing endpoints, which chat UIs and scripts still call to show a key's
@@ -24,9 +24,8 @@ function day(text: string | null, param: string): Date | ApiError {
 export async function billingAnswer(
   suffix: string, query: URLSearchParams, key: ClientKey, redis: RedisClient, clickhouse: ClickHouseClient | null,
 ): Promise<{ status: number; body: unknown } | ApiError> {
-  const h = await redis.hmget(redisKeys.account(key.root, key.accountId), 'name', 'credited', 'spent', 'creditLimitNano', 'createdAt');
-  const [name, credited, spent, line, created] = h;
-  const limitNano = BigInt(credited ?? '0') + BigInt(line ?? '0');
+  const account = decodeAccount(await redis.hgetall(redisKeys.account(key.root, key.accountId)));
+  const limitNano = (account?.creditedNano ?? 0n) + (account?.creditLimitNano ?? 0n);
   const usd = (nano: bigint) => Number(nanoToCents(nano).toFixed(7)) / 100;
   if (suffix === '/dashboard/billing/subscription') {
     const limit = usd(limitNano);
@@ -37,14 +36,14 @@ export async function billingAnswer(
         access_until: Math.floor(Date.now() / 1000) + 365 * 86_400,
         soft_limit: Number(limitNano / 1_000_000n), hard_limit: Number(limitNano / 1_000_000n), system_hard_limit: Number(limitNano / 1_000_000n),
         soft_limit_usd: limit, hard_limit_usd: limit, system_hard_limit_usd: limit,
-        plan: { title: 'Pay-as-you-go', id: 'payg' }, account_name: name ?? key.accountId,
+        plan: { title: 'Pay-as-you-go', id: 'payg' }, account_name: account?.name ?? key.accountId,
         po_number: null, billing_email: null, tax_ids: null, billing_address: null, business_address: null,
-        created_at: created ? Math.floor(Date.parse(created) / 1000) : null,
+        created_at: account?.createdAt ? Math.floor(Date.parse(account.createdAt) / 1000) : null,
       },
     };
   }
   if (suffix === '/dashboard/billing/credit_grants') {
-    const used = BigInt(spent ?? '0');
+    const used = account?.spentNano ?? 0n;
     return {
       status: 200,
       body: {

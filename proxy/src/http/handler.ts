@@ -20,9 +20,9 @@ import type { Forwarder, UpstreamBody } from '../upstream/forward.js';
 import { nestedDeeperThan, parseMultipart, readBody, type MultipartView } from './body.js';
 import { billingAnswer, billingSuffixes } from './billing.js';
 import { apiSuffix, findEndpoint, type EndpointDef } from './endpoints.js';
-import { clientErrors, sendError, type ApiError } from './errors.js';
+import { clientErrors, errorBody, sendError, type ApiError } from '../errors.js';
 import { claimIdempotency, idempotencyKeyOf, MAX_REPLAY_BYTES, type IdempotentRequest } from './idempotency.js';
-import { modelAllowed } from './limits.js';
+import { modelAllowed } from '@yugong/schemas';
 
 export interface HandlerDeps {
   config: ProxyConfig;
@@ -321,7 +321,7 @@ export function createApiHandler(deps: HandlerDeps) {
             // The client must not mistake a cut stream for a complete one: an error event, no [DONE].
             status = 'upstream_error';
             errorCode = 'upstream_stream_cut';
-            res.write(`data: ${JSON.stringify({ error: { message: 'The upstream connection was lost before the response was complete.', type: 'server_error', param: null, code: 'upstream_stream_cut' } })}\n\n`);
+            res.write(`data: ${errorBody({ message: 'The upstream connection was lost before the response was complete.', type: 'server_error', param: null, code: 'upstream_stream_cut' })}\n\n`);
             const last = fwd.attempts[fwd.attempts.length - 1];
             if (last) last.outcome = 'cut';
           }

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { redisKeys, type RedisClient } from '@yugong/schemas';
-import { apiError, type ApiError } from './errors.js';
+import { apiError, type ApiError } from '../errors.js';
 
 /** How long a finished request's answer is kept for replays. */
 const KEEP_MS = 24 * 3_600_000;

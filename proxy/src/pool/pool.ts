@@ -1,5 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http';
-import { modelAllowed } from '../http/limits.js';
+import { modelAllowed, type UpstreamHealthChange } from '@yugong/schemas';
 
 export interface UpstreamKey {
   id: string;
@@ -23,10 +23,8 @@ export interface UpstreamKey {
   inFlight: number;
 }
 
-/** A health change another node must hear about within a second. */
-export type HealthChange =
-  | { kind: 'cooldown'; keyId: string; until: number }
-  | { kind: 'org-cooldown'; organization: string; until: number };
+/** A health change another node must hear about within a second (it travels in a change notice). */
+export type HealthChange = UpstreamHealthChange;
 
 /** "6m0s", "1.5s", "120ms", "1h2m3s" → ms; null if unreadable. */
 export function parseResetDuration(text: string | undefined): number | null {

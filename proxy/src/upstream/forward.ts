@@ -1,7 +1,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { Pool, type Dispatcher } from 'undici';
 import type { Attempt } from '@yugong/schemas';
-import { clientErrors, type ApiError } from '../http/errors.js';
+import { clientErrors, type ApiError } from '../errors.js';
 import { retryAfterMs, type UpstreamPool, type UpstreamKey } from '../pool/pool.js';
 import { Cancellation, CancelledError } from './cancellation.js';
 import { Exchange, type UpstreamBody } from './exchange.js';

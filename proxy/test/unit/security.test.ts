@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { newApiKey, upstreamKeyId } from '../../src/admin/service.js';
 import { loadConfig } from '../../src/config.js';
 import { nestedDeeperThan } from '../../src/http/body.js';
-import { modelAllowed } from '../../src/http/limits.js';
+import { modelAllowed } from '@yugong/schemas';
 import { decryptSecret, encryptSecret } from '../../src/pool/crypto.js';
 
 describe('keys, secrets and allowlists', () => {

@@ -1,21 +1,9 @@
 import type { RedisClient } from '../redis-client.js';
 import { redisKeys } from '../redis-keys.js';
+import { decodeAccount, decodeApiKey, type ApiKeyRecord } from '../records.js';
 
-/** A client API key as the ledger projects it (`redisKeys.apiKey(hash)`). */
-export interface ClientKey {
-  keyId: string;
-  accountId: string;
-  root: string;
-  /** root → … → the key's account. */
-  path: string[];
-  status: 'active' | 'revoked';
-  models: string[] | null;
-  rpm: number | null;
-  tpm: number | null;
-  ipAllowlist: string[] | null;
-  origins: string[] | null;
-  expiresAt: number | null;
-}
+/** A client API key as authentication reads it (`redisKeys.apiKey(hash)`): its record, expiry as a time. */
+export type ClientKey = Pick<ApiKeyRecord, 'keyId' | 'accountId' | 'root' | 'path' | 'status' | 'models' | 'rpm' | 'tpm' | 'ipAllowlist' | 'origins'> & { expiresAt: number | null };
 
 /** What admission and authorization need of an account (`redisKeys.account(root, id)`). */
 export interface AccountView {
@@ -29,43 +17,31 @@ export interface AccountView {
   expiresAt: number | null;
 }
 
-const num = (v: string | null | undefined): number | null => (v === undefined || v === null || v === '' ? null : Number(v));
-const list = (v: string | null | undefined): string[] | null => (v ? (JSON.parse(v) as string[]) : null);
-const time = (v: string | null | undefined): number | null => (v ? Date.parse(v) : null);
+const time = (v: string | null): number | null => (v ? Date.parse(v) : null);
 
+/** The lookup's view of the API key record. */
 export function decodeClientKey(h: Record<string, string>): ClientKey | null {
-  if (!h.keyId) return null;
+  const k = decodeApiKey(h);
+  if (!k) return null;
   return {
-    keyId: h.keyId,
-    accountId: h.accountId ?? '',
-    root: h.root ?? '',
-    path: list(h.path) ?? [],
-    status: h.status === 'active' ? 'active' : 'revoked',
-    models: list(h.models),
-    rpm: num(h.rpm),
-    tpm: num(h.tpm),
-    ipAllowlist: list(h.ipAllowlist),
-    origins: list(h.origins),
-    expiresAt: time(h.expiresAt),
+    keyId: k.keyId, accountId: k.accountId, root: k.root, path: k.path, status: k.status,
+    models: k.models, rpm: k.rpm, tpm: k.tpm, ipAllowlist: k.ipAllowlist, origins: k.origins, expiresAt: time(k.expiresAt),
   };
 }
 
 /** The account fields `decodeAccountView` reads, in the order it reads them (for HMGET). */
 export const ACCOUNT_VIEW_FIELDS = ['id', 'status', 'multiplierPpm', 'rpm', 'tpm', 'models', 'ipAllowlist', 'expiresAt'] as const;
 
+/** Admission's view of the account record, from the fields HMGET returned (in ACCOUNT_VIEW_FIELDS' order). */
 export function decodeAccountView(id: string, fields: readonly (string | null)[]): AccountView | null {
-  const [fid, status, ppm, rpm, tpm, models, ip, expires] = fields;
-  if (!fid) return null;
-  return {
-    id,
-    status: status === 'active' ? 'active' : 'disabled',
-    multiplierPpm: Number(ppm ?? 1_000_000),
-    rpm: num(rpm),
-    tpm: num(tpm),
-    models: list(models),
-    ipAllowlist: list(ip),
-    expiresAt: time(expires),
-  };
+  const h: Record<string, string> = {};
+  ACCOUNT_VIEW_FIELDS.forEach((name, i) => {
+    const v = fields[i];
+    if (v !== null && v !== undefined) h[name] = v;
+  });
+  const a = decodeAccount(h);
+  if (!a) return null;
+  return { id, status: a.status, multiplierPpm: a.multiplierPpm, rpm: a.rpm, tpm: a.tpm, models: a.models, ipAllowlist: a.ipAllowlist, expiresAt: time(a.expiresAt) };
 }
 
 /** Where the authenticator finds keys and accounts: Redis directly, or a cache in front of it. */

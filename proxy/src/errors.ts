@@ -1,18 +1,7 @@
 import type { ServerResponse } from 'node:http';
+import { apiError, errorBody, type ApiError } from '@yugong/schemas';
 
-/** An error as OpenAI sends it: status, then {error:{message,type,param,code}}. */
-export interface ApiError {
-  status: number;
-  message: string;
-  type: string;
-  code: string | null;
-  param: string | null;
-  headers?: Record<string, string>;
-}
-
-export function apiError(status: number, type: string, code: string | null, message: string, param: string | null = null, headers?: Record<string, string>): ApiError {
-  return { status, type, code, message, param, ...(headers ? { headers } : {}) };
-}
+export { apiError, errorBody, type ApiError };
 
 export const clientErrors = {
   missingKey: (base: string) =>
@@ -61,10 +50,6 @@ export const clientErrors = {
   overloaded: () => apiError(503, 'server_error', 'shutting_down', 'This gateway node is shutting down. Please retry.'),
   internal: () => apiError(500, 'server_error', null, 'The gateway had an error while processing your request.'),
 };
-
-export function errorBody(e: ApiError): string {
-  return JSON.stringify({ error: { message: e.message, type: e.type, param: e.param, code: e.code } });
-}
 
 export function sendError(res: ServerResponse, e: ApiError, headers: Record<string, string> = {}): void {
   if (res.headersSent) {
