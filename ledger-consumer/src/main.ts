@@ -6,14 +6,14 @@ import { pino } from 'pino';
 import { loadConfig } from './config.js';
 import { startLedger } from './ledger.js';
 import { createMetrics } from './metrics.js';
-import { clickhouseSettings, connectRedis } from '@yugong/schemas';
+import { clickhouseLogging, clickhouseSettings, connectRedis } from '@yugong/schemas';
 
 const config = loadConfig();
 const log = pino({ name: 'ledger-consumer', level: config.logLevel });
 const metrics = createMetrics();
 const kafka = new Kafka({ clientId: 'yugong-ledger', brokers: config.kafkaBrokers, logLevel: logLevel.WARN });
 const redis = connectRedis(config.redisUrl, { maxRetriesPerRequest: 3 });
-const clickhouse = config.clickhouseUrls.map((url) => createClient({ url, database: config.clickhouseDatabase, clickhouse_settings: clickhouseSettings }));
+const clickhouse = config.clickhouseUrls.map((url) => createClient({ url, database: config.clickhouseDatabase, clickhouse_settings: clickhouseSettings, log: clickhouseLogging(log) }));
 
 // The crash tests' hook: die without any cleanup at the n-th pass of one point.
 let passes = 0;

@@ -2,17 +2,18 @@
 /** `yugong-reconcile [account …]`: prints each account's drift; exits 1 when any is not 0. */
 import { createClient } from '@clickhouse/client';
 import { destination, pino } from 'pino';
-import { clickhouseSettings, connectRedis, formatUsd } from '@yugong/schemas';
+import { clickhouseLogging, clickhouseSettings, connectRedis, formatUsd } from '@yugong/schemas';
 import { loadConfig } from './config.js';
 import { createReplicaSet } from './line-items/replicas.js';
 import { reconcile } from './reconcile.js';
 
 const config = loadConfig();
 const redis = connectRedis(config.redisUrl);
-const clickhouse = config.clickhouseUrls.map((url) => createClient({ url, database: config.clickhouseDatabase, clickhouse_settings: clickhouseSettings }));
+const log = pino({ level: 'warn' }, destination(2));
+const clickhouse = config.clickhouseUrls.map((url) => createClient({ url, database: config.clickhouseDatabase, clickhouse_settings: clickhouseSettings, log: clickhouseLogging(log) }));
 try {
   const accounts = process.argv.length > 2 ? process.argv.slice(2) : undefined;
-  const rows = await createReplicaSet(clickhouse, pino({ level: 'warn' }, destination(2))).run('reconcile', (ch) => reconcile(redis, ch, accounts));
+  const rows = await createReplicaSet(clickhouse, log).run('reconcile', (ch) => reconcile(redis, ch, accounts));
   console.log(['account', 'spent (Redis, USD)', 'line items (ClickHouse, USD)', 'drift (nano-USD)', 'credited (Redis, USD)', 'credits (ClickHouse, USD)', 'credit drift (nano-USD)'].join('\t'));
   for (const r of rows) {
     console.log([r.accountId, formatUsd(r.redisSpentNano), formatUsd(r.lineItemsNano), r.drift.toString(), formatUsd(r.creditedNano), formatUsd(r.creditsTableNano), r.creditDrift.toString()].join('\t'));

@@ -2,7 +2,7 @@
 import { createClient } from '@clickhouse/client';
 import { Kafka, logLevel } from 'kafkajs';
 import { pino } from 'pino';
-import { clickhouseSettings, connectRedis, guardProcess, loadTokenizers } from '@yugong/schemas';
+import { clickhouseLogging, clickhouseSettings, connectRedis, guardProcess, loadTokenizers } from '@yugong/schemas';
 import { createProxy } from './app.js';
 import { loadConfig } from './config.js';
 
@@ -15,7 +15,7 @@ await producer.connect();
 // Admission scripts issued in the same tick share one write: fewer syscalls under load.
 const redis = connectRedis(config.redisUrl, { enableAutoPipelining: true });
 const subscriber = connectRedis(config.redisUrl);
-const clickhouse = config.clickhouseUrl ? createClient({ url: config.clickhouseUrl, database: config.clickhouseDatabase, clickhouse_settings: clickhouseSettings }) : null;
+const clickhouse = config.clickhouseUrl ? createClient({ url: config.clickhouseUrl, database: config.clickhouseDatabase, clickhouse_settings: clickhouseSettings, log: clickhouseLogging(log) }) : null;
 const proxy = await createProxy({ config, redis, subscriber, producer, clickhouse, log });
 const url = await proxy.listen();
 log.info({ url: `${url}/v1`, node: config.nodeId, upstream_keys: proxy.pool.all().length }, 'proxy listening');
