@@ -1,10 +1,9 @@
-import { rmSync } from 'node:fs';
 import { killByPidFile, stopByPidFile } from './proc.js';
 import type { Profile } from './profile.js';
 import { clickhouseService } from './services/clickhouse.js';
-import { serviceDir, type ServiceDef } from './services/service.js';
+import type { ServiceDef } from './services/service.js';
 import { zookeeperService } from './services/zookeeper.js';
-import { startService } from './stack.js';
+import { startService, wipeServices } from './stack.js';
 import { ensureInstalled, realSystem, type SystemProbe } from './system.js';
 
 export interface ClickHouseCluster {
@@ -40,12 +39,7 @@ export async function startClickHouseCluster(profile: Profile, opts: { basePort:
   }));
   const all: ServiceDef[] = [zookeeper, ...replicas];
   const log = opts.log ?? (() => undefined);
-  if (opts.fresh) {
-    for (const def of [...all].reverse()) {
-      await stopByPidFile(def.pidFile, def.markers, 20_000);
-      rmSync(serviceDir(profile, def.name).dir, { recursive: true, force: true });
-    }
-  }
+  if (opts.fresh) await wipeServices(profile, all, 20_000);
   for (const def of all) await startService(def, log);
   const replica = (i: number) => {
     const def = replicas[i];

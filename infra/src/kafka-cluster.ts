@@ -1,11 +1,11 @@
-import { rmSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Kafka, logLevel } from 'kafkajs';
 import { InfraError } from './errors.js';
 import { isOurs, killByPidFile, readPid, startDetached, stopByPidFile, tail } from './proc.js';
 import type { Profile } from './profile.js';
 import { kafkaService, newClusterId } from './services/kafka.js';
-import { serviceDir, type ServiceDef } from './services/service.js';
+import { wipeServices } from './stack.js';
+import type { ServiceDef } from './services/service.js';
 import { ensureInstalled, realSystem, type SystemProbe } from './system.js';
 
 export interface KafkaCluster {
@@ -33,12 +33,7 @@ export async function startKafkaCluster(profile: Profile, opts: { basePort: numb
   })]));
   const brokers = ids.map((id) => `127.0.0.1:${opts.basePort + id - 1}`);
   const log = opts.log ?? (() => undefined);
-  if (opts.fresh) {
-    for (const def of defs.values()) {
-      await stopByPidFile(def.pidFile, def.markers, 20_000);
-      rmSync(serviceDir(profile, def.name).dir, { recursive: true, force: true });
-    }
-  }
+  if (opts.fresh) await wipeServices(profile, [...defs.values()], 20_000);
 
   // A broker is healthy only once a majority of the controllers run: start all, then wait.
   const launch = (def: ServiceDef) => {

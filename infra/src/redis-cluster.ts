@@ -1,11 +1,10 @@
-import { rmSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { InfraError } from './errors.js';
 import { killByPidFile, stopByPidFile } from './proc.js';
 import type { Profile } from './profile.js';
 import { redisService } from './services/redis.js';
-import { serviceDir, type ServiceDef } from './services/service.js';
-import { startService } from './stack.js';
+import type { ServiceDef } from './services/service.js';
+import { startService, wipeServices } from './stack.js';
 import { ensureDebPackages, realSystem, type SystemProbe } from './system.js';
 
 export interface RedisCluster {
@@ -42,12 +41,7 @@ export async function startRedisCluster(profile: Profile, opts: { basePort: numb
   const ports = defs.map((d) => d.ports[0]?.port ?? 0);
   const byPort = new Map(defs.map((d, i) => [ports[i] ?? 0, d]));
   const log = opts.log ?? (() => undefined);
-  if (opts.fresh) {
-    for (const def of defs) {
-      await stopByPidFile(def.pidFile, def.markers, 5_000);
-      rmSync(serviceDir(profile, def.name).dir, { recursive: true, force: true });
-    }
-  }
+  if (opts.fresh) await wipeServices(profile, defs, 5_000);
   for (const def of defs) await startService(def, log);
 
   const cli = (port: number, ...args: string[]) => {

@@ -7,7 +7,7 @@ import { endpointsOf, type Endpoints, type Profile } from './profile.js';
 import { clickhouseService } from './services/clickhouse.js';
 import { kafkaService } from './services/kafka.js';
 import { redisService } from './services/redis.js';
-import type { ServiceDef } from './services/service.js';
+import { serviceDir, type ServiceDef } from './services/service.js';
 import { ensureInstalled, realSystem, type Installed, type SystemProbe } from './system.js';
 
 export type ServiceState = { name: string; running: boolean; pid: number | null; address: string; log: string };
@@ -57,6 +57,14 @@ export async function startService(def: ServiceDef, log: (line: string) => void 
     'UNHEALTHY',
     `${def.name} did not become healthy within ${Math.round(def.healthTimeoutMs / 1000)} s. Last lines of ${def.logFile}:\n${tail(def.logFile)}`,
   );
+}
+
+/** Stops the services (last first) and deletes their folders: a cluster that starts from nothing. */
+export async function wipeServices(profile: Profile, defs: ServiceDef[], graceMs: number): Promise<void> {
+  for (const def of [...defs].reverse()) {
+    await stopByPidFile(def.pidFile, def.markers, graceMs);
+    rmSync(serviceDir(profile, def.name).dir, { recursive: true, force: true });
+  }
 }
 
 export interface UpOptions {

@@ -12,7 +12,7 @@ import {
   acquireTestStack, endpointsToEnv, loadProfile, machineLine, markdownTable, startClickHouseCluster, startKafkaCluster, startRedisCluster, writeBenchmarkSection,
   type ClickHouseCluster, type KafkaCluster, type RedisCluster,
 } from '@yugong/infra';
-import { children, moveStackToCore, pinToCore, runBench, start, throughput, until } from './processes.js';
+import { children, fundedBenchKey, moveStackToCore, pinToCore, runBench, start, throughput, until } from './processes.js';
 
 pinToCore(1);
 
@@ -47,12 +47,7 @@ async function startProxy(s: Setup): Promise<{ key: string; pid: number | null }
     YUGONG_SPOOL_DIR: join(loadProfile('test').dir, `bench-spool-${s.name}`),
   });
   await until(`http://127.0.0.1:${s.port}/readyz`, 60_000);
-  const admin = (path: string, body: unknown) =>
-    fetch(`http://127.0.0.1:${s.port}/admin/v1${path}`, { method: 'POST', headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' }, body: JSON.stringify(body) }).then((r) => r.json() as Promise<Record<string, string>>);
-  const account = `bench-${s.name}-${Date.now()}`;
-  await admin('/accounts', { id: account });
-  await admin(`/accounts/${account}/credits`, { amount_usd: '1000000', idempotency_key: account });
-  const key = (await admin(`/accounts/${account}/keys`, { name: 'bench' })).key ?? '';
+  const key = await fundedBenchKey(`http://127.0.0.1:${s.port}`, ADMIN, `bench-${s.name}-${Date.now()}`);
   // Admission (Redis) and events (Kafka) stay on the path; applying them is the ledger benchmark's.
   const stopped = new Promise((r) => ledger.once('exit', r));
   ledger.kill('SIGTERM');

@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { Pool } from 'undici';
 import { acquireTestStack, endpointsToEnv, loadProfile, machineLine, markdownTable, readPid, repoRoot, stackServices, writeBenchmarkSection } from '@yugong/infra';
 import { holdCpuIdleLatency, measurePauses } from './machine.js';
-import { children, moveStackToCore, pinToCore, runBench, start, throughput, until } from './processes.js';
+import { children, fundedBenchKey, moveStackToCore, pinToCore, runBench, start, throughput, until } from './processes.js';
 import { startLitellm, startPortkey, type Peer, type Target } from './peers.js';
 
 pinToCore(1);
@@ -180,12 +180,7 @@ async function main(): Promise<void> {
     });
     await until(`http://127.0.0.1:${PORTS.proxy}/readyz`);
     await new Promise((r) => setTimeout(r, 500));
-    const admin = (path: string, body: unknown) =>
-      fetch(`http://127.0.0.1:${PORTS.proxy}/admin/v1${path}`, { method: 'POST', headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' }, body: JSON.stringify(body) }).then((r) => r.json() as Promise<Record<string, string>>);
-    const account = `bench-${Date.now()}`;
-    await admin('/accounts', { id: account });
-    await admin(`/accounts/${account}/credits`, { amount_usd: '1000000', idempotency_key: account });
-    const key = (await admin(`/accounts/${account}/keys`, { name: 'bench' })).key ?? '';
+    const key = await fundedBenchKey(`http://127.0.0.1:${PORTS.proxy}`, ADMIN, `bench-${Date.now()}`);
     // The ledger consumer has its own benchmark; here it would only compete with the mock and
     // the load generator for core 1. Admission (Redis) and events (Kafka) stay on the path.
     ledger.kill('SIGTERM');
