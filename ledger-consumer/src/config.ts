@@ -3,6 +3,13 @@ import { parseEnv, portVariable, sharedEnv } from '@yugong/schemas';
 import type { FaultPoint } from './consumer-loop.js';
 import type { LedgerGroup } from './ledger.js';
 
+/**
+ * A ledger that lost Kafka comes back as a new group member, and a restarted coordinator keeps
+ * the lost member until its session ends: this is how long balances wait after an outage
+ * (kafkajs cannot rejoin with the old member id). 10 s is Kafka's own default before 3.0.
+ */
+export const DEFAULT_SESSION_TIMEOUT_MS = 10_000;
+
 const schema = z
   .object({
     YUGONG_KAFKA_BROKERS: sharedEnv.YUGONG_KAFKA_BROKERS,
@@ -24,7 +31,7 @@ const schema = z
     /** A suffix for consumer group ids, so tests can run isolated groups on one cluster. */
     YUGONG_GROUP_SUFFIX: z.string().regex(/^[A-Za-z0-9._-]*$/).default(''),
     /** How long a consumer that stopped heartbeating keeps its partitions (the broker allows 6 s and up). */
-    YUGONG_KAFKA_SESSION_TIMEOUT_MS: z.coerce.number().int().min(6000).max(300_000).default(30_000),
+    YUGONG_KAFKA_SESSION_TIMEOUT_MS: z.coerce.number().int().min(6000).max(300_000).default(DEFAULT_SESSION_TIMEOUT_MS),
     /** Which consumer groups this process runs (both by default; one each scales them apart). */
     YUGONG_LEDGER_GROUPS: z.string().regex(/^(balances|line-items)(,(balances|line-items))?$/, 'YUGONG_LEDGER_GROUPS must list balances and/or line-items').default('balances,line-items'),
     /** Crash tests only: "point:n" kills the process with SIGKILL at the n-th pass of that point. */

@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import { confirmReplicated, ensureTopics, migrate, retry, topics, type RedisClient } from '@yugong/schemas';
 import { createBalanceApplier } from './balances/apply.js';
 import { startLoop, type FaultPoint, type RunningLoop, type StartOffsets } from './consumer-loop.js';
-import type { LedgerConfig } from './config.js';
+import { DEFAULT_SESSION_TIMEOUT_MS, type LedgerConfig } from './config.js';
 import { createReplicaSet } from './line-items/replicas.js';
 import { createLineItemSink } from './line-items/sink.js';
 import type { LedgerMetrics } from './metrics.js';
@@ -59,7 +59,7 @@ export async function startLedger(deps: LedgerDeps): Promise<Ledger> {
   const sink = createLineItemSink(replicas, deps.metrics, { feed: cluster !== undefined });
   const suffix = deps.config.groupSuffix;
   // A member that died holds its partitions until its session times out.
-  const session = deps.config.sessionTimeoutMs ?? 30_000;
+  const session = deps.config.sessionTimeoutMs ?? DEFAULT_SESSION_TIMEOUT_MS;
   const membership = { sessionTimeout: session, heartbeatInterval: Math.min(3000, Math.floor(session / 3)) };
   const groups = deps.config.groups ?? ['balances', 'line-items'];
   const loops: RunningLoop[] = [];

@@ -74,6 +74,8 @@ export interface LedgerProcess {
   exited(): Promise<void>;
 }
 
+/** YUGONG_TEST_TRACE=1 prints the in-process services' logs and kafkajs' own (how the Kafka outage's recovery was timed). */
+const TRACE = process.env.YUGONG_TEST_TRACE === '1';
 const LEDGER_MAIN = fileURLToPath(new URL('./main.js', import.meta.resolve('@yugong/ledger-consumer')));
 
 /** Its output goes to `logFile` (kafkajs reports every rebalance and lost broker there). */
@@ -144,7 +146,7 @@ export async function startStack(opts: {
   const endpoints = { ...endpointsFromEnv(), ...(opts.redisUrl ? { redisUrl: opts.redisUrl } : {}), ...(opts.kafkaBrokers ? { kafkaBrokers: opts.kafkaBrokers } : {}) };
   const chUrls = opts.clickhouse?.urls ?? [endpoints.clickhouseUrl];
   const mock = await createMockOpenAI();
-  const kafka = new Kafka({ clientId: 'proxy-test', brokers: endpoints.kafkaBrokers, logLevel: logLevel.NOTHING });
+  const kafka = new Kafka({ clientId: 'proxy-test', brokers: endpoints.kafkaBrokers, logLevel: TRACE ? logLevel.INFO : logLevel.NOTHING });
   const redis = connectRedis(endpoints.redisUrl);
   const database = `yg_proxy_${randomUUID().replace(/-/g, '').slice(0, 12)}`;
   const chAdmin = createClient({ url: chUrls[0] });
@@ -166,7 +168,7 @@ export async function startStack(opts: {
   const ledger = ledgers.length ? null : await startLedger({
     startAt: await currentEnds(kafka),
     config: { dedupeTtlSeconds: 3600, clickhouseMaxWaitMs: 50, groupSuffix, clickhouseCluster: opts.clickhouse?.cluster, ...replicaSettings },
-    kafka, redis, clickhouse: replicas, log: pino({ level: 'silent' }), metrics,
+    kafka, redis, clickhouse: replicas, log: pino({ level: TRACE ? 'info' : 'silent' }), metrics,
   });
   const poolId = `p${randomUUID().replace(/-/g, '').slice(0, 12)}`;
   const upstreams = (opts.upstreams ?? [{ key: 'sk-upstream-a', organization: 'org-a' }]).map((u) => ({
@@ -197,7 +199,7 @@ export async function startStack(opts: {
     const subscriber = connectRedis(endpoints.redisUrl);
     const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, retry: { retries: 2, initialRetryTime: 100, maxRetryTime: 500 } });
     await producer.connect();
-    const proxy = await createProxy({ config, redis: nodeRedis, subscriber, producer, clickhouse, log: opts.log ?? pino({ level: 'silent' }) });
+    const proxy = await createProxy({ config, redis: nodeRedis, subscriber, producer, clickhouse, log: opts.log ?? pino({ level: TRACE ? 'info' : 'silent' }) });
     const url = await proxy.listen(0, '127.0.0.1');
     const node = { proxy, url, config, env, redis: nodeRedis, subscriber, producer };
     nodes.push(node);
