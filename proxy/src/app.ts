@@ -1,28 +1,28 @@
 import { createServer, type Server } from 'node:http';
-import { capConnectionsPerAddress } from './http/connections.js';
 import type { AddressInfo } from 'node:net';
-import express, { type NextFunction, type Request, type Response } from 'express';
+import express from 'express';
 import type { ClickHouseClient } from '@clickhouse/client';
 import type { Producer } from 'kafkajs';
 import type { Logger } from 'pino';
-import { createAuthenticator, decodeNotice, decodeUpstreamKey, encodeNotice, FailedAuthLimiter, makeEvent, redisKeys, type RedisClient } from '@yugong/schemas';
+import { createAuthenticator, encodeNotice, FailedAuthLimiter, makeEvent, redisKeys, type RedisClient } from '@yugong/schemas';
 import { createAdmissionScripts } from './admission/admit.js';
 import { createAdmitter, DEFAULT_LEASES } from './admission/leases.js';
-import { sendApiError } from './admin/inputs.js';
-import { adminRouter } from './admin/router.js';
-import { AccountsService, upstreamKeyId } from './admin/service.js';
 import { Projections } from './auth/projections.js';
 import type { ProxyConfig } from './config.js';
+import { mountControlApi } from './control/routes.js';
+import { AccountsService } from './control/service.js';
+import { isApiPath } from './endpoints/index.js';
+import { clientErrors, expressFallbacks, sendError } from './errors.js';
+import { followChanges } from './events/notices.js';
 import { createEventSink, type EventSink } from './events/sink.js';
-import { isApiPath } from './http/endpoints.js';
-import { clientErrors, sendError } from './errors.js';
+import { capConnectionsPerAddress } from './http/connections.js';
 import { createApiHandler } from './http/handler.js';
 import { createMetrics, type ProxyMetrics } from './metrics.js';
-import { decryptSecret, encryptSecret } from './pool/crypto.js';
+import { encryptSecret, upstreamKeyId } from './pool/crypto.js';
+import { createUpstreamLoader } from './pool/load.js';
 import { UpstreamPool } from './pool/pool.js';
 import { startProber, type Prober } from './pool/probe.js';
 import { PriceBook } from './prices.js';
-import { selfServiceRouter } from './self-service/router.js';
 import { createForwarder } from './upstream/forward.js';
 
 export interface ProxyDeps {
@@ -42,7 +42,6 @@ export interface Proxy {
   pool: UpstreamPool;
   sink: EventSink;
   metrics: ProxyMetrics;
-  service: AccountsService;
   prober: Prober;
   listen(port?: number, host?: string): Promise<string>;
   /** Stops accepting, lets in-flight requests finish up to the grace period, flushes events. */
@@ -63,54 +62,33 @@ export async function createProxy(deps: ProxyDeps): Promise<Proxy> {
   const pool = new UpstreamPool((change) => {
     void redis.publish(redisKeys.changes(), encodeNotice({ type: 'upstream-health', from: config.nodeId, change })).catch(() => undefined);
   });
-  const service = new AccountsService(redis, sink, config.nodeId, config.secretKey);
   const admitter = createAdmitter({ scripts: createAdmissionScripts(redis, config.redisReplicas, log), nodeId: config.nodeId, leases: { ...DEFAULT_LEASES, windowMs: config.admissionLeaseMs }, log });
 
-  async function loadUpstream(only?: string): Promise<void> {
-    const entries = only
-      ? [[only, await redis.hget(redisKeys.upstreamKeys(), only)] as const]
-      : Object.entries(await redis.hgetall(redisKeys.upstreamKeys()));
-    for (const [id, raw] of entries) {
-      const p = decodeUpstreamKey(raw);
-      if (!p) {
-        pool.remove(id);
-        continue;
-      }
-      if (config.poolIds && !config.poolIds.includes(p.poolId)) continue;
-      let secret: string;
-      try {
-        secret = decryptSecret(config.secretKey, p.encryptedKey);
-      } catch {
-        log.error({ keyId: id }, 'cannot decrypt upstream key: was YUGONG_SECRET_KEY changed?');
-        continue;
-      }
-      pool.upsert({ id, poolId: p.poolId, baseUrl: p.baseUrl, organization: p.organization, models: p.models, weight: p.weight, secret, status: p.status === 'active' ? 'active' : 'disabled', reason: p.reason });
-    }
-    const keys = pool.all();
-    metrics.poolKeys.set({ state: 'active' }, keys.filter((k) => k.status === 'active').length);
-    metrics.poolKeys.set({ state: 'disabled' }, keys.filter((k) => k.status !== 'active').length);
-  }
-
-  subscriber.on('message', (_channel: string, message: string) => {
-    const n = decodeNotice(message);
-    if (!n) return;
-    if (n.type === 'apikey') {
-      // A key this node has not read lately has no lease here either.
-      const keyId = projections.forgetKey(n.hash);
-      if (keyId) admitter.forgetKey(keyId);
-    } else if (n.type === 'account') {
-      projections.forgetAccount(n.accountId);
-      admitter.forgetAccount(n.accountId);
-    } else if (n.type === 'upstream') void loadUpstream(n.keyId).catch((err: unknown) => log.error({ err }, 'upstream reload failed'));
-    else if (n.type === 'prices') void prices.reload(n.version).catch((err: unknown) => log.error({ err }, 'price reload failed'));
-    else if (n.type === 'upstream-health' && n.from !== config.nodeId) pool.applyRemote(n.change);
+  const loadUpstream = createUpstreamLoader({
+    redis, pool, secretKey: config.secretKey, poolIds: config.poolIds, log,
+    onLoaded(keys) {
+      metrics.poolKeys.set({ state: 'active' }, keys.filter((k) => k.status === 'active').length);
+      metrics.poolKeys.set({ state: 'disabled' }, keys.filter((k) => k.status !== 'active').length);
+    },
   });
-  // A lost subscription may have missed notices: forget everything cached when it comes back.
-  subscriber.on('ready', () => {
-    projections.forgetAll();
-    admitter.forgetAll();
+  await followChanges(subscriber, {
+    notice(n) {
+      if (n.type === 'apikey') {
+        // A key this node has not read lately has no lease here either.
+        const keyId = projections.forgetKey(n.hash);
+        if (keyId) admitter.forgetKey(keyId);
+      } else if (n.type === 'account') {
+        projections.forgetAccount(n.accountId);
+        admitter.forgetAccount(n.accountId);
+      } else if (n.type === 'upstream') void loadUpstream(n.keyId).catch((err: unknown) => log.error({ err }, 'upstream reload failed'));
+      else if (n.type === 'prices') void prices.reload(n.version).catch((err: unknown) => log.error({ err }, 'price reload failed'));
+      else if (n.type === 'upstream-health' && n.from !== config.nodeId) pool.applyRemote(n.change);
+    },
+    resync() {
+      projections.forgetAll();
+      admitter.forgetAll();
+    },
   });
-  await subscriber.subscribe(redisKeys.changes());
   await loadUpstream();
 
   // Keys from the configuration join the pool now and are published for the other nodes.
@@ -165,17 +143,13 @@ export async function createProxy(deps: ProxyDeps): Promise<Proxy> {
   app.get('/metrics', async (_req, res) => {
     res.set('content-type', metrics.registry.contentType).send(await metrics.registry.metrics());
   });
-  app.use('/admin/v1', adminRouter(service, pool, prices, config.adminToken, (keyId) => loadUpstream(keyId)));
-  app.use('/account/v1', selfServiceRouter(service, auth));
-  app.use((req: Request, res: Response) => sendApiError(res, 404, 'unknown_url', `Invalid URL (${req.method} ${req.path}). The OpenAI API is under ${config.publicUrl}/v1.`));
-  app.use((err: Error & { type?: string; status?: number }, _req: Request, res: Response, _next: NextFunction) => {
-    if (err.type === 'entity.parse.failed') return sendApiError(res, 400, null, 'We could not parse the JSON body of your request.');
-    if (err.type === 'entity.too.large') return sendApiError(res, 413, 'request_too_large', 'The request body is too large.');
-    // Express's own refusals of what a client sent (a malformed %-escape in the path, an unsupported charset).
-    if (err.status !== undefined && err.status >= 400 && err.status < 500) return sendApiError(res, err.status, 'invalid_request', `The request could not be read: ${err.message}`);
-    log.error({ err: err.message }, 'admin request failed');
-    sendApiError(res, 500, null, 'The gateway had an error while processing your request.', null, 'server_error');
-  });
+  if (config.controlApi) {
+    mountControlApi(app, {
+      service: new AccountsService(redis, sink, config.nodeId, config.secretKey), auth, adminToken: config.adminToken,
+      hooks: { upstreamKeys: () => pool.all(), upstreamChanged: loadUpstream, pricesPublished: async (version) => void (await prices.reload(version)) },
+    });
+  }
+  expressFallbacks(app, config.publicUrl, log);
 
   const server = createServer({
     headersTimeout: config.headersTimeoutMs,
@@ -204,7 +178,7 @@ export async function createProxy(deps: ProxyDeps): Promise<Proxy> {
   capConnectionsPerAddress(server, config.maxConnectionsPerIp, config.trustedProxies);
 
   return {
-    server, pool, sink, metrics, service, prober,
+    server, pool, sink, metrics, prober,
     listen(port = config.port, host = config.host) {
       return new Promise((resolve, reject) => {
         server.once('error', reject);

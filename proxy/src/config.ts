@@ -30,6 +30,10 @@ const schema = z
     YUGONG_CLICKHOUSE_DATABASE: sharedEnv.YUGONG_CLICKHOUSE_DATABASE,
     YUGONG_PROXY_PORT: portVariable(18080),
     YUGONG_PROXY_HOST: z.string().default('127.0.0.1'),
+    /** Whether a proxy node serves the control plane's APIs too (off: a data-plane node only; run control/main.js for them). */
+    YUGONG_CONTROL_API: z.enum(['on', 'off']).default('on'),
+    /** Where the control plane's own process listens. */
+    YUGONG_CONTROL_PORT: portVariable(18085),
     /** The base URL clients should use; named in 401 messages. */
     YUGONG_PUBLIC_URL: httpUrl('YUGONG_PUBLIC_URL').optional(),
     YUGONG_ADMIN_TOKEN: sharedEnv.YUGONG_ADMIN_TOKEN,
@@ -94,6 +98,8 @@ const schema = z
     clickhouseDatabase: c.YUGONG_CLICKHOUSE_DATABASE,
     port: c.YUGONG_PROXY_PORT,
     host: c.YUGONG_PROXY_HOST,
+    controlApi: c.YUGONG_CONTROL_API === 'on',
+    controlPort: c.YUGONG_CONTROL_PORT,
     publicUrl: c.YUGONG_PUBLIC_URL ?? `http://${c.YUGONG_PROXY_HOST}:${c.YUGONG_PROXY_PORT}`,
     adminToken: c.YUGONG_ADMIN_TOKEN,
     secretKey: c.YUGONG_SECRET_KEY,

@@ -1,4 +1,6 @@
 import type { ServerResponse } from 'node:http';
+import type { Express, NextFunction, Request, Response } from 'express';
+import type { Logger } from 'pino';
 import { apiError, errorBody, type ApiError } from '@yugong/schemas';
 
 export { apiError, errorBody, type ApiError };
@@ -59,4 +61,21 @@ export function sendError(res: ServerResponse, e: ApiError, headers: Record<stri
   const body = errorBody(e);
   res.writeHead(e.status, { ...headers, ...e.headers, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
   res.end(body);
+}
+
+export function sendApiError(res: Response, status: number, code: string | null, message: string, param: string | null = null, type = 'invalid_request_error'): void {
+  res.status(status).type('application/json').send(errorBody({ message, type, param, code }));
+}
+
+/** The last handlers of an express app: an OpenAI-shaped 404 naming where the API is, and every error as an OpenAI error body. */
+export function expressFallbacks(app: Express, publicUrl: string, log: Logger): void {
+  app.use((req: Request, res: Response) => sendApiError(res, 404, 'unknown_url', `Invalid URL (${req.method} ${req.path}). The OpenAI API is under ${publicUrl}/v1.`));
+  app.use((err: Error & { type?: string; status?: number }, _req: Request, res: Response, _next: NextFunction) => {
+    if (err.type === 'entity.parse.failed') return sendApiError(res, 400, null, 'We could not parse the JSON body of your request.');
+    if (err.type === 'entity.too.large') return sendApiError(res, 413, 'request_too_large', 'The request body is too large.');
+    // Express's own refusals of what a client sent (a malformed %-escape in the path, an unsupported charset).
+    if (err.status !== undefined && err.status >= 400 && err.status < 500) return sendApiError(res, err.status, 'invalid_request', `The request could not be read: ${err.message}`);
+    log.error({ err: err.message }, 'admin request failed');
+    sendApiError(res, 500, null, 'The gateway had an error while processing your request.', null, 'server_error');
+  });
 }

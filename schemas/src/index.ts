@@ -12,8 +12,6 @@ export * from './clickhouse/logging.js';
 export * from './clickhouse/migrations.js';
 export * from './clickhouse/migrate.js';
 export * from './clickhouse/line-items.js';
-export * from './tokenizer.js';
-export * from './audio.js';
 export * from './runtime.js';
 export * from './env.js';
 export * from './usage-fast-path.js';

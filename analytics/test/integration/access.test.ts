@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { pino } from 'pino';
+import { silentWav } from '@yugong/metering';
 import { ADMIN_TOKEN, startStack, type Stack } from '@yugong/proxy/testing';
-import { silentWav } from '@yugong/schemas';
 import { createAnalyticsApp } from '../../src/app.js';
 import { loadConfig } from '../../src/config.js';
 

@@ -4,9 +4,10 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
+import { silentWav } from '@yugong/metering';
 import { waitFor } from '@yugong/infra';
 import { ADMIN_TOKEN, startStack, type Stack } from '@yugong/proxy/testing';
-import { silentWav, topics } from '@yugong/schemas';
+import { topics } from '@yugong/schemas';
 import { createAnalyticsApp } from '../../src/app.js';
 import { loadConfig } from '../../src/config.js';
 

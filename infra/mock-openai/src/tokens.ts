@@ -1,4 +1,4 @@
-import { countChatPromptTokens as countChat, countTokens as count, type ChatMessageLike } from '@yugong/schemas';
+import { countChatPromptTokens as countChat, countTokens as count, type ChatMessageLike } from '@yugong/metering';
 
 /**
  * The real tokenizer, remembered: benchmarks and load tests send the same texts again and

@@ -1,5 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import busboy from 'busboy';
+import type { MultipartView } from '../endpoints/endpoint.js';
 
 export type BodyResult = { ok: true; bytes: Buffer } | { ok: false; reason: 'too_large' | 'aborted' };
 
@@ -42,10 +43,6 @@ export function readBody(req: IncomingMessage, limit: number): Promise<BodyResul
   });
 }
 
-export interface MultipartView {
-  fields: Record<string, string>;
-  files: { field: string; filename: string; data: Buffer }[];
-}
 
 export type MultipartProblem = 'not_multipart' | 'malformed' | 'too_many_parts' | 'field_too_large';
 export type MultipartResult = { ok: true; view: MultipartView } | { ok: false; problem: MultipartProblem; detail: string };

@@ -166,20 +166,25 @@ describe('on the clustered stack: a Redis Cluster, 3 Kafka brokers and 2 ClickHo
   });
 
   /** Two clients, one per node, a request at a time 20 ms apart (at most 2,000 each), until stopped; the statuses they saw. */
-  const steadyLoad = (key: string) => {
+  /** Two clients, one through each node, taking the keys in turn. */
+  const steadyLoad = (...keys: string[]) => {
     let stopped = false;
     const statuses: number[] = [];
+    const servedByKey = new Map(keys.map((k) => [k, 0]));
     const client = async (node: number) => {
       for (let i = 0; i < 2000 && !stopped; i++) {
+        const key = keys[(i * 2 + node) % keys.length] ?? '';
         const r = await fetch(`${s.nodes[node]!.url}/v1/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' }, body: BODY });
         await r.arrayBuffer();
         statuses.push(r.status);
+        if (r.status === 200) servedByKey.set(key, (servedByKey.get(key) ?? 0) + 1);
         await new Promise((res) => setTimeout(res, 20));
       }
     };
     const running = Promise.all([client(0), client(1)]);
     return {
       sent: () => statuses.length,
+      served: (key: string) => servedByKey.get(key) ?? 0,
       async stop() {
         stopped = true;
         await running;
@@ -262,12 +267,14 @@ describe('on the clustered stack: a Redis Cluster, 3 Kafka brokers and 2 ClickHo
   });
 
   it('a ledger process killed mid-batch (SIGKILL after applying, before committing): the other takes its partitions, nothing applied twice', async () => {
-    const { key, accountId } = await s.fundedKey({ usd: '50' });
+    // An account's events share one partition: twelve accounts give both processes work
+    // (all twelve in one process's half of the partitions: 1 chance in 2,048).
+    const accounts = await Promise.all(Array.from({ length: 12 }, () => s.fundedKey({ usd: '50' })));
     const [, victim] = s.ledgers;
     // Started again with the crash tests' hook: it dies at its 40th applied chunk under the load.
     await victim!.kill();
     await victim!.start({ YUGONG_FAULT_KILL_AT: 'handled:40' });
-    const load = steadyLoad(key);
+    const load = steadyLoad(...accounts.map((a) => a.key));
     const died = await Promise.race([victim!.exited().then(() => true), new Promise<false>((r) => setTimeout(() => r(false), 60_000))]);
     const atDeath = load.sent();
     // The survivor takes the dead member's partitions once its session (6 s) times out.
@@ -276,10 +283,10 @@ describe('on the clustered stack: a Redis Cluster, 3 Kafka brokers and 2 ClickHo
     await victim!.start();
 
     const served = statuses.filter((x) => x === 200).length;
-    console.log(`      (ledger process killed itself after ${atDeath} requests; ${served} of ${statuses.length} served)`);
+    console.log(`      (ledger process killed itself after ${atDeath} requests; ${served} of ${statuses.length} served over ${accounts.length} accounts)`);
     assert.ok(died, 'the ledger process was killed mid-batch');
     assert.deepEqual([...new Set(statuses)], [200]);
-    await billedOnce(accountId, served);
+    for (const a of accounts) await billedOnce(a.accountId, load.served(a.key));
   });
 
   const start = async (i: number) => {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import OpenAI, { toFile } from 'openai';
-import { silentWav } from '@yugong/schemas';
 import { startStack, type Stack } from './harness.js';
+import { silentWav } from '@yugong/metering';
 
 /** List prices written out independently of the price table (nano-USD per token / unit). */
 const P = {

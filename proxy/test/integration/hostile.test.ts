@@ -5,8 +5,8 @@ import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { silentWav } from '@yugong/schemas';
 import { startStack, waitFor, type Node, type Stack } from './harness.js';
+import { silentWav } from '@yugong/metering';
 
 const MULTIPART_ROUTES = ['/v1/audio/transcriptions', '/v1/audio/translations', '/v1/images/edits', '/v1/images/variations'];
 const MAX_BODY = 2 * 1024 * 1024;

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import OpenAI from 'openai';
-import { countTokens } from '@yugong/schemas';
 import { startStack, waitFor, type Stack } from './harness.js';
+import { countTokens } from '@yugong/metering';
 
 const ask = (s: Stack, key: string) => s.client(key).chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'x' }] });
 /** Client traffic that reached an upstream key (probes of /models are not traffic). */

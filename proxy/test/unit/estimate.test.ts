@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { countChatPromptTokens, countTokens, loadTokenizers, silentWav } from '@yugong/schemas';
-import { estimate } from '../../src/metering/estimate.js';
+import { meteredEndpoints, type MeteredEndpoint } from '../../src/endpoints/index.js';
+import { countChatPromptTokens, countTokens, loadTokenizers, silentWav } from '@yugong/metering';
 
 /** Texts a tokenizer finds expensive: CJK, Hangul, Devanagari, emoji, rare scripts, symbols, control characters. */
 const ADVERSARIAL = [
@@ -29,8 +29,15 @@ function chatPromptTokens(model: string, body: Record<string, unknown>): number 
   return countChatPromptTokens(model, body.messages as never) + tools;
 }
 
-function bound(endpoint: Parameters<typeof estimate>[0], model: string, body: Record<string, unknown>) {
-  return estimate(endpoint, model, body, null, 1024, Buffer.byteLength(JSON.stringify(body)));
+function endpoint(name: MeteredEndpoint['name']): MeteredEndpoint {
+  const found = meteredEndpoints.find((e) => e.name === name);
+  if (!found) throw new Error(`no endpoint ${name}`);
+  return found;
+}
+
+/** The hold an endpoint's module estimates for a JSON body, with a default completion budget of 1,024 tokens. */
+function bound(name: MeteredEndpoint['name'], model: string, body: Record<string, unknown>) {
+  return endpoint(name).hold({ model, json: body, multipart: null, bodyBytes: Buffer.byteLength(JSON.stringify(body)) }, 1024);
 }
 
 describe('the hold is an upper bound of the cost', function () {
@@ -95,10 +102,11 @@ describe('the hold is an upper bound of the cost', function () {
   });
 
   it('bounds a transcription by its audio: exact for WAV, the lowest bitrate otherwise; bills the likely length', () => {
-    const wav = estimate('audio.transcriptions', 'whisper-1', {}, { fields: {}, files: [{ field: 'file', data: silentWav(2000) }] }, 1024, 0);
+    const upload = (data: Buffer) => endpoint('audio.transcriptions').hold({ model: 'whisper-1', json: {}, multipart: { fields: {}, files: [{ field: 'file', filename: 'a.wav', data }] }, bodyBytes: 0 }, 1024);
+    const wav = upload(silentWav(2000));
     assert.equal(wav.usage.audioMs, 2000);
     assert.equal(wav.audioMs, 2000);
-    const opaque = estimate('audio.transcriptions', 'whisper-1', {}, { fields: {}, files: [{ field: 'file', data: Buffer.alloc(16_000, 7) }] }, 1024, 0);
+    const opaque = upload(Buffer.alloc(16_000, 7));
     assert.equal(opaque.usage.audioMs, 64_000, '16 kB at 2 kbit/s');
     assert.ok(opaque.audioMs < opaque.usage.audioMs);
   });

@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { newApiKey, upstreamKeyId } from '../../src/admin/service.js';
+import { newApiKey } from '../../src/control/service.js';
 import { loadConfig } from '../../src/config.js';
 import { nestedDeeperThan } from '../../src/http/body.js';
 import { modelAllowed } from '@yugong/schemas';
-import { decryptSecret, encryptSecret } from '../../src/pool/crypto.js';
+import { decryptSecret, encryptSecret, upstreamKeyId } from '../../src/pool/crypto.js';
 
 describe('keys, secrets and allowlists', () => {
   it('makes API keys with ≥ 190 random bits and a recognisable prefix', () => {

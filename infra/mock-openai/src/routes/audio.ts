@@ -1,8 +1,8 @@
-import { audioDuration } from '@yugong/schemas';
 import { countTokens } from '../tokens.js';
 import { badRequest, type Ctx, type Route } from '../context.js';
 import { replyPieces } from '../text.js';
 import { cutConnection, sendJson, sleep, write } from '../wire.js';
+import { audioDuration } from '@yugong/metering';
 
 function transcript(ctx: Ctx): string {
   return ctx.behaviour.reply ?? replyPieces({}).pieces.join('');

@@ -1,8 +1,8 @@
-import type { ChatMessageLike } from '@yugong/schemas';
 import { countChatPromptTokens, countTokens } from '../tokens.js';
 import { badRequest, int, streamEvents, type Ctx, type Route } from '../context.js';
 import { replyPieces, reasoningTokensFor } from '../text.js';
 import { nowSeconds, openaiId, sendJson, startSse } from '../wire.js';
+import { type ChatMessageLike } from '@yugong/metering';
 
 interface ToolDef {
   type?: string;

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import OpenAI, { toFile } from 'openai';
-import { countChatPromptTokens, countTokens, silentWav } from '@yugong/schemas';
 import { createMockOpenAI, type MockOpenAI } from '../../src/index.js';
+import { countChatPromptTokens, countTokens, silentWav } from '@yugong/metering';
 
 describe('mock OpenAI upstream, through the official SDK', function () {
   this.timeout(20_000);

@@ -1,6 +1,7 @@
 import type { Request, Response } from 'express';
 import { z } from 'zod';
-import { accountSegment, errorBody, parseCidr, accountId as accountIdSchema, formatUsd, matchRuleSchema, parseMultiplier, parseUsd, ratesSchema, type ModelPrice } from '@yugong/schemas';
+import { accountSegment, parseCidr, accountId as accountIdSchema, formatUsd, matchRuleSchema, parseMultiplier, parseUsd, ratesSchema, type ModelPrice } from '@yugong/schemas';
+import { sendApiError } from '../errors.js';
 import type { AccountPatch, AccountSummary, KeySummary, Result } from './service.js';
 
 const usd = z.union([z.string(), z.number()]).transform((v, ctx) => {
@@ -130,10 +131,6 @@ export const priceInput = z
 
 export function overridesOf(body: z.infer<typeof priceInput>): ModelPrice[] {
   return body.overrides.map((o) => ({ id: o.id, match: o.match ?? { equals: o.id }, rates: o.rates_usd_per_1m as ModelPrice['rates'] }));
-}
-
-export function sendApiError(res: Response, status: number, code: string | null, message: string, param: string | null = null, type = 'invalid_request_error'): void {
-  res.status(status).type('application/json').send(errorBody({ message, type, param, code }));
 }
 
 export function sendResult<T>(res: Response, r: Result<T>, status = 200, view: (v: T) => unknown = (v) => v): void {

@@ -4,8 +4,9 @@ import { boundKeySettings, keyWithin, type KeyLimits } from './key-bounds.js';
 import type { AccountsService, AccountSummary } from './service.js';
 import {
   accountInput, accountPatch, accountPatchInput, accountSettings, accountView, creditInput, disableInput, keyInput, keySettings, keyView,
-  multiplierInput, parseBody, protectedFields, sendApiError, sendResult,
+  multiplierInput, parseBody, protectedFields, sendResult,
 } from './inputs.js';
+import { sendApiError } from '../errors.js';
 
 /**
  * What a caller may do with accounts. The operator sees and manages everything; an account's

@@ -2,6 +2,7 @@ import type { ClickHouseClient } from '@clickhouse/client';
 import { decodeAccount, nanoToCents, redisKeys, sqlDate, sqlString, type RedisClient } from '@yugong/schemas';
 import type { ClientKey } from '../auth/projections.js';
 import { apiError, clientErrors, type ApiError } from '../errors.js';
+import type { Answer, ReadRoute } from './read-route.js';
 
 /**
  * OpenAI's legacy billing endpoints, which chat UIs and scripts still call to show a key's
@@ -9,7 +10,15 @@ import { apiError, clientErrors, type ApiError } from '../errors.js';
  * ever spend (its credits plus its credit line), total_usage is what it spent in the range
  * at its own price, in cents; hard_limit_usd − total_usage/100 over all time is its balance.
  */
-export const billingSuffixes = ['/dashboard/billing/subscription', '/dashboard/billing/usage', '/dashboard/billing/credit_grants'] as const;
+const SUFFIXES: readonly string[] = ['/dashboard/billing/subscription', '/dashboard/billing/usage', '/dashboard/billing/credit_grants'];
+
+export function billingRoute(redis: RedisClient, clickhouse: ClickHouseClient | null): ReadRoute {
+  return {
+    label: 'billing',
+    matches: (suffix) => SUFFIXES.includes(suffix),
+    answer: ({ suffix, query, key }) => billingAnswer(suffix, query, key, redis, clickhouse),
+  };
+}
 
 const DAY = /^\d{4}-\d{2}-\d{2}$/;
 const MAX_DAYS = 100;
@@ -21,9 +30,9 @@ function day(text: string | null, param: string): Date | ApiError {
   return d;
 }
 
-export async function billingAnswer(
+async function billingAnswer(
   suffix: string, query: URLSearchParams, key: ClientKey, redis: RedisClient, clickhouse: ClickHouseClient | null,
-): Promise<{ status: number; body: unknown } | ApiError> {
+): Promise<Answer | ApiError> {
   const account = decodeAccount(await redis.hgetall(redisKeys.account(key.root, key.accountId)));
   const limitNano = (account?.creditedNano ?? 0n) + (account?.creditLimitNano ?? 0n);
   const usd = (nano: bigint) => Number(nanoToCents(nano).toFixed(7)) / 100;

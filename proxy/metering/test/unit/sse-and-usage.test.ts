@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
-import { SseMeter } from '../../src/metering/sse.js';
-import { readUsage, TailWindow, usageFromTail } from '../../src/metering/usage.js';
+import { SseMeter } from '../../src/sse.js';
+import { readUsage, TailWindow, usageFromTail } from '../../src/usage.js';
 
 const chunk = (content: string | null, usage = 'null') =>
   `data: {"id":"c","object":"chat.completion.chunk","choices":[${content === null ? '' : `{"index":0,"delta":{"content":${JSON.stringify(content)}},"finish_reason":null}`}],"usage":${usage}}\n\n`;

@@ -1,8 +1,9 @@
 import express, { type NextFunction, type Request, type Response } from 'express';
-import { accountsRouter, type Scope } from '../admin/accounts-router.js';
-import { bearerCors } from '../admin/cors.js';
-import { accountView, sendApiError } from '../admin/inputs.js';
-import type { AccountsService } from '../admin/service.js';
+import { accountsRouter, type Scope } from './accounts-router.js';
+import { bearerCors } from './cors.js';
+import { sendApiError } from '../errors.js';
+import { accountView } from './inputs.js';
+import type { AccountsService } from './service.js';
 import { corsAllowed, isDenial, type Authenticator, type Caller } from '@yugong/schemas';
 
 function callerOf(res: Response): Caller {

@@ -3,7 +3,7 @@ import {
   decodeAccount, decodeApiKey, decodeUpstreamKey, formatUsd, makeEvent, priceTableSchema, redisKeys, type AccountRecord, type ApiKeyRecord, type EventData, type PriceTable, type RedisClient, type YugongEvent,
 } from '@yugong/schemas';
 import type { EventSink } from '../events/sink.js';
-import { encryptSecret } from '../pool/crypto.js';
+import { encryptSecret, upstreamKeyId } from '../pool/crypto.js';
 
 export type ServiceError = { ok: false; status: number; code: string; message: string; param?: string };
 export type Result<T> = { ok: true; value: T } | ServiceError;
@@ -21,10 +21,6 @@ export function newApiKey(): string {
     if (b < 248) out += BASE62[b % 62]; // 248 = 4 × 62: no modulo bias
   }
   return out;
-}
-
-export function upstreamKeyId(baseUrl: string, key: string): string {
-  return `up_${createHash('sha256').update(`${baseUrl}\n${key}`).digest('hex').slice(0, 16)}`;
 }
 
 /** An account as the admin and self-service APIs show it: its record, amounts as decimal strings. */
@@ -79,7 +75,9 @@ export class AccountsService {
     private readonly sink: EventSink,
     private readonly source: string,
     private readonly secretKey: Buffer,
-    private readonly visibleWithinMs = 10_000,
+    // Longer than a ledger failover (a session timeout, then a rebalance): a write answered
+    // while the balances group changes hands is still answered, not refused.
+    private readonly visibleWithinMs = 30_000,
   ) {}
 
   private async emitAndWait(event: YugongEvent, visible: () => Promise<boolean>): Promise<void> {

@@ -1,11 +1,11 @@
 import { timingSafeEqual, createHash } from 'node:crypto';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { seedPriceTable, withOverrides } from '@yugong/schemas';
-import type { UpstreamPool } from '../pool/pool.js';
-import type { PriceBook } from '../prices.js';
+import type { UpstreamKey } from '../pool/pool.js';
 import { accountsRouter, type Scope } from './accounts-router.js';
 import { bearerCors } from './cors.js';
-import { accountView, overridesOf, parseBody, priceInput, sendApiError, sendResult, upstreamInput } from './inputs.js';
+import { sendApiError } from '../errors.js';
+import { accountView, overridesOf, parseBody, priceInput, sendResult, upstreamInput } from './inputs.js';
 import type { AccountsService, Result } from './service.js';
 
 function sameSecret(a: string, b: string): boolean {
@@ -14,11 +14,20 @@ function sameSecret(a: string, b: string): boolean {
   return timingSafeEqual(ha, hb);
 }
 
+/** What the operator's API reads from, and tells, the process it runs in. */
+export interface ControlHooks {
+  /** The pool as this process sees it: live health where it serves traffic, the shared notices' view where it does not. */
+  upstreamKeys(): UpstreamKey[];
+  /** This process's pool follows its own writes at once (the others follow the change notice), so the answer is read back as written. */
+  upstreamChanged(keyId: string): Promise<void>;
+  /** A node that bills does so at the new prices from the answer on. */
+  pricesPublished(version: string): Promise<void>;
+}
+
 /** The operator's API: /admin/v1/…, authorized by the admin token. */
-export function adminRouter(service: AccountsService, pool: UpstreamPool, prices: PriceBook, adminToken: string, reloadUpstream: (keyId: string) => Promise<void>) {
-  /** This node's pool follows its own writes at once (the others follow the change notice), so the answer is read back as written. */
+export function adminRouter(service: AccountsService, adminToken: string, hooks: ControlHooks) {
   const andReload = async <T extends { keyId: string }>(r: Result<T>): Promise<Result<T>> => {
-    if (r.ok) await reloadUpstream(r.value.keyId);
+    if (r.ok) await hooks.upstreamChanged(r.value.keyId);
     return r;
   };
   const r = express.Router();
@@ -63,7 +72,7 @@ export function adminRouter(service: AccountsService, pool: UpstreamPool, prices
     const now = Date.now();
     res.json({
       object: 'list',
-      data: pool.all().map((k) => ({
+      data: hooks.upstreamKeys().map((k) => ({
         // The secret's first characters only, as OpenAI's dashboard shows a key.
         id: k.id, pool_id: k.poolId, base_url: k.baseUrl, organization: k.organization, models: k.models, weight: k.weight, key_prefix: k.secret.slice(0, 6),
         status: k.status, reason: k.reason, cooling_for_ms: Math.max(0, k.cooldownUntil - now),
@@ -96,8 +105,8 @@ export function adminRouter(service: AccountsService, pool: UpstreamPool, prices
     if (!base) return sendApiError(res, 409, 'no_price_table', 'No price table is in force yet; publish one with {"base": "package"}.', 'base');
     const table = body.overrides.length ? withOverrides(base, overridesOf(body)) : base;
     const published = await service.publishPrices(table);
-    // This node bills at the new prices from its answer on; the others follow the change notice.
-    if (published.ok) await prices.reload(published.value.version);
+    // The others follow the change notice.
+    if (published.ok) await hooks.pricesPublished(published.value.version);
     sendResult(res, published, 201, (v) => ({ object: 'price_table', version: v.version, source: table.source, models: table.models.length, current: true }));
   });
   return r;

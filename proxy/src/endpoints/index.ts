@@ -1,0 +1,35 @@
+import { audioSpeech, audioTranscriptions, audioTranslations } from './audio.js';
+import { chatCompletions } from './chat-completions.js';
+import { completions } from './completions.js';
+import { embeddings } from './embeddings.js';
+import type { MeteredEndpoint } from './endpoint.js';
+import { imagesEdits, imagesGenerations, imagesVariations } from './images.js';
+import { moderations } from './moderations.js';
+import { responses } from './responses.js';
+
+export type { MeteredEndpoint, EndpointRequest, Estimate, Billed, MultipartView } from './endpoint.js';
+export type { ReadRoute, Answer } from './read-route.js';
+export { billingRoute } from './billing.js';
+export { modelsRoute } from './models.js';
+
+export const meteredEndpoints: readonly MeteredEndpoint[] = [
+  chatCompletions, completions, embeddings, imagesGenerations, imagesEdits, imagesVariations,
+  audioTranscriptions, audioTranslations, audioSpeech, moderations, responses,
+];
+
+const bySuffix = new Map(meteredEndpoints.map((e) => [e.suffix, e]));
+
+/** "/v1/chat/completions" and the forgetful "/chat/completions" both name the same route. */
+export function apiSuffix(path: string): string {
+  return path.startsWith('/v1/') || path === '/v1' ? path.slice(3) : path;
+}
+
+export function findEndpoint(suffix: string): MeteredEndpoint | undefined {
+  return bySuffix.get(suffix);
+}
+
+/** What the API handler serves rather than the control plane's express app: every path under /v1, and the metered routes, models and billing without it. */
+export function isApiPath(path: string): boolean {
+  const s = apiSuffix(path);
+  return bySuffix.has(s) || s === '/models' || s.startsWith('/models/') || s.startsWith('/dashboard/billing/') || path.startsWith('/v1/');
+}
