@@ -83,8 +83,23 @@ async function main(): Promise<void> {
     await p.exec();
 
     const app = createAnalyticsApp({
-      config: { clickhouseUrl: url, clickhouseDatabase: DATABASE, clickhouseUser: READONLY_USER, clickhousePassword: '', redisUrl: stack.endpoints.redisUrl, port: 0, host: '127.0.0.1', adminToken: TOKEN, proxyUrl: 'http://127.0.0.1:18080', logLevel: 'silent', trustedProxies: [], ledgerUrl: null },
-      clickhouse: reader, redis, log: pino({ level: 'silent' }),
+      config: {
+        clickhouseUrl: url,
+        clickhouseDatabase: DATABASE,
+        clickhouseUser: READONLY_USER,
+        clickhousePassword: '',
+        redisUrl: stack.endpoints.redisUrl,
+        port: 0,
+        host: '127.0.0.1',
+        adminToken: TOKEN,
+        proxyUrl: 'http://127.0.0.1:18080',
+        logLevel: 'silent',
+        trustedProxies: [],
+        ledgerUrl: null,
+      },
+      clickhouse: reader,
+      redis,
+      log: pino({ level: 'silent' }),
     }).listen(0, '127.0.0.1');
     await new Promise((r) => app.once('listening', r));
     const base = `http://127.0.0.1:${(app.address() as AddressInfo).port}/analytics/v1`;
@@ -137,11 +152,12 @@ async function main(): Promise<void> {
       ...results.map((r) => [r.label, r.p50.toFixed(1), r.p95.toFixed(1), r.max.toFixed(1), '≤ 100', ok(r.p95 <= 100)]),
       ...pages.map((r) => [r.label, r.p50.toFixed(1), r.p95.toFixed(1), r.max.toFixed(1), '≤ 50', ok(r.p95 <= 50)]),
     ];
-    const body = `${machineLine()}. ClickHouse ${(await (await ch.query({ query: 'SELECT version() AS v', format: 'JSONEachRow' })).json<{ v: string }>())[0]?.v} (Debian's server, local, default settings), `
-      + `${ROWS.toLocaleString('en')} line items of one month across ${ACCOUNTS.toLocaleString('en')} accounts (${ROOTS.toLocaleString('en')} trees; bench-0 has a tenth of them), `
-      + `generated through the materialized views: ${generation}. Each figure is ${SAMPLES} requests, one at a time, to the analytics API over HTTP with the operator token, as the read-only ClickHouse user (times in ms).\n\n`
-      + markdownTable(['query', 'p50', 'p95', 'max', 'target p95', 'result'], rows)
-      + `\n\nCSV export of bench-0's month: ${csvRows.toLocaleString('en')} rows in ${csvSeconds.toFixed(1)} s = **${Math.round(csvRate).toLocaleString('en')} rows/s** (target ≥ 100,000: ${ok(csvRate >= 100_000)}).\n`;
+    const body =
+      `${machineLine()}. ClickHouse ${(await (await ch.query({ query: 'SELECT version() AS v', format: 'JSONEachRow' })).json<{ v: string }>())[0]?.v} (Debian's server, local, default settings), ` +
+      `${ROWS.toLocaleString('en')} line items of one month across ${ACCOUNTS.toLocaleString('en')} accounts (${ROOTS.toLocaleString('en')} trees; bench-0 has a tenth of them), ` +
+      `generated through the materialized views: ${generation}. Each figure is ${SAMPLES} requests, one at a time, to the analytics API over HTTP with the operator token, as the read-only ClickHouse user (times in ms).\n\n` +
+      markdownTable(['query', 'p50', 'p95', 'max', 'target p95', 'result'], rows) +
+      `\n\nCSV export of bench-0's month: ${csvRows.toLocaleString('en')} rows in ${csvSeconds.toFixed(1)} s = **${Math.round(csvRate).toLocaleString('en')} rows/s** (target ≥ 100,000: ${ok(csvRate >= 100_000)}).\n`;
     console.log(`\n${body}`);
     if (ROWS === 20_000_000) console.log(`written to ${writeBenchmarkSection('Analytics (npm run bench:analytics)', body)}`);
   } finally {

@@ -20,7 +20,10 @@ export interface AnalyticsDeps {
 }
 
 function fail(res: Response, status: number, param: string | null, message: string, code = 'invalid_value'): void {
-  res.status(status).type('application/json').send(errorBody({ message, type: status >= 500 ? 'server_error' : 'invalid_request_error', param, code }));
+  res
+    .status(status)
+    .type('application/json')
+    .send(errorBody({ message, type: status >= 500 ? 'server_error' : 'invalid_request_error', param, code }));
 }
 
 /** Unwraps parsed parameters; answers 400 for the first bad one. */
@@ -51,7 +54,16 @@ export function createAnalyticsApp(deps: AnalyticsDeps) {
     res.json({ status: 'ok' });
   });
   app.get('/readyz', async (_req, res) => {
-    const [chOk, redisOk] = await Promise.all([ch.ping().then((r) => r.success, () => false), redis.ping().then(() => true, () => false)]);
+    const [chOk, redisOk] = await Promise.all([
+      ch.ping().then(
+        (r) => r.success,
+        () => false,
+      ),
+      redis.ping().then(
+        () => true,
+        () => false,
+      ),
+    ]);
     res.status(chOk && redisOk ? 200 : 503).json({ status: chOk && redisOk ? 'ready' : 'not_ready', clickhouse: chOk, redis: redisOk });
   });
 
@@ -93,8 +105,12 @@ export function createAnalyticsApp(deps: AnalyticsDeps) {
   }
 
   function usageQuery(req: Request, res: Response): UsageQuery | null {
-    const parsed = all<[UsageQuery['interval'], string | null, string | null]>(res,
-      parseChoice('interval', req.query.interval, intervals, 'total'), parseFilter('model', req.query.model, MODEL), parseFilter('api_key_id', req.query.api_key_id, KEY_ID));
+    const parsed = all<[UsageQuery['interval'], string | null, string | null]>(
+      res,
+      parseChoice('interval', req.query.interval, intervals, 'total'),
+      parseFilter('model', req.query.model, MODEL),
+      parseFilter('api_key_id', req.query.api_key_id, KEY_ID),
+    );
     if (!parsed) return null;
     const [interval, model, apiKeyId] = parsed;
     const range = parseRange(req.query, interval === 'hour' ? HOUR_RANGE_DAYS : 3660);
@@ -141,9 +157,12 @@ export function createAnalyticsApp(deps: AnalyticsDeps) {
   });
 
   async function lineItemFilter(req: Request, res: Response, t: Target): Promise<LineItemFilter | null> {
-    const parsed = all<[string | null, string | null, string | null]>(res,
-      parseFilter('model', req.query.model, MODEL), parseFilter('api_key_id', req.query.api_key_id, KEY_ID),
-      parseChoice<(typeof statuses)[number] | ''>('status', req.query.status, statuses, ''));
+    const parsed = all<[string | null, string | null, string | null]>(
+      res,
+      parseFilter('model', req.query.model, MODEL),
+      parseFilter('api_key_id', req.query.api_key_id, KEY_ID),
+      parseChoice<(typeof statuses)[number] | ''>('status', req.query.status, statuses, ''),
+    );
     if (!parsed) return null;
     const range = parseRange(req.query, 366);
     if (!range.ok) {
@@ -215,7 +234,7 @@ export function createAnalyticsApp(deps: AnalyticsDeps) {
     if (!t) return;
     const limits = await rateLimits(redis, t.root, id);
     // A key is visible if it belongs to the target account or below it.
-    if (!limits || !limits.accounts.some((a) => a.account_id === t.accountId)) return fail(res, 404, 'api_key_id', `No key "${id}" under account "${t.accountId}".`, 'key_not_found');
+    if (!limits?.accounts.some((a) => a.account_id === t.accountId)) return fail(res, 404, 'api_key_id', `No key "${id}" under account "${t.accountId}".`, 'key_not_found');
     res.json(limits);
   });
 

@@ -16,7 +16,6 @@ export interface LineItemFilter {
   status: string | null;
 }
 
-
 /**
  * The columns a caller sees. Costs are the target account's own (its price); the path is cut
  * at the target, so a sub-account never sees what its ancestors paid. The operator also sees
@@ -25,11 +24,38 @@ export interface LineItemFilter {
 function columns(target: Target, operator: boolean): string[] {
   const me = sqlString(target.accountId);
   const common = [
-    'event_id', 'request_id', 'time', 'toUInt32(time) AS ts', 'account_id AS caller_account_id',
-    `arraySlice(account_path, indexOf(account_path, ${me})) AS path`, `toString(costs_nano[indexOf(account_path, ${me})]) AS cost_nano`,
-    'price_version', 'api_key_id', 'endpoint', 'model', 'status', 'http_status', 'error_code', 'stream', 'prompt_tokens', 'cached_tokens', 'completion_tokens',
-    'reasoning_tokens', 'audio_prompt_tokens', 'audio_completion_tokens', 'image_prompt_tokens', 'image_completion_tokens', 'images', 'image_size',
-    'image_quality', 'audio_ms', 'speech_characters', 'usage_source', 'attempts', 'latency_ms', 'ttft_ms',
+    'event_id',
+    'request_id',
+    'time',
+    'toUInt32(time) AS ts',
+    'account_id AS caller_account_id',
+    `arraySlice(account_path, indexOf(account_path, ${me})) AS path`,
+    `toString(costs_nano[indexOf(account_path, ${me})]) AS cost_nano`,
+    'price_version',
+    'api_key_id',
+    'endpoint',
+    'model',
+    'status',
+    'http_status',
+    'error_code',
+    'stream',
+    'prompt_tokens',
+    'cached_tokens',
+    'completion_tokens',
+    'reasoning_tokens',
+    'audio_prompt_tokens',
+    'audio_completion_tokens',
+    'image_prompt_tokens',
+    'image_completion_tokens',
+    'images',
+    'image_size',
+    'image_quality',
+    'audio_ms',
+    'speech_characters',
+    'usage_source',
+    'attempts',
+    'latency_ms',
+    'ttft_ms',
   ];
   return operator ? [...common, 'arrayMap(c -> toString(c), costs_nano) AS path_costs_nano', 'toString(list_cost_nano) AS upstream_cost_nano', 'upstream_key_id', 'upstream_org'] : common;
 }

@@ -7,7 +7,14 @@ import { loadConfig } from './config.js';
 
 const config = loadConfig();
 const log = pino({ name: 'analytics', level: config.logLevel });
-const clickhouse = createClient({ url: config.clickhouseUrl, database: config.clickhouseDatabase, username: config.clickhouseUser, password: config.clickhousePassword, clickhouse_settings: clickhouseSettings, log: clickhouseLogging(log) });
+const clickhouse = createClient({
+  url: config.clickhouseUrl,
+  database: config.clickhouseDatabase,
+  username: config.clickhouseUser,
+  password: config.clickhousePassword,
+  clickhouse_settings: clickhouseSettings,
+  log: clickhouseLogging(log),
+});
 const redis = connectRedis(config.redisUrl);
 const server = createAnalyticsApp({ config, clickhouse, redis, log }).listen(config.port, config.host, () => log.info({ port: config.port }, 'analytics listening'));
 const stop = () => {

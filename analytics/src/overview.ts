@@ -15,14 +15,19 @@ async function rows<T>(ch: ClickHouseClient, query: string): Promise<T[]> {
 }
 
 /** What the root accounts were charged (their own price, the first of each path) and what upstream cost. */
-const MEASURES = "toString(count()) AS requests, toString(countIf(status != 'ok')) AS errors, toString(sum(arrayElement(costs_nano, 1))) AS revenue_nano, toString(sum(list_cost_nano)) AS upstream_cost_nano";
+const MEASURES =
+  "toString(count()) AS requests, toString(countIf(status != 'ok')) AS errors, toString(sum(arrayElement(costs_nano, 1))) AS revenue_nano, toString(sum(list_cost_nano)) AS upstream_cost_nano";
 
 function totals(t: Totals | undefined, seconds: number) {
   const requests = Number(t?.requests ?? 0);
   const errors = Number(t?.errors ?? 0);
   return {
-    requests, errors, requests_per_second: Math.round((requests / seconds) * 100) / 100, error_share: requests > 0 ? Math.round((errors / requests) * 10_000) / 10_000 : 0,
-    revenue_usd: formatUsd(BigInt(t?.revenue_nano ?? '0')), upstream_cost_usd: formatUsd(BigInt(t?.upstream_cost_nano ?? '0')),
+    requests,
+    errors,
+    requests_per_second: Math.round((requests / seconds) * 100) / 100,
+    error_share: requests > 0 ? Math.round((errors / requests) * 10_000) / 10_000 : 0,
+    revenue_usd: formatUsd(BigInt(t?.revenue_nano ?? '0')),
+    upstream_cost_usd: formatUsd(BigInt(t?.upstream_cost_nano ?? '0')),
   };
 }
 
@@ -72,10 +77,15 @@ export async function overview(ch: ClickHouseClient, links: { ledgerUrl: string 
     rows<Totals>(ch, `SELECT ${MEASURES} FROM line_items WHERE time >= ${at(5 * 60_000)}`),
     rows<Totals>(ch, `SELECT ${MEASURES} FROM line_items WHERE time >= ${at(HOUR_MS)}`),
     rows<Totals & { hour: string }>(ch, `SELECT toString(toStartOfHour(time)) AS hour, ${MEASURES} FROM line_items WHERE ${day} GROUP BY hour ORDER BY hour`),
-    rows<Totals & { account_id: string }>(ch, `SELECT root_account_id AS account_id, ${MEASURES} FROM line_items WHERE ${day} GROUP BY account_id ORDER BY sum(arrayElement(costs_nano, 1)) DESC, account_id LIMIT 10`),
+    rows<Totals & { account_id: string }>(
+      ch,
+      `SELECT root_account_id AS account_id, ${MEASURES} FROM line_items WHERE ${day} GROUP BY account_id ORDER BY sum(arrayElement(costs_nano, 1)) DESC, account_id LIMIT 10`,
+    ),
     rows<Totals & { model: string }>(ch, `SELECT model, ${MEASURES} FROM line_items WHERE ${day} GROUP BY model ORDER BY count() DESC, model LIMIT 10`),
-    rows<{ upstream_key_id: string; status: string; requests: string; attempts: string }>(ch,
-      `SELECT upstream_key_id, status, toString(count()) AS requests, toString(sum(attempts)) AS attempts FROM line_items WHERE time >= ${at(HOUR_MS)} AND upstream_key_id != '' GROUP BY upstream_key_id, status ORDER BY upstream_key_id, status`),
+    rows<{ upstream_key_id: string; status: string; requests: string; attempts: string }>(
+      ch,
+      `SELECT upstream_key_id, status, toString(count()) AS requests, toString(sum(attempts)) AS attempts FROM line_items WHERE time >= ${at(HOUR_MS)} AND upstream_key_id != '' GROUP BY upstream_key_id, status ORDER BY upstream_key_id, status`,
+    ),
     probe(links.ledgerUrl && `${links.ledgerUrl}/metrics`, async (res) => sumByLabel(await res.text(), 'yugong_ledger_consumer_lag', 'group')),
     probe(`${links.proxyUrl}/readyz`, async (res) => ((await res.json()) as { spool_bytes?: number }).spool_bytes ?? 0),
   ]);

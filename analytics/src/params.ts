@@ -32,9 +32,7 @@ export function parseAccount(text: unknown, param = 'account_id'): Param<string 
 
 export function parseChoice<T extends string>(param: string, text: unknown, choices: readonly T[], fallback: T): Param<T> {
   if (text === undefined) return { ok: true, value: fallback };
-  return typeof text === 'string' && (choices as readonly string[]).includes(text)
-    ? { ok: true, value: text as T }
-    : { ok: false, param, message: `'${param}' must be one of: ${choices.join(', ')}` };
+  return typeof text === 'string' && (choices as readonly string[]).includes(text) ? { ok: true, value: text as T } : { ok: false, param, message: `'${param}' must be one of: ${choices.join(', ')}` };
 }
 
 export function parseLimit(text: unknown, fallback: number, max: number): Param<number> {

@@ -9,7 +9,12 @@ type Group = (typeof accountGroups)[number] | (typeof upstreamGroups)[number];
 
 /** Identifiers come only from these maps, never from the request. */
 const groupColumn: Record<Group, string> = {
-  none: "''", model: 'model', api_key: 'api_key_id', sub_account: 'child_account_id', upstream_key: 'upstream_key_id', organization: 'upstream_org',
+  none: "''",
+  model: 'model',
+  api_key: 'api_key_id',
+  sub_account: 'child_account_id',
+  upstream_key: 'upstream_key_id',
+  organization: 'upstream_org',
 };
 
 export interface UsageQuery {
@@ -31,9 +36,23 @@ function bucketing(q: UsageQuery, hourly: string, daily: string) {
 }
 
 const SUMS = [
-  'requests', 'errors', 'retried', 'attempts_total', 'prompt_tokens_total', 'cached_tokens_total', 'completion_tokens_total', 'reasoning_tokens_total',
-  'audio_prompt_tokens_total', 'audio_completion_tokens_total', 'images_total', 'audio_ms_total', 'speech_characters_total', 'upstream_cost_nano',
-  'latency_ms_sum', 'ttft_ms_sum', 'ttft_count',
+  'requests',
+  'errors',
+  'retried',
+  'attempts_total',
+  'prompt_tokens_total',
+  'cached_tokens_total',
+  'completion_tokens_total',
+  'reasoning_tokens_total',
+  'audio_prompt_tokens_total',
+  'audio_completion_tokens_total',
+  'images_total',
+  'audio_ms_total',
+  'speech_characters_total',
+  'upstream_cost_nano',
+  'latency_ms_sum',
+  'ttft_ms_sum',
+  'ttft_count',
 ] as const;
 type SumRow = Record<(typeof SUMS)[number] | 'cost_nano' | 'charged_nano', string> & { b: string; k: string };
 type QuantileRow = { b: string; k: string; lq: (number | null)[]; tq: (number | null)[] };
@@ -73,8 +92,12 @@ function toUsageRow(s: SumRow, q: QuantileRow | undefined, interval: Interval, g
     retried_requests: Number(s.retried),
     attempts: Number(s.attempts_total),
     tokens: {
-      prompt: Number(s.prompt_tokens_total), cached: Number(s.cached_tokens_total), completion: Number(s.completion_tokens_total),
-      reasoning: Number(s.reasoning_tokens_total), audio_prompt: Number(s.audio_prompt_tokens_total), audio_completion: Number(s.audio_completion_tokens_total),
+      prompt: Number(s.prompt_tokens_total),
+      cached: Number(s.cached_tokens_total),
+      completion: Number(s.completion_tokens_total),
+      reasoning: Number(s.reasoning_tokens_total),
+      audio_prompt: Number(s.audio_prompt_tokens_total),
+      audio_completion: Number(s.audio_completion_tokens_total),
     },
     images: Number(s.images_total),
     audio_seconds: Number(s.audio_ms_total) / 1000,
@@ -103,10 +126,16 @@ export async function accountUsage(ch: ClickHouseClient, accountId: string, q: U
   const sums = bucketing(q, 'usage_hourly', 'usage_daily');
   const lat = bucketing(q, 'latency_hourly', 'latency_daily');
   const [s, p] = await Promise.all([
-    rows<SumRow>(ch, `SELECT ${sums.bucket} AS b, ${k} AS k, ${sumsSql('toString(sum(cost_nano)) AS cost_nano')}
-      FROM ${sums.table} WHERE ${[...filters, sums.range].join(' AND ')} GROUP BY b, k ORDER BY b, k`),
-    rows<QuantileRow>(ch, `SELECT ${lat.bucket} AS b, ${k} AS k, ${QUANTILES.replace('(', 'Merge(')}(latency_q) AS lq, ${QUANTILES.replace('(', 'Merge(')}(ttft_q) AS tq
-      FROM ${lat.table} WHERE ${[...filters, lat.range].join(' AND ')} GROUP BY b, k`),
+    rows<SumRow>(
+      ch,
+      `SELECT ${sums.bucket} AS b, ${k} AS k, ${sumsSql('toString(sum(cost_nano)) AS cost_nano')}
+      FROM ${sums.table} WHERE ${[...filters, sums.range].join(' AND ')} GROUP BY b, k ORDER BY b, k`,
+    ),
+    rows<QuantileRow>(
+      ch,
+      `SELECT ${lat.bucket} AS b, ${k} AS k, ${QUANTILES.replace('(', 'Merge(')}(latency_q) AS lq, ${QUANTILES.replace('(', 'Merge(')}(ttft_q) AS tq
+      FROM ${lat.table} WHERE ${[...filters, lat.range].join(' AND ')} GROUP BY b, k`,
+    ),
   ]);
   const byKey = new Map(p.map((r) => [`${r.b}\n${r.k}`, r]));
   return s.map((r) => toUsageRow(r, byKey.get(`${r.b}\n${r.k}`), q.interval, group, r.cost_nano, operator));
@@ -118,23 +147,74 @@ export async function upstreamUsage(ch: ClickHouseClient, q: UsageQuery, group: 
   const next = new Date(q.to.getTime() + DAY_MS);
   const bucket = { total: "''", hour: 'toString(bucket)', day: 'toString(toDate(bucket))', month: 'toString(toStartOfMonth(bucket))' }[q.interval];
   const filters = [`bucket >= ${sqlDateTime(q.from)}`, `bucket < ${sqlDateTime(next)}`, q.model ? `model = ${sqlString(q.model)}` : ''].filter(Boolean);
-  const s = await rows<SumRow>(ch, `SELECT ${bucket} AS b, ${k} AS k, ${sumsSql('toString(sum(charged_nano)) AS charged_nano')}
-    FROM upstream_hourly WHERE ${filters.join(' AND ')} GROUP BY b, k ORDER BY b, k`);
+  const s = await rows<SumRow>(
+    ch,
+    `SELECT ${bucket} AS b, ${k} AS k, ${sumsSql('toString(sum(charged_nano)) AS charged_nano')}
+    FROM upstream_hourly WHERE ${filters.join(' AND ')} GROUP BY b, k ORDER BY b, k`,
+  );
   return s.map((r) => toUsageRow(r, undefined, q.interval, group, r.charged_nano, true));
 }
 
 /** Flat columns for CSV, in a fixed order. */
 export const usageCsvHeader = [
-  'bucket', 'group', 'requests', 'errors', 'retried_requests', 'attempts', 'prompt_tokens', 'cached_tokens', 'completion_tokens', 'reasoning_tokens',
-  'audio_prompt_tokens', 'audio_completion_tokens', 'images', 'audio_seconds', 'speech_characters', 'cost_nano', 'cost_usd', 'upstream_cost_nano', 'margin_nano',
-  'latency_ms_avg', 'latency_ms_p50', 'latency_ms_p90', 'latency_ms_p99', 'ttft_ms_avg', 'ttft_ms_p50', 'ttft_ms_p90', 'ttft_ms_p99',
+  'bucket',
+  'group',
+  'requests',
+  'errors',
+  'retried_requests',
+  'attempts',
+  'prompt_tokens',
+  'cached_tokens',
+  'completion_tokens',
+  'reasoning_tokens',
+  'audio_prompt_tokens',
+  'audio_completion_tokens',
+  'images',
+  'audio_seconds',
+  'speech_characters',
+  'cost_nano',
+  'cost_usd',
+  'upstream_cost_nano',
+  'margin_nano',
+  'latency_ms_avg',
+  'latency_ms_p50',
+  'latency_ms_p90',
+  'latency_ms_p99',
+  'ttft_ms_avg',
+  'ttft_ms_p50',
+  'ttft_ms_p90',
+  'ttft_ms_p99',
 ];
 
 export function usageCsvCells(r: UsageRow): unknown[] {
   const t = r.tokens;
   return [
-    r.bucket, r.group, r.requests, r.errors, r.retried_requests, r.attempts, t.prompt, t.cached, t.completion, t.reasoning, t.audio_prompt, t.audio_completion,
-    r.images, r.audio_seconds, r.speech_characters, r.cost_nano, r.cost_usd, r.upstream_cost_nano, r.margin_nano,
-    r.latency_ms.avg, r.latency_ms.p50, r.latency_ms.p90, r.latency_ms.p99, r.ttft_ms.avg, r.ttft_ms.p50, r.ttft_ms.p90, r.ttft_ms.p99,
+    r.bucket,
+    r.group,
+    r.requests,
+    r.errors,
+    r.retried_requests,
+    r.attempts,
+    t.prompt,
+    t.cached,
+    t.completion,
+    t.reasoning,
+    t.audio_prompt,
+    t.audio_completion,
+    r.images,
+    r.audio_seconds,
+    r.speech_characters,
+    r.cost_nano,
+    r.cost_usd,
+    r.upstream_cost_nano,
+    r.margin_nano,
+    r.latency_ms.avg,
+    r.latency_ms.p50,
+    r.latency_ms.p90,
+    r.latency_ms.p99,
+    r.ttft_ms.avg,
+    r.ttft_ms.p50,
+    r.ttft_ms.p90,
+    r.ttft_ms.p99,
   ];
 }

@@ -22,11 +22,13 @@ export function serveWebPages(app: Express, proxyUrl: string): void {
   });
   if (!existsSync(webDir)) return;
   app.use('/assets', express.static(`${webDir}assets`, { immutable: true, maxAge: '365d' }));
-  app.use(express.static(webDir, {
-    extensions: ['html'],
-    setHeaders: (res) => {
-      for (const [k, v] of Object.entries(headers)) res.setHeader(k, v);
-      res.setHeader('cache-control', 'no-cache');
-    },
-  }));
+  app.use(
+    express.static(webDir, {
+      extensions: ['html'],
+      setHeaders: (res) => {
+        for (const [k, v] of Object.entries(headers)) res.setHeader(k, v);
+        res.setHeader('cache-control', 'no-cache');
+      },
+    }),
+  );
 }

@@ -54,7 +54,11 @@ export class ChdbClient {
   private next = 1;
   private version = '';
 
-  constructor(python: string, dataDir: string, private readonly settings: Record<string, string | number> = {}) {
+  constructor(
+    python: string,
+    dataDir: string,
+    private readonly settings: Record<string, string | number> = {},
+  ) {
     mkdirSync(dataDir, { recursive: true });
     this.proc = spawn(python, [worker, dataDir], { stdio: ['pipe', 'pipe', 'pipe'] });
     let stderr = '';
@@ -95,7 +99,13 @@ export class ChdbClient {
     const text = await this.run(params.query, format);
     return {
       text: async () => text,
-      json: async <T>() => (format === 'JSONEachRow' ? text.split('\n').filter(Boolean).map((l) => JSON.parse(l) as T) : (JSON.parse(text) as { data: T[] }).data),
+      json: async <T>() =>
+        format === 'JSONEachRow'
+          ? text
+              .split('\n')
+              .filter(Boolean)
+              .map((l) => JSON.parse(l) as T)
+          : (JSON.parse(text) as { data: T[] }).data,
     };
   }
 
@@ -115,7 +125,10 @@ export class ChdbClient {
   }
 
   async ping(): Promise<{ success: boolean }> {
-    return this.run('SELECT 1').then(() => ({ success: true }), () => ({ success: false }));
+    return this.run('SELECT 1').then(
+      () => ({ success: true }),
+      () => ({ success: false }),
+    );
   }
 
   async close(): Promise<void> {

@@ -24,19 +24,24 @@ export interface ClickHouseCluster {
  * one ZooKeeper (Maven's jar): ZooKeeper on `basePort`, replica i's HTTP, native and interserver
  * ports on basePort + 10 + i, + 20 + i and + 30 + i.
  */
-export async function startClickHouseCluster(profile: Profile, opts: { basePort: number; replicas?: number; name?: string; fresh?: boolean; sys?: SystemProbe; log?: (line: string) => void }): Promise<ClickHouseCluster> {
+export async function startClickHouseCluster(
+  profile: Profile,
+  opts: { basePort: number; replicas?: number; name?: string; fresh?: boolean; sys?: SystemProbe; log?: (line: string) => void },
+): Promise<ClickHouseCluster> {
   const installed = ensureInstalled(profile.home, opts.sys ?? realSystem);
   const name = opts.name ?? 'yugong';
   const count = opts.replicas ?? 2;
   const index = Array.from({ length: count }, (_, i) => i);
   const zookeeper = zookeeperService(profile, installed.java, installed.kafkaLibs, { name: 'zookeeper', port: opts.basePort });
-  const replicas = index.map((i) => clickhouseService(profile, 'clickhouse-server', {
-    name: `clickhouse-${i + 1}`,
-    ports: { clickhouseHttp: opts.basePort + 10 + i, clickhouseTcp: opts.basePort + 20 + i, clickhouseInterserver: opts.basePort + 30 + i },
-    zookeeperPort: opts.basePort,
-    cluster: name,
-    replicaTcpPorts: index.map((j) => opts.basePort + 20 + j),
-  }));
+  const replicas = index.map((i) =>
+    clickhouseService(profile, 'clickhouse-server', {
+      name: `clickhouse-${i + 1}`,
+      ports: { clickhouseHttp: opts.basePort + 10 + i, clickhouseTcp: opts.basePort + 20 + i, clickhouseInterserver: opts.basePort + 30 + i },
+      zookeeperPort: opts.basePort,
+      cluster: name,
+      replicaTcpPorts: index.map((j) => opts.basePort + 20 + j),
+    }),
+  );
   const all: ServiceDef[] = [zookeeper, ...replicas];
   const log = opts.log ?? (() => undefined);
   if (opts.fresh) await wipeServices(profile, all, 20_000);

@@ -28,9 +28,20 @@ export async function startKafkaCluster(profile: Profile, opts: { basePort: numb
   const ids = Array.from({ length: count }, (_, i) => i + 1);
   const voters = ids.map((id) => `${id}@127.0.0.1:${opts.basePort + 100 + id - 1}`).join(',');
   const clusterId = newClusterId();
-  const defs = new Map<number, ServiceDef>(ids.map((id) => [id, kafkaService(profile, installed.java, installed.kafkaLibs, {
-    id, port: opts.basePort + id - 1, controllerPort: opts.basePort + 100 + id - 1, voters, clusterId, replicationFactor: count, minInsyncReplicas: Math.min(2, count),
-  })]));
+  const defs = new Map<number, ServiceDef>(
+    ids.map((id) => [
+      id,
+      kafkaService(profile, installed.java, installed.kafkaLibs, {
+        id,
+        port: opts.basePort + id - 1,
+        controllerPort: opts.basePort + 100 + id - 1,
+        voters,
+        clusterId,
+        replicationFactor: count,
+        minInsyncReplicas: Math.min(2, count),
+      }),
+    ]),
+  );
   const brokers = ids.map((id) => `127.0.0.1:${opts.basePort + id - 1}`);
   const log = opts.log ?? (() => undefined);
   if (opts.fresh) await wipeServices(profile, [...defs.values()], 20_000);
@@ -68,12 +79,13 @@ export async function startKafkaCluster(profile: Profile, opts: { basePort: numb
   };
   return {
     brokers,
-    leaderOf: (topic, partition) => admin(async (a) => {
-      const meta = await a.fetchTopicMetadata({ topics: [topic] });
-      const p = meta.topics[0]?.partitions.find((x) => x.partitionId === partition);
-      if (!p) throw new InfraError('UNHEALTHY', `no partition ${topic}/${partition}`);
-      return p.leader;
-    }),
+    leaderOf: (topic, partition) =>
+      admin(async (a) => {
+        const meta = await a.fetchTopicMetadata({ topics: [topic] });
+        const p = meta.topics[0]?.partitions.find((x) => x.partitionId === partition);
+        if (!p) throw new InfraError('UNHEALTHY', `no partition ${topic}/${partition}`);
+        return p.leader;
+      }),
     async kill(id) {
       const def = defs.get(id);
       if (def) await killByPidFile(def.pidFile, def.markers);

@@ -22,10 +22,13 @@ export async function mochaGlobalTeardown(): Promise<void> {
   setTimeout(() => {
     const open = process.getActiveResourcesInfo().filter((r) => r !== 'Timeout');
     // Which peer a socket talks to is what names the client left open (Redis, Kafka, a mock).
-    const sockets = (process as unknown as { _getActiveHandles(): unknown[] })._getActiveHandles()
+    const sockets = (process as unknown as { _getActiveHandles(): unknown[] })
+      ._getActiveHandles()
       .filter((h): h is Socket => h instanceof Socket && h.remotePort !== undefined)
       .map((s) => `${s.localPort ?? '?'}→${s.remoteAddress ?? '?'}:${s.remotePort ?? '?'}`);
-    console.error(`[infra] the run finished but ${open.length} resource(s) stayed open after ${LINGER_MS / 1000} s: ${open.join(', ')}${sockets.length ? ` (sockets ${sockets.join(', ')})` : ''}; exiting`);
+    console.error(
+      `[infra] the run finished but ${open.length} resource(s) stayed open after ${LINGER_MS / 1000} s: ${open.join(', ')}${sockets.length ? ` (sockets ${sockets.join(', ')})` : ''}; exiting`,
+    );
     process.exit();
   }, LINGER_MS).unref();
 }

@@ -13,14 +13,7 @@ export interface Started {
  * Starts a server in its own process group with output appended to its log, and records
  * its PID. It is not tied to this process: `stop` ends it by that PID.
  */
-export function startDetached(opts: {
-  command: string;
-  args: string[];
-  logFile: string;
-  pidFile: string;
-  cwd?: string;
-  env?: NodeJS.ProcessEnv;
-}): Started {
+export function startDetached(opts: { command: string; args: string[]; logFile: string; pidFile: string; cwd?: string; env?: NodeJS.ProcessEnv }): Started {
   mkdirSync(dirname(opts.logFile), { recursive: true });
   mkdirSync(dirname(opts.pidFile), { recursive: true });
   const log = openSync(opts.logFile, 'a');
@@ -92,7 +85,13 @@ export async function stopByPidFile(pidFile: string, markers: string[], graceMs 
 export function tail(file: string, lines = 30): string {
   if (!existsSync(file)) return '(no log written)';
   const text = readFileSync(file, 'utf8');
-  return text.split('\n').slice(-lines - 1).join('\n').trimEnd() || '(log is empty)';
+  return (
+    text
+      .split('\n')
+      .slice(-lines - 1)
+      .join('\n')
+      .trimEnd() || '(log is empty)'
+  );
 }
 
 /** Ends the process recorded in the PID file with SIGKILL, as a crash would, and waits until it is gone. */

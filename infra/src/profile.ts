@@ -86,7 +86,10 @@ export function endpointsFromEnv(env: NodeJS.ProcessEnv = process.env): Endpoint
     throw new InfraError('BAD_CONFIG', `YUGONG_INFRA=external needs ${missing.join(', ')} in the environment`);
   }
   return {
-    kafkaBrokers: (env.YUGONG_KAFKA_BROKERS ?? '').split(',').map((s) => s.trim()).filter(Boolean),
+    kafkaBrokers: (env.YUGONG_KAFKA_BROKERS ?? '')
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean),
     redisUrl: env.YUGONG_REDIS_URL ?? '',
     clickhouseUrl: env.YUGONG_CLICKHOUSE_URL ?? '',
   };

@@ -32,12 +32,22 @@ export interface RedisCluster {
  * with `replicas` replicas each, on consecutive ports from `basePort`, in the profile's folder.
  * Failover takes `nodeTimeoutMs` plus an election (a few seconds with 2 s).
  */
-export async function startRedisCluster(profile: Profile, opts: { basePort: number; primaries?: number; replicas?: number; nodeTimeoutMs?: number; fresh?: boolean; sys?: SystemProbe; log?: (line: string) => void }): Promise<RedisCluster> {
+export async function startRedisCluster(
+  profile: Profile,
+  opts: { basePort: number; primaries?: number; replicas?: number; nodeTimeoutMs?: number; fresh?: boolean; sys?: SystemProbe; log?: (line: string) => void },
+): Promise<RedisCluster> {
   const sys = opts.sys ?? realSystem;
-  ensureDebPackages([{ name: 'redis-server', binary: 'redis-server' }, { name: 'redis-tools', binary: 'redis-cli' }], sys);
+  ensureDebPackages(
+    [
+      { name: 'redis-server', binary: 'redis-server' },
+      { name: 'redis-tools', binary: 'redis-cli' },
+    ],
+    sys,
+  );
   const count = (opts.primaries ?? 3) * (1 + (opts.replicas ?? 1));
   const defs: ServiceDef[] = Array.from({ length: count }, (_, i) =>
-    redisService(profile, 'redis-server', { name: `redis-cluster-${i + 1}`, port: opts.basePort + i, nodeTimeoutMs: opts.nodeTimeoutMs ?? 2000 }));
+    redisService(profile, 'redis-server', { name: `redis-cluster-${i + 1}`, port: opts.basePort + i, nodeTimeoutMs: opts.nodeTimeoutMs ?? 2000 }),
+  );
   const ports = defs.map((d) => d.ports[0]?.port ?? 0);
   const byPort = new Map(defs.map((d, i) => [ports[i] ?? 0, d]));
   const log = opts.log ?? (() => undefined);
@@ -98,10 +108,12 @@ export async function startRedisCluster(profile: Profile, opts: { basePort: numb
         // A killed node counts as gone only once every live node has marked it failed (after the node timeout).
         const failedSeen = [...killed].every((port) => views.every((lines) => lines.some((l) => l.includes(`:${port}@`) && (l.split(' ')[2] ?? '').split(',').includes('fail'))));
         // With every node up, every primary has its replicas linked and in sync.
-        const linked = killed.size > 0 || live.every((p) => {
-          const info = cli(p, 'INFO', 'replication');
-          return info.includes('role:master') ? Number(/connected_slaves:(\d+)/.exec(info)?.[1] ?? 0) >= (opts.replicas ?? 1) : info.includes('master_link_status:up');
-        });
+        const linked =
+          killed.size > 0 ||
+          live.every((p) => {
+            const info = cli(p, 'INFO', 'replication');
+            return info.includes('role:master') ? Number(/connected_slaves:(\d+)/.exec(info)?.[1] ?? 0) >= (opts.replicas ?? 1) : info.includes('master_link_status:up');
+          });
         if (ok && failedSeen && linked) return;
         if (Date.now() > deadline) throw new InfraError('UNHEALTHY', `the Redis Cluster did not settle within ${timeoutMs / 1000} s:\n${states.join('\n')}`);
         await sleep(200);

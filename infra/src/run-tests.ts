@@ -30,10 +30,11 @@ export async function runAllTests(turboArgs: string[] = []): Promise<number> {
   const profile = loadProfile('test');
   let stopping: Promise<void> | null = null;
   // One stop, however many signals arrive.
-  const stop = () => (stopping ??= (async () => {
-    const stopped = await down(profile);
-    if (stopped.length) console.log(`[infra] stopped test stack: ${stopped.join(', ')}`);
-  })());
+  const stop = () =>
+    (stopping ??= (async () => {
+      const stopped = await down(profile);
+      if (stopped.length) console.log(`[infra] stopped test stack: ${stopped.join(', ')}`);
+    })());
   const onSignal = () => {
     void stop().then(() => process.exit(130));
   };
@@ -50,7 +51,8 @@ export async function runAllTests(turboArgs: string[] = []): Promise<number> {
       DO_NOT_TRACK: '1',
     };
     const turbo = join(repoRoot, 'node_modules', '.bin', 'turbo');
-    const args = ['run', 'test:unit', 'test:integration', '--concurrency=1', '--ui=stream', '--log-order=grouped', ...turboArgs];
+    // Lint and format first: a style slip fails fast, before the servers' long tests.
+    const args = ['run', 'lint', 'test:unit', 'test:integration', '--concurrency=1', '--ui=stream', '--log-order=grouped', ...turboArgs];
     let output = '';
     const code = await new Promise<number>((resolve) => {
       const child = spawn(turbo, args, { cwd: repoRoot, env, stdio: ['ignore', 'pipe', 'pipe'] });

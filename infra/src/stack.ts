@@ -29,8 +29,7 @@ export async function startService(def: ServiceDef, log: (line: string) => void 
     if (!(await portIsFree(port))) {
       throw new InfraError(
         'PORT_IN_USE',
-        `port ${port} (${name}) is already in use by another process. Stop that process or choose another port ` +
-          `(see "Configuration" in the README: YUGONG_<PROFILE>_*_PORT).`,
+        `port ${port} (${name}) is already in use by another process. Stop that process or choose another port (see "Configuration" in the README: YUGONG_<PROFILE>_*_PORT).`,
       );
     }
   }
@@ -53,10 +52,7 @@ export async function startService(def: ServiceDef, log: (line: string) => void 
     await sleep(200);
   }
   await stopByPidFile(def.pidFile, def.markers, 5_000);
-  throw new InfraError(
-    'UNHEALTHY',
-    `${def.name} did not become healthy within ${Math.round(def.healthTimeoutMs / 1000)} s. Last lines of ${def.logFile}:\n${tail(def.logFile)}`,
-  );
+  throw new InfraError('UNHEALTHY', `${def.name} did not become healthy within ${Math.round(def.healthTimeoutMs / 1000)} s. Last lines of ${def.logFile}:\n${tail(def.logFile)}`);
 }
 
 /** Stops the services (last first) and deletes their folders: a cluster that starts from nothing. */

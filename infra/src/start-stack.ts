@@ -56,7 +56,11 @@ async function waitHealthy(app: AppSpec, child: ChildProcess, logFile: string, t
 }
 
 async function adminCall(proxyUrl: string, token: string, method: string, path: string, body?: unknown): Promise<{ status: number; json: Record<string, unknown> }> {
-  const res = await fetch(`${proxyUrl}/admin/v1${path}`, { method, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
+  const res = await fetch(`${proxyUrl}/admin/v1${path}`, {
+    method,
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
   return { status: res.status, json: (await res.json()) as Record<string, unknown> };
 }
 
@@ -125,7 +129,10 @@ export async function startWholeStack(opts: { cluster?: boolean } = {}): Promise
   mkdirSync(logs, { recursive: true });
   const secrets = devSecrets(profile.dir);
   const ports = {
-    proxy: port('YUGONG_PROXY_PORT', 18080), ledger: port('YUGONG_LEDGER_PORT', 18082), analytics: port('YUGONG_ANALYTICS_PORT', 18081), mock: port('YUGONG_MOCK_PORT', 18090),
+    proxy: port('YUGONG_PROXY_PORT', 18080),
+    ledger: port('YUGONG_LEDGER_PORT', 18082),
+    analytics: port('YUGONG_ANALYTICS_PORT', 18081),
+    mock: port('YUGONG_MOCK_PORT', 18090),
     ...(opts.cluster ? { proxy2: port('YUGONG_PROXY2_PORT', 18083), ledger2: port('YUGONG_LEDGER2_PORT', 18084) } : {}),
   };
   const demo = !env.YUGONG_UPSTREAMS || env.YUGONG_UPSTREAMS.trim() === '[]';
@@ -141,27 +148,28 @@ export async function startWholeStack(opts: { cluster?: boolean } = {}): Promise
       }
     : null;
   // Readers (proxy, analytics) use the first replica; the ledger writes to either.
-  const endpoints = clusters
-    ? { redisUrl: clusters.redis.url, kafkaBrokers: clusters.kafka.brokers, clickhouseUrl: clusters.clickhouse.urls[0] ?? '' }
-    : await up(profile);
+  const endpoints = clusters ? { redisUrl: clusters.redis.url, kafkaBrokers: clusters.kafka.brokers, clickhouseUrl: clusters.clickhouse.urls[0] ?? '' } : await up(profile);
   if (clusters) {
-    console.log(`[start] redis cluster    ${clusters.redis.url}\n[start] kafka cluster    ${clusters.kafka.brokers.join(',')}\n[start] clickhouse       ${clusters.clickhouse.urls.join(',')} (cluster ${clusters.clickhouse.name})`);
+    console.log(
+      `[start] redis cluster    ${clusters.redis.url}\n[start] kafka cluster    ${clusters.kafka.brokers.join(',')}\n[start] clickhouse       ${clusters.clickhouse.urls.join(',')} (cluster ${clusters.clickhouse.name})`,
+    );
   }
   const supervisor = new Supervisor({ say: (line) => console.error(line) });
   let stopping: Promise<void> | null = null;
   // One stop, however many signals arrive (Ctrl-C reaches this process directly and again
   // through the bootstrap, which forwards what it is sent).
-  const stopAll = () => (stopping ??= (async () => {
-    await supervisor.stop();
-    const stopped = await down(profile);
-    if (clusters) {
-      await clusters.redis.stop();
-      await clusters.kafka.stop();
-      await clusters.clickhouse.stop();
-      stopped.push('redis cluster', 'kafka cluster', 'clickhouse cluster');
-    }
-    console.log(`[start] stopped: ${[...supervisor.status().map((c) => c.name), ...stopped].join(', ')}`);
-  })());
+  const stopAll = () =>
+    (stopping ??= (async () => {
+      await supervisor.stop();
+      const stopped = await down(profile);
+      if (clusters) {
+        await clusters.redis.stop();
+        await clusters.kafka.stop();
+        await clusters.clickhouse.stop();
+        stopped.push('redis cluster', 'kafka cluster', 'clickhouse cluster');
+      }
+      console.log(`[start] stopped: ${[...supervisor.status().map((c) => c.name), ...stopped].join(', ')}`);
+    })());
   const base = `http://127.0.0.1:${ports.proxy}`;
   const common = {
     ...endpointsToEnv(endpoints),
@@ -171,21 +179,38 @@ export async function startWholeStack(opts: { cluster?: boolean } = {}): Promise
     // On the clusters: a replica confirms every hold and ledger batch; topics get 3 replicas.
     ...(clusters ? { YUGONG_REDIS_REPLICAS: '1', YUGONG_KAFKA_REPLICATION_FACTOR: '3' } : {}),
   };
-  const upstreams = demo ? JSON.stringify([{ baseUrl: `http://127.0.0.1:${ports.mock}/v1`, key: 'sk-demo-upstream-key', organization: 'org-demo' }]) : env.YUGONG_UPSTREAMS ?? '[]';
+  const upstreams = demo ? JSON.stringify([{ baseUrl: `http://127.0.0.1:${ports.mock}/v1`, key: 'sk-demo-upstream-key', organization: 'org-demo' }]) : (env.YUGONG_UPSTREAMS ?? '[]');
   // One proxy and one ledger, or two of each on the clusters (each ledger group spread over both).
   const nodes = [{ n: 1, proxy: ports.proxy, ledger: ports.ledger }, ...(ports.proxy2 && ports.ledger2 ? [{ n: 2, proxy: ports.proxy2, ledger: ports.ledger2 }] : [])];
   const suffix = (n: number) => (nodes.length > 1 ? `-${n}` : '');
   const apps: AppSpec[] = [
     ...(demo ? [{ name: 'mock-openai', script: 'infra/mock-openai/dist/src/main.js', port: ports.mock, health: '/__mock/requests', env: { YUGONG_MOCK_PORT: String(ports.mock) } }] : []),
     ...nodes.map((x) => ({
-      name: `ledger-consumer${suffix(x.n)}`, script: 'ledger-consumer/dist/src/main.js', port: x.ledger, health: '/healthz',
+      name: `ledger-consumer${suffix(x.n)}`,
+      script: 'ledger-consumer/dist/src/main.js',
+      port: x.ledger,
+      health: '/healthz',
       env: { YUGONG_LEDGER_PORT: String(x.ledger), ...(clusters ? { YUGONG_CLICKHOUSE_URL: clusters.clickhouse.urls.join(','), YUGONG_CLICKHOUSE_CLUSTER: clusters.clickhouse.name } : {}) },
     })),
     ...nodes.map((x) => ({
-      name: `proxy${suffix(x.n)}`, script: 'proxy/dist/src/main.js', port: x.proxy, health: '/readyz',
-      env: { YUGONG_PROXY_PORT: String(x.proxy), YUGONG_UPSTREAMS: upstreams, ...(nodes.length > 1 ? { YUGONG_NODE_ID: `proxy-${x.n}` } : {}), YUGONG_SPOOL_DIR: join(profile.dir, `spool${suffix(x.n)}`) },
+      name: `proxy${suffix(x.n)}`,
+      script: 'proxy/dist/src/main.js',
+      port: x.proxy,
+      health: '/readyz',
+      env: {
+        YUGONG_PROXY_PORT: String(x.proxy),
+        YUGONG_UPSTREAMS: upstreams,
+        ...(nodes.length > 1 ? { YUGONG_NODE_ID: `proxy-${x.n}` } : {}),
+        YUGONG_SPOOL_DIR: join(profile.dir, `spool${suffix(x.n)}`),
+      },
     })),
-    { name: 'analytics', script: 'analytics/dist/src/main.js', port: ports.analytics, health: '/healthz', env: { YUGONG_ANALYTICS_PORT: String(ports.analytics), YUGONG_PROXY_URL: base, YUGONG_LEDGER_URL: `http://127.0.0.1:${ports.ledger}`, YUGONG_CLICKHOUSE_USER: READONLY_USER } },
+    {
+      name: 'analytics',
+      script: 'analytics/dist/src/main.js',
+      port: ports.analytics,
+      health: '/healthz',
+      env: { YUGONG_ANALYTICS_PORT: String(ports.analytics), YUGONG_PROXY_URL: base, YUGONG_LEDGER_URL: `http://127.0.0.1:${ports.ledger}`, YUGONG_CLICKHOUSE_USER: READONLY_USER },
+    },
   ];
   const onSignal = () => {
     void stopAll().then(() => process.exit(0));

@@ -85,7 +85,9 @@ export class Supervisor {
       if (Date.now() - entry.startedAt >= this.o.resetAfterMs) entry.restarts = 0;
       const delay = Math.min(this.o.maxDelayMs, this.o.initialDelayMs * 2 ** entry.restarts);
       entry.restarts++;
-      this.o.say(`[start] ${entry.spec.name} exited (${signal ?? `code ${code}`}); restarting in ${(delay / 1000).toFixed(1)} s (restart ${entry.restarts}). Last lines of its log:\n${entry.spec.logTail()}`);
+      this.o.say(
+        `[start] ${entry.spec.name} exited (${signal ?? `code ${code}`}); restarting in ${(delay / 1000).toFixed(1)} s (restart ${entry.restarts}). Last lines of its log:\n${entry.spec.logTail()}`,
+      );
       entry.timer = setTimeout(() => {
         entry.timer = null;
         if (this.stopping) return;

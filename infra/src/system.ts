@@ -72,10 +72,7 @@ export function ensureDebPackages(packages: DebPackage[], sys: SystemProbe = rea
     throw new InfraError('APT_UNAVAILABLE', `missing: ${names}. This machine has no apt-get; install them with its package manager and run again.`);
   }
   if (!sys.isRoot()) {
-    throw new InfraError(
-      'APT_UNAVAILABLE',
-      `missing: ${names}. Installing them needs root: run \`sudo apt-get update && sudo apt-get install -y ${names}\`, or run this command as root.`,
-    );
+    throw new InfraError('APT_UNAVAILABLE', `missing: ${names}. Installing them needs root: run \`sudo apt-get update && sudo apt-get install -y ${names}\`, or run this command as root.`);
   }
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
   if (!aptUpdated) {
@@ -110,10 +107,7 @@ export function ensureJava(sys: SystemProbe = realSystem): string {
   const java = found();
   if (java) return java;
   if (!sys.isRoot() || !sys.which('apt-get')) {
-    throw new InfraError(
-      'JAVA_MISSING',
-      'Kafka needs Java 17 or newer, and none was found (PATH, JAVA_HOME). Install it, e.g. `sudo apt-get install -y openjdk-17-jre-headless`, and run again.',
-    );
+    throw new InfraError('JAVA_MISSING', 'Kafka needs Java 17 or newer, and none was found (PATH, JAVA_HOME). Install it, e.g. `sudo apt-get install -y openjdk-17-jre-headless`, and run again.');
   }
   ensureDebPackages([{ name: 'openjdk-17-jre-headless', binary: 'java' }], sys);
   const after = found();
@@ -146,10 +140,7 @@ export function ensureKafkaJars(home: string, sys: SystemProbe = realSystem): st
   rmSync(partial, { recursive: true, force: true });
   mkdirSync(partial, { recursive: true });
   sys.log('[infra] resolving Apache Kafka from Maven Central (first run only)');
-  const r = sys.run('mvn', [
-    '-q', '-B', '-f', kafkaPom,
-    'dependency:copy-dependencies', `-DoutputDirectory=${partial}`, '-DincludeScope=runtime',
-  ]);
+  const r = sys.run('mvn', ['-q', '-B', '-f', kafkaPom, 'dependency:copy-dependencies', `-DoutputDirectory=${partial}`, '-DincludeScope=runtime']);
   if (r.status !== 0) throw new InfraError('INSTALL_FAILED', `Maven could not resolve Kafka:\n${r.output.slice(-3000)}`);
   if (!readdirSync(partial).some((f) => /^kafka_2\.13-.*\.jar$/.test(f))) {
     throw new InfraError('INSTALL_FAILED', `Maven finished but no kafka_2.13 jar is in ${partial}`);

@@ -13,8 +13,19 @@ import { createClient } from '@clickhouse/client';
 import { CompressionTypes, Kafka, logLevel } from 'kafkajs';
 import { pino } from 'pino';
 import {
-  acquireTestStack, loadProfile, machineLine, markdownTable, startClickHouseCluster, startKafkaCluster, startRedisCluster, waitFor, writeBenchmarkSection,
-  type ClickHouseCluster, type Endpoints, type KafkaCluster, type RedisCluster,
+  acquireTestStack,
+  loadProfile,
+  machineLine,
+  markdownTable,
+  startClickHouseCluster,
+  startKafkaCluster,
+  startRedisCluster,
+  waitFor,
+  writeBenchmarkSection,
+  type ClickHouseCluster,
+  type Endpoints,
+  type KafkaCluster,
+  type RedisCluster,
 } from '@yugong/infra';
 import { connectRedis, makeEvent, partitionKeyFor, topics, type EventData } from '@yugong/schemas';
 import { BALANCES_GROUP, LINE_ITEMS_GROUP, startLedger, type LedgerGroup } from '../src/ledger.js';
@@ -30,11 +41,30 @@ function usage(n: number, time: Date) {
   const path = accountPath(n);
   const list = BigInt(100 + (n % 5000));
   const data: EventData<'usage.recorded'> = {
-    requestId: `req_${run}_${n}`, apiKeyId: 'key_bench', endpoint: 'chat.completions', model: 'gpt-4o-mini', status: 'ok', httpStatus: 200, errorCode: null, stream: false,
+    requestId: `req_${run}_${n}`,
+    apiKeyId: 'key_bench',
+    endpoint: 'chat.completions',
+    model: 'gpt-4o-mini',
+    status: 'ok',
+    httpStatus: 200,
+    errorCode: null,
+    stream: false,
     tokens: { prompt: 100, cached: 0, completion: 50, reasoning: 0, audioPrompt: 0, audioCompletion: 0, imagePrompt: 0, imageCompletion: 0 },
-    images: 0, imageSize: null, imageQuality: null, audioMs: 0, speechCharacters: 0, usageSource: 'upstream',
-    costs: path.map((_, d) => (d === 0 ? list : (list * 3n) / 2n).toString()), listCostNano: list.toString(), priceVersion: 'bench', holdId: null,
-    attempts: [{ upstreamKeyId: 'up_bench', status: 200, outcome: 'ok', latencyMs: 300, errorCode: null }], upstreamKeyId: 'up_bench', upstreamOrg: 'org', latencyMs: 320, ttftMs: null,
+    images: 0,
+    imageSize: null,
+    imageQuality: null,
+    audioMs: 0,
+    speechCharacters: 0,
+    usageSource: 'upstream',
+    costs: path.map((_, d) => (d === 0 ? list : (list * 3n) / 2n).toString()),
+    listCostNano: list.toString(),
+    priceVersion: 'bench',
+    holdId: null,
+    attempts: [{ upstreamKeyId: 'up_bench', status: 200, outcome: 'ok', latencyMs: 300, errorCode: null }],
+    upstreamKeyId: 'up_bench',
+    upstreamOrg: 'org',
+    latencyMs: 320,
+    ttftMs: null,
   };
   const e = makeEvent('usage.recorded', { id: `usage:${run}:${n}`, source: 'bench', accountPath: path, time, data });
   return { key: partitionKeyFor(e), value: JSON.stringify(e) };
@@ -42,7 +72,11 @@ function usage(n: number, time: Date) {
 
 const q = (xs: number[], p: number) => xs[Math.min(xs.length - 1, Math.floor(p * xs.length))] ?? NaN;
 
-interface Measured { balancesRate: number; lineItemsRate: number; lag?: { achieved: number; lb: number[]; ll: number[] } }
+interface Measured {
+  balancesRate: number;
+  lineItemsRate: number;
+  lag?: { achieved: number; lb: number[]; ll: number[] };
+}
 
 /**
  * Apply rates (and, with `lag`, the steady-rate lag) on one set of servers. `replicas`: Redis
@@ -65,14 +99,25 @@ async function measure(e: Endpoints, opts: { lag: boolean; replicas: number; rf:
   };
   const groupSuffix = `-bench-${run}-${opts.label}`;
   const log = pino({ level: 'warn' });
-  const config = { dedupeTtlSeconds: 3600, clickhouseMaxWaitMs: 100, groupSuffix, sessionTimeoutMs: 6000, redisReplicas: opts.replicas, kafkaReplicationFactor: opts.rf, clickhouseCluster: opts.clickhouse?.name };
+  const config = {
+    dedupeTtlSeconds: 3600,
+    clickhouseMaxWaitMs: 100,
+    groupSuffix,
+    sessionTimeoutMs: 6000,
+    redisReplicas: opts.replicas,
+    kafkaReplicationFactor: opts.rf,
+    clickhouseCluster: opts.clickhouse?.name,
+  };
   try {
     // Catch up with the topics' history first (new groups read it from the beginning), so
     // only the benchmark's events are measured: wait until both groups have committed the end.
     const admin = kafka.admin();
     await admin.connect();
     const caughtUp = async () => {
-      for (const [group, subscribed] of [[BALANCES_GROUP, [topics.accounts, topics.usage, topics.control]], [LINE_ITEMS_GROUP, [topics.usage, topics.accounts]]] as const) {
+      for (const [group, subscribed] of [
+        [BALANCES_GROUP, [topics.accounts, topics.usage, topics.control]],
+        [LINE_ITEMS_GROUP, [topics.usage, topics.accounts]],
+      ] as const) {
         for (const topic of subscribed) {
           const end = await admin.fetchTopicOffsets(topic);
           const [committed] = await admin.fetchOffsets({ groupId: group + groupSuffix, topics: [topic] });
@@ -96,11 +141,16 @@ async function measure(e: Endpoints, opts: { lag: boolean; replicas: number; rf:
     }
     const span = async (group: string, from: number) => {
       let first = 0;
-      await waitFor(`${group} to apply ${EVENTS}`, async () => {
-        const v = await applied(group);
-        if (!first && v > from) first = performance.now();
-        return v >= from + EVENTS || null;
-      }, 600_000, 5);
+      await waitFor(
+        `${group} to apply ${EVENTS}`,
+        async () => {
+          const v = await applied(group);
+          if (!first && v > from) first = performance.now();
+          return v >= from + EVENTS || null;
+        },
+        600_000,
+        5,
+      );
       return EVENTS / ((performance.now() - first) / 1000);
     };
     // Each group alone in the process, as they run when deployed apart.
@@ -126,7 +176,10 @@ async function measure(e: Endpoints, opts: { lag: boolean; replicas: number; rf:
     const steadyFrom = Date.now();
     metrics.eventAge.observe = ((labels: { group: string }, seconds: number) => {
       // Only this phase's events: a restart may first redeliver a few older ones.
-      if (Date.now() - seconds * 1000 >= steadyFrom - 5) (ages[labels.group] ??= []).push(seconds * 1000);
+      if (Date.now() - seconds * 1000 >= steadyFrom - 5) {
+        ages[labels.group] ??= [];
+        ages[labels.group]?.push(seconds * 1000);
+      }
       observe(labels, seconds);
     }) as typeof metrics.eventAge.observe;
     // Like the proxy's event sink: whatever came due while a send was in flight goes in the next one.
@@ -143,8 +196,11 @@ async function measure(e: Endpoints, opts: { lag: boolean; replicas: number; rf:
       sent += due;
     }
     const achieved = sent / ((performance.now() - t0) / 1000);
-    await waitFor('the steady events to be applied', async () =>
-      ((ages[BALANCES_GROUP + groupSuffix]?.length ?? 0) >= sent && (ages[LINE_ITEMS_GROUP + groupSuffix]?.length ?? 0) >= sent) || null, 120_000);
+    await waitFor(
+      'the steady events to be applied',
+      async () => ((ages[BALANCES_GROUP + groupSuffix]?.length ?? 0) >= sent && (ages[LINE_ITEMS_GROUP + groupSuffix]?.length ?? 0) >= sent) || null,
+      120_000,
+    );
     await ledger.stop();
 
     const lag = (group: string) => (ages[group] ?? []).slice(0, sent).sort((a, b) => a - b);
@@ -171,7 +227,10 @@ async function main(): Promise<void> {
       kafka: await startKafkaCluster(profile, { basePort: 29201, fresh: true }),
       clickhouse: await startClickHouseCluster(profile, { basePort: 28201, fresh: true }),
     };
-    const clustered = await measure({ ...stack.endpoints, redisUrl: clusters.redis.url, kafkaBrokers: clusters.kafka.brokers }, { lag: false, replicas: 1, rf: 3, label: 'cluster', clickhouse: clusters.clickhouse });
+    const clustered = await measure(
+      { ...stack.endpoints, redisUrl: clusters.redis.url, kafkaBrokers: clusters.kafka.brokers },
+      { lag: false, replicas: 1, rf: 3, label: 'cluster', clickhouse: clusters.clickhouse },
+    );
     const { achieved, lb, ll } = single.lag ?? { achieved: 0, lb: [], ll: [] };
     const ok = (v: boolean) => (v ? 'met' : '**not met**');
     const n = (x: number) => Math.round(x).toLocaleString('en');
@@ -184,8 +243,9 @@ async function main(): Promise<void> {
       ['lag p50, line item written (ms)', q(ll, 0.5).toFixed(0), '', '', ''],
       ['lag p99, line item written (ms)', q(ll, 0.99).toFixed(0), '', '', ''],
     ];
-    const body = `${machineLine()}. Single: Kafka 3.9.1 (one KRaft broker), Redis 7 and ClickHouse 18.16 of the test stack on this machine, the ledger in one Node process. Clustered, in the same run: a Redis Cluster of 3 primaries with a replica each (the ledger waits for a replica after each chunk, YUGONG_REDIS_REPLICAS=1), 3 KRaft brokers (topics with replication factor 3) and two ClickHouse 18.16 replicas of one shard on ZooKeeper (replicated tables, the sink writing to one); all on the same 2 cores. Apply rate: ${EVENTS.toLocaleString('en')} usage events waiting in Kafka (1,000 accounts in 250 trees; a quarter charge a two-account path), each consumer group alone in the process (as when deployed apart), from its first apply to its last. Lag (single): ${LAG_SECONDS} s at ${RATE.toLocaleString('en')} events/s sent as the proxy's sink sends them (what came due while a send was in flight goes in the next send), each event stamped when it came due, measured to the moment each group has applied the event.\n\n${markdownTable(['measure', 'single', 'clustered', 'target', 'result'], rows)}\n\n`
-      + 'The target (≥ 50,000 events/s) is the apply rate into Redis, which is what balances and admission depend on; the ClickHouse insert rate is measured for capacity (on 18.16 each block goes through five materialized views). How the apply rate got here (2026-11-23): 30,890 events/s at first; applying six partitions at once (partitionsConsumedConcurrently) gave 41,143; a profile of the balances phase then showed the Node process busy 95 % of the time (garbage collection 31 %, decoding and validating events 31 %, zod alone 18 %, ioredis 10 %). A hand-written check of usage events (zod still decides whatever it doubts; property tests hold the check to never accept what zod refuses) took decoding from 7.2 to 3.8 µs an event: 49,125. Settling all usage events of one tree in a chunk with one Lua call (one command and one script run instead of one per event, the keys still under one hash tag): 74,000–81,000 events/s. Since 2026-12-02 the calls of one chunk go out as separate commands on a Redis Cluster (which refuses a pipeline across slots); on one server they stay one pipeline.\n';
+    const body =
+      `${machineLine()}. Single: Kafka 3.9.1 (one KRaft broker), Redis 7 and ClickHouse 18.16 of the test stack on this machine, the ledger in one Node process. Clustered, in the same run: a Redis Cluster of 3 primaries with a replica each (the ledger waits for a replica after each chunk, YUGONG_REDIS_REPLICAS=1), 3 KRaft brokers (topics with replication factor 3) and two ClickHouse 18.16 replicas of one shard on ZooKeeper (replicated tables, the sink writing to one); all on the same 2 cores. Apply rate: ${EVENTS.toLocaleString('en')} usage events waiting in Kafka (1,000 accounts in 250 trees; a quarter charge a two-account path), each consumer group alone in the process (as when deployed apart), from its first apply to its last. Lag (single): ${LAG_SECONDS} s at ${RATE.toLocaleString('en')} events/s sent as the proxy's sink sends them (what came due while a send was in flight goes in the next send), each event stamped when it came due, measured to the moment each group has applied the event.\n\n${markdownTable(['measure', 'single', 'clustered', 'target', 'result'], rows)}\n\n` +
+      'The target (≥ 50,000 events/s) is the apply rate into Redis, which is what balances and admission depend on; the ClickHouse insert rate is measured for capacity (on 18.16 each block goes through five materialized views). How the apply rate got here (2026-11-23): 30,890 events/s at first; applying six partitions at once (partitionsConsumedConcurrently) gave 41,143; a profile of the balances phase then showed the Node process busy 95 % of the time (garbage collection 31 %, decoding and validating events 31 %, zod alone 18 %, ioredis 10 %). A hand-written check of usage events (zod still decides whatever it doubts; property tests hold the check to never accept what zod refuses) took decoding from 7.2 to 3.8 µs an event: 49,125. Settling all usage events of one tree in a chunk with one Lua call (one command and one script run instead of one per event, the keys still under one hash tag): 74,000–81,000 events/s. Since 2026-12-02 the calls of one chunk go out as separate commands on a Redis Cluster (which refuses a pipeline across slots); on one server they stay one pipeline.\n';
     console.log(`\n${body}`);
     console.log(`written to ${writeBenchmarkSection('Ledger (npm run bench:ledger)', body)}`);
   } finally {

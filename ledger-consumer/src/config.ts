@@ -18,9 +18,20 @@ const schema = z
     /** Brokers that hold each partition of the topics the ledger creates (3 on a production cluster, with min.insync.replicas=2). */
     YUGONG_KAFKA_REPLICATION_FACTOR: z.coerce.number().int().min(1).max(7).default(1),
     /** One server, or every replica of a replicated shard, comma-separated: the sink writes to one and fails over to the next. */
-    YUGONG_CLICKHOUSE_URL: z.string().transform((v) => v.split(',').map((s) => s.trim()).filter(Boolean)).pipe(z.array(z.string().url('YUGONG_CLICKHOUSE_URL must list http(s):// URLs')).min(1, 'YUGONG_CLICKHOUSE_URL is required')),
+    YUGONG_CLICKHOUSE_URL: z
+      .string()
+      .transform((v) =>
+        v
+          .split(',')
+          .map((s) => s.trim())
+          .filter(Boolean),
+      )
+      .pipe(z.array(z.string().url('YUGONG_CLICKHOUSE_URL must list http(s):// URLs')).min(1, 'YUGONG_CLICKHOUSE_URL is required')),
     /** The cluster (remote_servers) whose replicas the migrations make every table on, replicated. */
-    YUGONG_CLICKHOUSE_CLUSTER: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/).optional(),
+    YUGONG_CLICKHOUSE_CLUSTER: z
+      .string()
+      .regex(/^[A-Za-z_][A-Za-z0-9_]*$/)
+      .optional(),
     YUGONG_CLICKHOUSE_DATABASE: sharedEnv.YUGONG_CLICKHOUSE_DATABASE,
     YUGONG_LEDGER_PORT: portVariable(18082),
     YUGONG_LEDGER_HOST: z.string().default('127.0.0.1'),
@@ -29,13 +40,22 @@ const schema = z
     YUGONG_DEDUPE_TTL_DAYS: z.coerce.number().int().min(1).max(3650).default(30),
     YUGONG_CLICKHOUSE_BATCH_MAX_WAIT_MS: z.coerce.number().int().min(10).max(60_000).default(500),
     /** A suffix for consumer group ids, so tests can run isolated groups on one cluster. */
-    YUGONG_GROUP_SUFFIX: z.string().regex(/^[A-Za-z0-9._-]*$/).default(''),
+    YUGONG_GROUP_SUFFIX: z
+      .string()
+      .regex(/^[A-Za-z0-9._-]*$/)
+      .default(''),
     /** How long a consumer that stopped heartbeating keeps its partitions (the broker allows 6 s and up). */
     YUGONG_KAFKA_SESSION_TIMEOUT_MS: z.coerce.number().int().min(6000).max(300_000).default(DEFAULT_SESSION_TIMEOUT_MS),
     /** Which consumer groups this process runs (both by default; one each scales them apart). */
-    YUGONG_LEDGER_GROUPS: z.string().regex(/^(balances|line-items)(,(balances|line-items))?$/, 'YUGONG_LEDGER_GROUPS must list balances and/or line-items').default('balances,line-items'),
+    YUGONG_LEDGER_GROUPS: z
+      .string()
+      .regex(/^(balances|line-items)(,(balances|line-items))?$/, 'YUGONG_LEDGER_GROUPS must list balances and/or line-items')
+      .default('balances,line-items'),
     /** Crash tests only: "point:n" kills the process with SIGKILL at the n-th pass of that point. */
-    YUGONG_FAULT_KILL_AT: z.string().regex(/^(handled|resolved|committed):[1-9]\d{0,5}$/, 'YUGONG_FAULT_KILL_AT must be handled|resolved|committed:<n>').optional(),
+    YUGONG_FAULT_KILL_AT: z
+      .string()
+      .regex(/^(handled|resolved|committed):[1-9]\d{0,5}$/, 'YUGONG_FAULT_KILL_AT must be handled|resolved|committed:<n>')
+      .optional(),
   })
   .transform((c) => ({
     kafkaBrokers: c.YUGONG_KAFKA_BROKERS,

@@ -21,7 +21,8 @@ export interface Ledger {
 }
 
 export interface LedgerDeps {
-  config: Pick<LedgerConfig, 'dedupeTtlSeconds' | 'clickhouseMaxWaitMs' | 'groupSuffix'> & Partial<Pick<LedgerConfig, 'sessionTimeoutMs' | 'groups' | 'redisReplicas' | 'kafkaReplicationFactor' | 'clickhouseCluster'>>;
+  config: Pick<LedgerConfig, 'dedupeTtlSeconds' | 'clickhouseMaxWaitMs' | 'groupSuffix'> &
+    Partial<Pick<LedgerConfig, 'sessionTimeoutMs' | 'groups' | 'redisReplicas' | 'kafkaReplicationFactor' | 'clickhouseCluster'>>;
   kafka: Kafka;
   redis: RedisClient;
   /** The replicas of the ClickHouse shard (one server unless it is replicated), tried in order. */
@@ -40,7 +41,8 @@ export async function startLedger(deps: LedgerDeps): Promise<Ledger> {
   try {
     // A cluster that has just started may not have told every broker of a new topic yet.
     const created = await retry(() => ensureTopics(admin, deps.config.kafkaReplicationFactor ?? 1), {
-      attempts: 10, delayMs: 1000,
+      attempts: 10,
+      delayMs: 1000,
       retriable: (err) => (err as { retriable?: boolean }).retriable === true,
       onRetry: (err, attempt) => deps.log.warn({ err: (err as Error).message, attempt }, 'topics not ready; trying again'),
     });
@@ -63,40 +65,46 @@ export async function startLedger(deps: LedgerDeps): Promise<Ledger> {
   const membership = { sessionTimeout: session, heartbeatInterval: Math.min(3000, Math.floor(session / 3)) };
   const groups = deps.config.groups ?? ['balances', 'line-items'];
   const loops: RunningLoop[] = [];
-  if (groups.includes('balances')) loops.push(await startLoop({
-    kafka: deps.kafka,
-    groupId: BALANCES_GROUP + suffix,
-    topics: [topics.accounts, topics.usage, topics.control],
-    // Offsets are committed only after the replicas hold the batch: a primary that fails
-    // before that takes writes along, and the batch is applied again on its successor.
-    handle: async (events) => {
-      await applier.apply(events);
-      await confirmReplicated(deps.redis, deps.config.redisReplicas ?? 0);
-    },
-    chunkSize: 500,
-    concurrency: 6,
-    dlq,
-    log: deps.log,
-    metrics: deps.metrics,
-    fault: deps.fault,
-    startAt: deps.startAt,
-    consumerConfig: { ...membership, maxWaitTimeInMs: 50, maxBytesPerPartition: 8 * 1024 * 1024, maxBytes: 48 * 1024 * 1024 },
-  }));
-  if (groups.includes('line-items')) loops.push(await startLoop({
-    kafka: deps.kafka,
-    groupId: LINE_ITEMS_GROUP + suffix,
-    // Top-ups travel on the accounts topic; the rest of it is skipped here.
-    topics: [topics.usage, topics.accounts],
-    handle: (events) => sink.write(events),
-    chunkSize: 5000,
-    dlq,
-    log: deps.log,
-    metrics: deps.metrics,
-    fault: deps.fault,
-    startAt: deps.startAt,
-    // Batches by time and size: a fetch waits for 256 KiB or the deadline, whichever first.
-    consumerConfig: { ...membership, maxWaitTimeInMs: deps.config.clickhouseMaxWaitMs, minBytes: 256 * 1024, maxBytesPerPartition: 8 * 1024 * 1024 },
-  }));
+  if (groups.includes('balances'))
+    loops.push(
+      await startLoop({
+        kafka: deps.kafka,
+        groupId: BALANCES_GROUP + suffix,
+        topics: [topics.accounts, topics.usage, topics.control],
+        // Offsets are committed only after the replicas hold the batch: a primary that fails
+        // before that takes writes along, and the batch is applied again on its successor.
+        handle: async (events) => {
+          await applier.apply(events);
+          await confirmReplicated(deps.redis, deps.config.redisReplicas ?? 0);
+        },
+        chunkSize: 500,
+        concurrency: 6,
+        dlq,
+        log: deps.log,
+        metrics: deps.metrics,
+        fault: deps.fault,
+        startAt: deps.startAt,
+        consumerConfig: { ...membership, maxWaitTimeInMs: 50, maxBytesPerPartition: 8 * 1024 * 1024, maxBytes: 48 * 1024 * 1024 },
+      }),
+    );
+  if (groups.includes('line-items'))
+    loops.push(
+      await startLoop({
+        kafka: deps.kafka,
+        groupId: LINE_ITEMS_GROUP + suffix,
+        // Top-ups travel on the accounts topic; the rest of it is skipped here.
+        topics: [topics.usage, topics.accounts],
+        handle: (events) => sink.write(events),
+        chunkSize: 5000,
+        dlq,
+        log: deps.log,
+        metrics: deps.metrics,
+        fault: deps.fault,
+        startAt: deps.startAt,
+        // Batches by time and size: a fetch waits for 256 KiB or the deadline, whichever first.
+        consumerConfig: { ...membership, maxWaitTimeInMs: deps.config.clickhouseMaxWaitMs, minBytes: 256 * 1024, maxBytesPerPartition: 8 * 1024 * 1024 },
+      }),
+    );
   return {
     loops,
     async stop() {

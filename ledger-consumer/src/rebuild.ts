@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
-import type { Kafka, Logger as KafkaLogger } from 'kafkajs';
+import type { Kafka } from 'kafkajs';
 import { redisKeys, topics, unpackEvents, type YugongEvent } from '@yugong/schemas';
 import { createBalanceApplier } from './balances/apply.js';
 

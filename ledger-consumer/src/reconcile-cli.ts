@@ -16,7 +16,9 @@ try {
   const rows = await createReplicaSet(clickhouse, log).run('reconcile', (ch) => reconcile(redis, ch, accounts));
   console.log(['account', 'spent (Redis, USD)', 'line items (ClickHouse, USD)', 'drift (nano-USD)', 'credited (Redis, USD)', 'credits (ClickHouse, USD)', 'credit drift (nano-USD)'].join('\t'));
   for (const r of rows) {
-    console.log([r.accountId, formatUsd(r.redisSpentNano), formatUsd(r.lineItemsNano), r.drift.toString(), formatUsd(r.creditedNano), formatUsd(r.creditsTableNano), r.creditDrift.toString()].join('\t'));
+    console.log(
+      [r.accountId, formatUsd(r.redisSpentNano), formatUsd(r.lineItemsNano), r.drift.toString(), formatUsd(r.creditedNano), formatUsd(r.creditsTableNano), r.creditDrift.toString()].join('\t'),
+    );
   }
   const drifting = rows.filter((r) => r.drift !== 0n || r.creditDrift !== 0n);
   const total = (f: (r: (typeof rows)[number]) => bigint) => drifting.reduce((s, r) => s + f(r), 0n);

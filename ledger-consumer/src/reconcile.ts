@@ -36,12 +36,18 @@ export async function reconcile(redis: RedisClient, clickhouse: ClickHouseClient
   for (let i = 0; i < ids.length; i += SLICE) {
     const slice = ids.slice(i, i + SLICE);
     const set = sqlStringSet(slice);
-    const spent = await sums(clickhouse, `SELECT path_account AS account_id, toString(sum(path_cost)) AS total
+    const spent = await sums(
+      clickhouse,
+      `SELECT path_account AS account_id, toString(sum(path_cost)) AS total
       FROM line_items ARRAY JOIN account_path AS path_account, costs_nano AS path_cost
-      WHERE path_account IN ${set} GROUP BY account_id`);
+      WHERE path_account IN ${set} GROUP BY account_id`,
+    );
     // LIMIT 1 BY: a replaced row that is not merged yet counts once.
-    const credited = await sums(clickhouse, `SELECT account_id, toString(sum(amount_nano)) AS total
-      FROM (SELECT event_id, account_id, amount_nano FROM credits WHERE account_id IN ${set} LIMIT 1 BY event_id) GROUP BY account_id`);
+    const credited = await sums(
+      clickhouse,
+      `SELECT account_id, toString(sum(amount_nano)) AS total
+      FROM (SELECT event_id, account_id, amount_nano FROM credits WHERE account_id IN ${set} LIMIT 1 BY event_id) GROUP BY account_id`,
+    );
     // Accounts of many trees: separate calls, as a Redis Cluster refuses a pipeline across slots.
     const results = await Promise.all(slice.map(async (id) => decodeAccount(await redis.hgetall(redisKeys.account(roots[id] ?? id, id)))));
     slice.forEach((id, j) => {

@@ -9,8 +9,18 @@
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import {
-  acquireTestStack, endpointsToEnv, loadProfile, machineLine, markdownTable, startClickHouseCluster, startKafkaCluster, startRedisCluster, writeBenchmarkSection,
-  type ClickHouseCluster, type KafkaCluster, type RedisCluster,
+  acquireTestStack,
+  endpointsToEnv,
+  loadProfile,
+  machineLine,
+  markdownTable,
+  startClickHouseCluster,
+  startKafkaCluster,
+  startRedisCluster,
+  writeBenchmarkSection,
+  type ClickHouseCluster,
+  type KafkaCluster,
+  type RedisCluster,
 } from '@yugong/infra';
 import { children, fundedBenchKey, moveStackToCore, pinToCore, runBench, start, throughput, until } from './processes.js';
 
@@ -77,10 +87,13 @@ async function main(): Promise<void> {
     const setups: Setup[] = [
       { name: 'single', port: PORTS.single, env: { ...endpointsToEnv(stack.endpoints), YUGONG_LOG_LEVEL: 'warn' }, ledgerEnv: {} },
       {
-        name: 'clustered', port: PORTS.clustered,
+        name: 'clustered',
+        port: PORTS.clustered,
         env: {
           ...endpointsToEnv({ redisUrl: clusters.redis.url, kafkaBrokers: clusters.kafka.brokers, clickhouseUrl: clusters.clickhouse.urls[0] ?? '' }),
-          YUGONG_REDIS_REPLICAS: '1', YUGONG_KAFKA_REPLICATION_FACTOR: '3', YUGONG_LOG_LEVEL: 'warn',
+          YUGONG_REDIS_REPLICAS: '1',
+          YUGONG_KAFKA_REPLICATION_FACTOR: '3',
+          YUGONG_LOG_LEVEL: 'warn',
         },
         ledgerEnv: { YUGONG_CLICKHOUSE_URL: clusters.clickhouse.urls.join(','), YUGONG_CLICKHOUSE_CLUSTER: clusters.clickhouse.name },
       },
@@ -92,7 +105,10 @@ async function main(): Promise<void> {
     for (let round = 1; round <= ROUNDS; round++) {
       process.stdout.write(`round ${round}/${ROUNDS}… `);
       for (const t of targets) {
-        const r = await throughput({ url: `http://127.0.0.1:${t.port}/v1/chat/completions`, headers: { authorization: `Bearer ${t.key}`, 'content-type': 'application/json' }, body: BODY, pid: t.pid }, SECONDS);
+        const r = await throughput(
+          { url: `http://127.0.0.1:${t.port}/v1/chat/completions`, headers: { authorization: `Bearer ${t.key}`, 'content-type': 'application/json' }, body: BODY, pid: t.pid },
+          SECONDS,
+        );
         results[t.name].push(r);
       }
     }
@@ -101,7 +117,12 @@ async function main(): Promise<void> {
     const ratios = results.single.map((s, i) => (results.clustered[i]?.rps ?? 0) / s.rps);
     const n = (x: number) => Math.round(x).toLocaleString('en');
     const rows = [
-      ['requests/s (median of the rounds)', n(of('single', (r) => r.rps)), n(of('clustered', (r) => r.rps)), `${Math.round(median(ratios) * 100)} % (${Math.round(Math.min(...ratios) * 100)}–${Math.round(Math.max(...ratios) * 100)} %)`],
+      [
+        'requests/s (median of the rounds)',
+        n(of('single', (r) => r.rps)),
+        n(of('clustered', (r) => r.rps)),
+        `${Math.round(median(ratios) * 100)} % (${Math.round(Math.min(...ratios) * 100)}–${Math.round(Math.max(...ratios) * 100)} %)`,
+      ],
       ['p99 latency (ms)', of('single', (r) => r.p99).toFixed(0), of('clustered', (r) => r.p99).toFixed(0), ''],
       ['proxy CPU per request (µs)', n(of('single', (r) => r.cpuUs)), n(of('clustered', (r) => r.cpuUs)), ''],
       ['failed requests (all rounds)', String(results.single.reduce((a, r) => a + r.errors, 0)), String(results.clustered.reduce((a, r) => a + r.errors, 0)), ''],

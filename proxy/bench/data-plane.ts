@@ -13,7 +13,7 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Pool } from 'undici';
-import { acquireTestStack, endpointsToEnv, loadProfile, machineLine, markdownTable, readPid, repoRoot, stackServices, writeBenchmarkSection } from '@yugong/infra';
+import { acquireTestStack, endpointsToEnv, loadProfile, machineLine, markdownTable, writeBenchmarkSection } from '@yugong/infra';
 import { holdCpuIdleLatency, measurePauses } from './machine.js';
 import { children, fundedBenchKey, moveStackToCore, pinToCore, runBench, start, throughput, until } from './processes.js';
 import { startLitellm, startPortkey, type Peer, type Target } from './peers.js';
@@ -24,7 +24,13 @@ pinToCore(1);
 const ROUNDS = Number(process.env.YUGONG_BENCH_ROUNDS ?? 10);
 const PORTS = { mock: 27090, floor: 27095, proxy: 27080, ledger: 27082, portkey: 27096, litellm: 27097 };
 const ADMIN = `bench-admin-${randomBytes(12).toString('hex')}`;
-const BODY = JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'system', content: 'You are a helpful assistant.' }, { role: 'user', content: 'Summarise the following text in one line. '.repeat(20) }] });
+const BODY = JSON.stringify({
+  model: 'gpt-4o-mini',
+  messages: [
+    { role: 'system', content: 'You are a helpful assistant.' },
+    { role: 'user', content: 'Summarise the following text in one line. '.repeat(20) },
+  ],
+});
 const STREAM_BODY = JSON.stringify({ ...JSON.parse(BODY), stream: true });
 
 /** What the runs so far say about the table; kept here so each run's section carries it. */
@@ -139,10 +145,12 @@ async function rssPerStreams(t: Target, n = 1000): Promise<number> {
         opened++;
       }
     }
-  }).map((p) => p.catch((err: Error) => {
-    // A gateway that drops streams under this load is reported, not allowed to end the run.
-    failed ??= err.message;
-  }));
+  }).map((p) =>
+    p.catch((err: Error) => {
+      // A gateway that drops streams under this load is reported, not allowed to end the run.
+      failed ??= err.message;
+    }),
+  );
   const deadline = Date.now() + 30_000;
   while (opened < n && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
   await new Promise((r) => setTimeout(r, 1000));
@@ -228,7 +236,7 @@ async function main(): Promise<void> {
     for (const p of peers) p.process.kill('SIGCONT');
     console.log('done');
     for (const [name, m] of Object.entries(memory)) if (typeof m === 'string') console.log(`${name}: ${m}`);
-    process.stdout.write('measuring the machine\'s own pauses… ');
+    process.stdout.write("measuring the machine's own pauses… ");
     const pauses = await measurePauses([0, 1], 5000);
     console.log('done');
     const names = Object.keys(targets);
@@ -255,14 +263,24 @@ async function main(): Promise<void> {
     for (const p of peers) p.process.kill('SIGCONT');
     console.log('done');
     type Result = { p50: number; p99: number; rps: number; tp99: number; errors: number; ttft: number; cpuUs: number };
-    const results: Record<string, Result> = Object.fromEntries(names.map((name) => {
-      const sorted = [...(lat[name] ?? [])].sort((a, b) => a - b);
-      const runs = tps[name] ?? [];
-      return [name, {
-        p50: pct(sorted, 50), p99: pct(sorted, 99), rps: median(runs.map((t) => t.rps)), tp99: median(runs.map((t) => t.p99)),
-        errors: runs.reduce((n, t) => n + t.errors, 0), ttft: median(first[name] ?? []), cpuUs: median(runs.map((t) => t.cpuUs)),
-      }];
-    }));
+    const results: Record<string, Result> = Object.fromEntries(
+      names.map((name) => {
+        const sorted = [...(lat[name] ?? [])].sort((a, b) => a - b);
+        const runs = tps[name] ?? [];
+        return [
+          name,
+          {
+            p50: pct(sorted, 50),
+            p99: pct(sorted, 99),
+            rps: median(runs.map((t) => t.rps)),
+            tp99: median(runs.map((t) => t.p99)),
+            errors: runs.reduce((n, t) => n + t.errors, 0),
+            ttft: median(first[name] ?? []),
+            cpuUs: median(runs.map((t) => t.cpuUs)),
+          },
+        ];
+      }),
+    );
     /** Yugong's requests/s over another's, per round: the median and the range. */
     const ratio = (other: string) => {
       const r = (tps.yugong ?? []).map((y, i) => y.rps / (tps[other]?.[i]?.rps ?? NaN));
@@ -282,15 +300,22 @@ async function main(): Promise<void> {
     const rows = [
       ['latency p50 at concurrency 1 (ms)', ms(d.p50), ms(f.p50), ms(y.p50), '', ''],
       ['latency p99 at concurrency 1 (ms)', ms(d.p99), ms(f.p99), ms(y.p99), '', ''],
-      ['added p50 vs direct (ms)', '—', ms(f.p50 - d.p50), ms(y.p50 - d.p50), '≤ 1.5 × floor\'s', ok(y.p50 - d.p50 <= 1.5 * (f.p50 - d.p50))],
+      ['added p50 vs direct (ms)', '—', ms(f.p50 - d.p50), ms(y.p50 - d.p50), "≤ 1.5 × floor's", ok(y.p50 - d.p50 <= 1.5 * (f.p50 - d.p50))],
       ['added p99 vs direct (ms)', '—', ms(f.p99 - d.p99), ms(y.p99 - d.p99), '≤ 0.5', ok(y.p99 - d.p99 <= 0.5)],
       [`requests/s, 64 connections (median of ${ROUNDS} rounds of 3 s)`, d.rps.toFixed(0), f.rps.toFixed(0), y.rps.toFixed(0), '', ''],
       ['CPU per request of the proxy process, all threads (µs)', '—', f.cpuUs.toFixed(0), y.cpuUs.toFixed(0), '', ''],
       ['p99 at 64 connections (ms)', String(d.tp99), String(f.tp99), String(y.tp99), '', ''],
       ['errors + non-2xx at 64 connections', String(d.errors), String(f.errors), String(y.errors), '0', ok(y.errors === 0)],
-      ['Yugong requests/s as % of the same round\'s floor (median; lowest–highest)', '—', '100 %', `${(share * 100).toFixed(0)} % (${(Math.min(...shares) * 100).toFixed(0)}–${(Math.max(...shares) * 100).toFixed(0)} %)`, '≥ 85 %', ok(share >= 0.85)],
+      [
+        "Yugong requests/s as % of the same round's floor (median; lowest–highest)",
+        '—',
+        '100 %',
+        `${(share * 100).toFixed(0)} % (${(Math.min(...shares) * 100).toFixed(0)}–${(Math.max(...shares) * 100).toFixed(0)} %)`,
+        '≥ 85 %',
+        ok(share >= 0.85),
+      ],
       ['stream time to first byte p50 (ms)', ms(d.ttft), ms(f.ttft), ms(y.ttft), '', ''],
-      ['added time to first byte vs direct (ms)', '—', ms(f.ttft - d.ttft), ms(y.ttft - d.ttft), '≤ floor\'s + 0.3', ok(y.ttft - d.ttft <= f.ttft - d.ttft + 0.3)],
+      ['added time to first byte vs direct (ms)', '—', ms(f.ttft - d.ttft), ms(y.ttft - d.ttft), "≤ floor's + 0.3", ok(y.ttft - d.ttft <= f.ttft - d.ttft + 0.3)],
       ['RSS per 1,000 open streams (MiB)', '—', floorPerThousand.toFixed(1), perThousand.toFixed(1), '≤ 30', ok(perThousand <= 30)],
     ];
     // The peers, each beside Yugong in the same rounds.
@@ -300,16 +325,43 @@ async function main(): Promise<void> {
       const x = ratio(p.name);
       const mem = memory[p.name];
       const want = peerTarget[p.name] ?? 1;
-      return [`${p.name} ${p.version}`, ms(r.p50 - d.p50), r.rps.toFixed(0), `${x.median.toFixed(1)}× (${x.low.toFixed(1)}–${x.high.toFixed(1)}×)`, `≥ ${want}×`, ok(x.median >= want),
-        ms(r.ttft - d.ttft), r.cpuUs.toFixed(0), typeof mem === 'number' ? mem.toFixed(1) : String(mem), String(r.errors)];
+      return [
+        `${p.name} ${p.version}`,
+        ms(r.p50 - d.p50),
+        r.rps.toFixed(0),
+        `${x.median.toFixed(1)}× (${x.low.toFixed(1)}–${x.high.toFixed(1)}×)`,
+        `≥ ${want}×`,
+        ok(x.median >= want),
+        ms(r.ttft - d.ttft),
+        r.cpuUs.toFixed(0),
+        typeof mem === 'number' ? mem.toFixed(1) : String(mem),
+        String(r.errors),
+      ];
     });
-    const peerHeader = ['peer', 'added p50, concurrency 1 (ms)', 'requests/s, 64 connections', 'Yugong ÷ peer, same rounds (median; range)', 'target', 'result', 'added time to first byte (ms)', 'CPU per request (µs)', 'RSS per 1,000 open streams (MiB)', 'errors + non-2xx'];
+    const peerHeader = [
+      'peer',
+      'added p50, concurrency 1 (ms)',
+      'requests/s, 64 connections',
+      'Yugong ÷ peer, same rounds (median; range)',
+      'target',
+      'result',
+      'added time to first byte (ms)',
+      'CPU per request (µs)',
+      'RSS per 1,000 open streams (MiB)',
+      'errors + non-2xx',
+    ];
     const peerTable = peers.length ? markdownTable(peerHeader, peerRows) : '';
-    const peerNotes = [...skipped, ...peers.map((p) => `${p.name} ${p.version}: ${p.name === 'Portkey' ? 'npm `@portkey-ai/gateway`, its OpenAI provider with the mock as custom host' : 'PyPI `litellm[proxy]` in a virtualenv, one worker, no database, master key on, the mock as an `openai/` model'}, pinned to core 0 like Yugong.`)].map((l) => `- ${l}`).join('\n');
+    const peerNotes = [
+      ...skipped,
+      ...peers.map(
+        (p) =>
+          `${p.name} ${p.version}: ${p.name === 'Portkey' ? 'npm `@portkey-ai/gateway`, its OpenAI provider with the mock as custom host' : 'PyPI `litellm[proxy]` in a virtualenv, one worker, no database, master key on, the mock as an `openai/` model'}, pinned to core 0 like Yugong.`,
+      ),
+    ]
+      .map((l) => `- ${l}`)
+      .join('\n');
     const header = ['measure', 'direct to mock', 'floor (node:http + undici)', 'Yugong (admission + billing)', 'target', 'result'];
-    const idle = releaseIdle
-      ? 'Cores held out of idle states for the whole run (/dev/cpu_dma_latency 0), for all three'
-      : 'Cores free to enter idle states (/dev/cpu_dma_latency needs root)';
+    const idle = releaseIdle ? 'Cores held out of idle states for the whole run (/dev/cpu_dma_latency 0), for all three' : 'Cores free to enter idle states (/dev/cpu_dma_latency needs root)';
     const machine = markdownTable(
       ['core', 'pauses > 0.5 ms per second', 'median pause (ms)', 'longest (ms)'],
       pauses.map((p) => [String(p.core), p.perSecond.toFixed(1), p.medianMs.toFixed(2), p.maxMs.toFixed(1)]),

@@ -37,15 +37,20 @@ process.stdout.write(JSON.stringify(gaps));`;
 
 /** Spins one process on each core at once for `ms` and reports the pauses each saw. */
 export async function measurePauses(cores: number[], ms: number): Promise<Pauses[]> {
-  return Promise.all(cores.map((core) => new Promise<Pauses>((resolve, reject) => {
-    const child = spawn('taskset', ['-c', String(core), process.execPath, '-e', SPIN, String(ms)], { stdio: ['ignore', 'pipe', 'inherit'] });
-    let out = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.once('error', reject);
-    child.once('exit', (code) => {
-      if (code !== 0) return reject(new Error(`pause probe on core ${core} exited with ${code}`));
-      const gaps = (JSON.parse(out) as number[]).sort((a, b) => a - b);
-      resolve({ core, perSecond: gaps.length / (ms / 1000), medianMs: gaps[Math.floor(gaps.length / 2)] ?? 0, maxMs: gaps[gaps.length - 1] ?? 0 });
-    });
-  })));
+  return Promise.all(
+    cores.map(
+      (core) =>
+        new Promise<Pauses>((resolve, reject) => {
+          const child = spawn('taskset', ['-c', String(core), process.execPath, '-e', SPIN, String(ms)], { stdio: ['ignore', 'pipe', 'inherit'] });
+          let out = '';
+          child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+          child.once('error', reject);
+          child.once('exit', (code) => {
+            if (code !== 0) return reject(new Error(`pause probe on core ${core} exited with ${code}`));
+            const gaps = (JSON.parse(out) as number[]).sort((a, b) => a - b);
+            resolve({ core, perSecond: gaps.length / (ms / 1000), medianMs: gaps[Math.floor(gaps.length / 2)] ?? 0, maxMs: gaps[gaps.length - 1] ?? 0 });
+          });
+        }),
+    ),
+  );
 }

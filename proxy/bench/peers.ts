@@ -75,7 +75,12 @@ export async function startPortkey(port: number, core: number, mockBase: string)
   return {
     ok: true,
     peer: {
-      name: 'Portkey', version: PEER_VERSIONS.portkey, process: child, pid: child.pid ?? null, base: `http://127.0.0.1:${port}/v1`, key: 'sk-bench',
+      name: 'Portkey',
+      version: PEER_VERSIONS.portkey,
+      process: child,
+      pid: child.pid ?? null,
+      base: `http://127.0.0.1:${port}/v1`,
+      key: 'sk-bench',
       headers: { 'x-portkey-provider': 'openai', 'x-portkey-custom-host': mockBase },
     },
   };
@@ -87,21 +92,25 @@ export async function startLitellm(port: number, core: number, mockBase: string)
   if ('reason' in installed) return { ok: false, name: 'LiteLLM', reason: installed.reason };
   const config = join(cache, 'litellm-bench.yaml');
   const master = 'sk-litellm-bench-master';
-  writeFileSync(config, [
-    'model_list:',
-    '  - model_name: gpt-4o-mini',
-    '    litellm_params:',
-    '      model: openai/gpt-4o-mini',
-    `      api_base: ${mockBase}`,
-    '      api_key: sk-bench',
-    'general_settings:',
-    `  master_key: ${master}`,
-    'litellm_settings:',
-    '  telemetry: false',
-    '',
-  ].join('\n'));
+  writeFileSync(
+    config,
+    [
+      'model_list:',
+      '  - model_name: gpt-4o-mini',
+      '    litellm_params:',
+      '      model: openai/gpt-4o-mini',
+      `      api_base: ${mockBase}`,
+      '      api_key: sk-bench',
+      'general_settings:',
+      `  master_key: ${master}`,
+      'litellm_settings:',
+      '  telemetry: false',
+      '',
+    ].join('\n'),
+  );
   const child = spawn('taskset', ['-c', String(core), installed.path, '--config', config, '--port', String(port), '--host', '127.0.0.1', '--num_workers', '1'], {
-    env: { ...process.env, LITELLM_LOG: 'ERROR', LITELLM_TELEMETRY: 'False', DISABLE_ADMIN_UI: 'True' }, stdio: 'ignore',
+    env: { ...process.env, LITELLM_LOG: 'ERROR', LITELLM_TELEMETRY: 'False', DISABLE_ADMIN_UI: 'True' },
+    stdio: 'ignore',
   });
   const down = await until(`http://127.0.0.1:${port}/health/liveliness`, 120_000, child);
   if (down) {

@@ -74,7 +74,9 @@ export async function throughput(t: LoadTarget, seconds: number): Promise<{ rps:
 /** A new account with $1,000,000 and a key for it, made through a proxy's admin API; returns the key. */
 export async function fundedBenchKey(proxyUrl: string, adminToken: string, accountId: string): Promise<string> {
   const admin = (path: string, body: unknown) =>
-    fetch(`${proxyUrl}/admin/v1${path}`, { method: 'POST', headers: { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json' }, body: JSON.stringify(body) }).then((r) => r.json() as Promise<Record<string, string>>);
+    fetch(`${proxyUrl}/admin/v1${path}`, { method: 'POST', headers: { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json' }, body: JSON.stringify(body) }).then(
+      (r) => r.json() as Promise<Record<string, string>>,
+    );
   await admin('/accounts', { id: accountId });
   await admin(`/accounts/${accountId}/credits`, { amount_usd: '1000000', idempotency_key: accountId });
   return (await admin(`/accounts/${accountId}/keys`, { name: 'bench' })).key ?? '';

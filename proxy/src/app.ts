@@ -65,7 +65,11 @@ export async function createProxy(deps: ProxyDeps): Promise<Proxy> {
   const admitter = createAdmitter({ scripts: createAdmissionScripts(redis, config.redisReplicas, log), nodeId: config.nodeId, leases: { ...DEFAULT_LEASES, windowMs: config.admissionLeaseMs }, log });
 
   const loadUpstream = createUpstreamLoader({
-    redis, pool, secretKey: config.secretKey, poolIds: config.poolIds, log,
+    redis,
+    pool,
+    secretKey: config.secretKey,
+    poolIds: config.poolIds,
+    log,
     onLoaded(keys) {
       metrics.poolKeys.set({ state: 'active' }, keys.filter((k) => k.status === 'active').length);
       metrics.poolKeys.set({ state: 'disabled' }, keys.filter((k) => k.status !== 'active').length);
@@ -96,10 +100,22 @@ export async function createProxy(deps: ProxyDeps): Promise<Proxy> {
     const id = upstreamKeyId(seed.baseUrl, seed.key);
     if (pool.get(id)) continue;
     pool.upsert({ id, poolId: seed.poolId, baseUrl: seed.baseUrl, organization: seed.organization, models: seed.models, weight: seed.weight, secret: seed.key, status: 'active', reason: '' });
-    await sink.emit(makeEvent('upstream.key.added', {
-      id: `upstream:${id}:added`, source: config.nodeId, accountPath: [],
-      data: { keyId: id, poolId: seed.poolId, baseUrl: seed.baseUrl, organization: seed.organization, models: seed.models, weight: seed.weight, encryptedKey: encryptSecret(config.secretKey, seed.key) },
-    }));
+    await sink.emit(
+      makeEvent('upstream.key.added', {
+        id: `upstream:${id}:added`,
+        source: config.nodeId,
+        accountPath: [],
+        data: {
+          keyId: id,
+          poolId: seed.poolId,
+          baseUrl: seed.baseUrl,
+          organization: seed.organization,
+          models: seed.models,
+          weight: seed.weight,
+          encryptedKey: encryptSecret(config.secretKey, seed.key),
+        },
+      }),
+    );
   }
 
   const forwarder = createForwarder(
@@ -114,10 +130,15 @@ export async function createProxy(deps: ProxyDeps): Promise<Proxy> {
   );
 
   const prober = startProber({
-    pool, redis, log, intervalMs: config.probeIntervalMs,
+    pool,
+    redis,
+    log,
+    intervalMs: config.probeIntervalMs,
     onWorking: async (keyId) => {
       pool.upsert({ ...(pool.get(keyId) as NonNullable<ReturnType<typeof pool.get>>), status: 'active', reason: '' });
-      await sink.emit(makeEvent('upstream.key.enabled', { id: `upstream:${keyId}:enabled:${Date.now()}`, source: config.nodeId, accountPath: [], data: { keyId, reason: 'probe: the key answers again' } }));
+      await sink.emit(
+        makeEvent('upstream.key.enabled', { id: `upstream:${keyId}:enabled:${Date.now()}`, source: config.nodeId, accountPath: [], data: { keyId, reason: 'probe: the key answers again' } }),
+      );
     },
   });
 
@@ -126,7 +147,17 @@ export async function createProxy(deps: ProxyDeps): Promise<Proxy> {
   let closing: Promise<void> | null = null;
   const auth = createAuthenticator({ reader: projections, limiter: new FailedAuthLimiter(redis), trustedProxies: config.trustedProxies, publicUrl: config.publicUrl });
   const handle = createApiHandler({
-    config, redis, clickhouse: deps.clickhouse ?? null, auth, admitter, forwarder, prices, sink, metrics, log, draining: () => draining,
+    config,
+    redis,
+    clickhouse: deps.clickhouse ?? null,
+    auth,
+    admitter,
+    forwarder,
+    prices,
+    sink,
+    metrics,
+    log,
+    draining: () => draining,
   });
 
   const app = express();
@@ -136,49 +167,63 @@ export async function createProxy(deps: ProxyDeps): Promise<Proxy> {
     res.json({ status: 'ok' });
   });
   app.get('/readyz', async (_req, res) => {
-    const redisOk = await redis.ping().then(() => true, () => false);
+    const redisOk = await redis.ping().then(
+      () => true,
+      () => false,
+    );
     const ready = !draining && redisOk && sink.accepting();
-    res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'not_ready', redis: redisOk, spool_bytes: sink.spoolBytes(), draining, upstream_keys: pool.all().filter((k) => k.status === 'active').length });
+    res
+      .status(ready ? 200 : 503)
+      .json({ status: ready ? 'ready' : 'not_ready', redis: redisOk, spool_bytes: sink.spoolBytes(), draining, upstream_keys: pool.all().filter((k) => k.status === 'active').length });
   });
   app.get('/metrics', async (_req, res) => {
     res.set('content-type', metrics.registry.contentType).send(await metrics.registry.metrics());
   });
   if (config.controlApi) {
     mountControlApi(app, {
-      service: new AccountsService(redis, sink, config.nodeId, config.secretKey), auth, adminToken: config.adminToken,
+      service: new AccountsService(redis, sink, config.nodeId, config.secretKey),
+      auth,
+      adminToken: config.adminToken,
       hooks: { upstreamKeys: () => pool.all(), upstreamChanged: loadUpstream, pricesPublished: async (version) => void (await prices.reload(version)) },
     });
   }
   expressFallbacks(app, config.publicUrl, log);
 
-  const server = createServer({
-    headersTimeout: config.headersTimeoutMs,
-    requestTimeout: config.requestBodyTimeoutMs,
-    // Node checks both timeouts on this interval: a slow client is cut within a second of its deadline.
-    connectionsCheckingInterval: 1000,
-  }, (req, res) => {
-    const url = req.url ?? '/';
-    const q = url.indexOf('?');
-    const path = q >= 0 ? url.slice(0, q) : url;
-    if (!isApiPath(path)) {
-      app(req, res);
-      return;
-    }
-    inFlight++;
-    res.once('close', () => inFlight--);
-    // A write after the peer reset the socket is reported as an 'error' event; unheard, it would end the process.
-    res.on('error', ignoreSocketError);
-    handle(req, res, path, q >= 0 ? url.slice(q) : '').catch((err: unknown) => {
-      log.error({ err: (err as Error).message }, 'request failed');
-      sendError(res, clientErrors.internal());
-    });
-  });
+  const server = createServer(
+    {
+      headersTimeout: config.headersTimeoutMs,
+      requestTimeout: config.requestBodyTimeoutMs,
+      // Node checks both timeouts on this interval: a slow client is cut within a second of its deadline.
+      connectionsCheckingInterval: 1000,
+    },
+    (req, res) => {
+      const url = req.url ?? '/';
+      const q = url.indexOf('?');
+      const path = q >= 0 ? url.slice(0, q) : url;
+      if (!isApiPath(path)) {
+        app(req, res);
+        return;
+      }
+      inFlight++;
+      res.once('close', () => inFlight--);
+      // A write after the peer reset the socket is reported as an 'error' event; unheard, it would end the process.
+      res.on('error', ignoreSocketError);
+      handle(req, res, path, q >= 0 ? url.slice(q) : '').catch((err: unknown) => {
+        log.error({ err: (err as Error).message }, 'request failed');
+        sendError(res, clientErrors.internal());
+      });
+    },
+  );
   // Longer than the 60 s idle timeout of common load balancers, so the balancer closes first.
   server.keepAliveTimeout = 65_000;
   capConnectionsPerAddress(server, config.maxConnectionsPerIp, config.trustedProxies);
 
   return {
-    server, pool, sink, metrics, prober,
+    server,
+    pool,
+    sink,
+    metrics,
+    prober,
     listen(port = config.port, host = config.host) {
       return new Promise((resolve, reject) => {
         server.once('error', reject);

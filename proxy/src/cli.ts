@@ -40,12 +40,18 @@ const accountFields = { name: { field: 'name', kind: 'string' }, 'credit-limit':
 const commands: Record<string, Command> = {
   'accounts create': {
     summary: 'create an account (a sub-account with --parent, or of your own account with YUGONG_API_KEY)',
-    method: 'POST', args: ['id'], path: '/accounts', bodyArgs: { id: 'id' },
+    method: 'POST',
+    args: ['id'],
+    path: '/accounts',
+    bodyArgs: { id: 'id' },
     flags: { ...accountFields, parent: { field: 'parent_id', kind: 'string' }, multiplier: { field: 'multiplier', kind: 'string' } },
   },
   'accounts get': { summary: 'show an account with its balance', method: 'GET', args: ['id'], path: '/accounts/{id}' },
   'accounts list': {
-    summary: 'list accounts (--under: a subtree)', method: 'GET', args: [], path: '/accounts',
+    summary: 'list accounts (--under: a subtree)',
+    method: 'GET',
+    args: [],
+    path: '/accounts',
     flags: { under: { field: 'under', kind: 'string' }, limit: { field: 'limit', kind: 'number' }, cursor: { field: 'cursor', kind: 'string' } },
   },
   'accounts update': { summary: 'change name, credit limit, limits, models, IPs, expiry', method: 'PATCH', args: ['id'], path: '/accounts/{id}', flags: accountFields },
@@ -53,21 +59,35 @@ const commands: Record<string, Command> = {
   'accounts disable': { summary: 'disable an account and its subtree', method: 'POST', args: ['id'], path: '/accounts/{id}/disable', flags: { reason: { field: 'reason', kind: 'string' } } },
   'accounts credit': {
     summary: 'top up (USD); retrying with the same --idempotency-key never grants twice',
-    method: 'POST', args: ['id', 'amount_usd'], path: '/accounts/{id}/credits', bodyArgs: { amount_usd: 'amount_usd' },
+    method: 'POST',
+    args: ['id', 'amount_usd'],
+    path: '/accounts/{id}/credits',
+    bodyArgs: { amount_usd: 'amount_usd' },
     flags: { note: { field: 'note', kind: 'string' }, 'idempotency-key': { field: 'idempotency_key', kind: 'string' } },
     defaults: () => ({ idempotency_key: randomUUID() }),
   },
   'keys create': {
-    summary: 'create an API key (printed once)', method: 'POST', args: ['account'], path: '/accounts/{account}/keys',
+    summary: 'create an API key (printed once)',
+    method: 'POST',
+    args: ['account'],
+    path: '/accounts/{account}/keys',
     flags: { name: { field: 'name', kind: 'string' }, origins: { field: 'origins', kind: 'list' }, ...limits },
   },
   'keys list': { summary: "list an account's keys", method: 'GET', args: ['account'], path: '/accounts/{account}/keys' },
   'keys revoke': { summary: 'revoke a key', method: 'DELETE', args: ['account', 'key_id'], path: '/accounts/{account}/keys/{key_id}' },
   'upstreams add': {
-    summary: 'add an upstream OpenAI key', method: 'POST', args: [], path: '/upstreams', operatorOnly: true,
+    summary: 'add an upstream OpenAI key',
+    method: 'POST',
+    args: [],
+    path: '/upstreams',
+    operatorOnly: true,
     flags: {
-      'base-url': { field: 'base_url', kind: 'string' }, key: { field: 'key', kind: 'string' }, organization: { field: 'organization', kind: 'string' },
-      models: { field: 'models', kind: 'list' }, weight: { field: 'weight', kind: 'number' }, pool: { field: 'pool_id', kind: 'string' },
+      'base-url': { field: 'base_url', kind: 'string' },
+      key: { field: 'key', kind: 'string' },
+      organization: { field: 'organization', kind: 'string' },
+      models: { field: 'models', kind: 'list' },
+      weight: { field: 'weight', kind: 'number' },
+      pool: { field: 'pool_id', kind: 'string' },
     },
   },
   'upstreams list': { summary: 'upstream keys and their health', method: 'GET', args: [], path: '/upstreams', operatorOnly: true },
@@ -77,13 +97,18 @@ const commands: Record<string, Command> = {
   'prices show': { summary: 'one price table', method: 'GET', args: ['version'], path: '/prices/{version}', operatorOnly: true },
   'prices publish': {
     summary: 'publish prices: --base current|package, --overrides a JSON file of [{id, match?, rates_usd_per_1m}]',
-    method: 'POST', args: [], path: '/prices', operatorOnly: true,
+    method: 'POST',
+    args: [],
+    path: '/prices',
+    operatorOnly: true,
     flags: { base: { field: 'base', kind: 'string' }, overrides: { field: 'overrides', kind: 'json-file' } },
   },
 };
 
 function usage(): string {
-  const lines = Object.entries(commands).map(([name, c]) => `  yugong ${name} ${c.args.map((a) => `<${a}>`).join(' ')}${c.flags ? ' [--' + Object.keys(c.flags).join(' --') + ']' : ''}\n      ${c.summary}`);
+  const lines = Object.entries(commands).map(
+    ([name, c]) => `  yugong ${name} ${c.args.map((a) => `<${a}>`).join(' ')}${c.flags ? ` [--${Object.keys(c.flags).join(' --')}]` : ''}\n      ${c.summary}`,
+  );
   return `Usage:\n${lines.join('\n')}\n\nEnvironment: YUGONG_URL, YUGONG_ADMIN_TOKEN (operator) or YUGONG_API_KEY (an account's own key).\n`;
 }
 
@@ -93,7 +118,13 @@ function convert(kind: Kind, text: string, flag: string): unknown {
     if (!Number.isFinite(n)) throw new Error(`--${flag} must be a number`);
     return n;
   }
-  if (kind === 'list') return text === '' ? null : text.split(',').map((s) => s.trim()).filter(Boolean);
+  if (kind === 'list')
+    return text === ''
+      ? null
+      : text
+          .split(',')
+          .map((s) => s.trim())
+          .filter(Boolean);
   if (kind === 'json-file') return JSON.parse(readFileSync(text, 'utf8')) as unknown;
   return text;
 }
@@ -106,7 +137,7 @@ export async function run(argv: string[], env: NodeJS.ProcessEnv, out: (s: strin
     return 2;
   }
   const options = Object.fromEntries(Object.keys(command.flags ?? {}).map((f) => [f, { type: 'string' as const }]));
-  let parsed;
+  let parsed: ReturnType<typeof parseArgs<{ args: string[]; options: typeof options; allowPositionals: true; strict: true }>>;
   try {
     parsed = parseArgs({ args: argv.slice(2), options, allowPositionals: true, strict: true });
   } catch (e) {
@@ -172,5 +203,10 @@ export async function run(argv: string[], env: NodeJS.ProcessEnv, out: (s: strin
 
 // Run when executed (also through npm's bin link), not when imported by the tests.
 if (process.argv[1] && realpathSync(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  process.exitCode = await run(process.argv.slice(2), process.env, (s) => process.stdout.write(s), (s) => process.stderr.write(s));
+  process.exitCode = await run(
+    process.argv.slice(2),
+    process.env,
+    (s) => process.stdout.write(s),
+    (s) => process.stderr.write(s),
+  );
 }

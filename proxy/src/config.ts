@@ -38,38 +38,58 @@ const schema = z
     YUGONG_PUBLIC_URL: httpUrl('YUGONG_PUBLIC_URL').optional(),
     YUGONG_ADMIN_TOKEN: sharedEnv.YUGONG_ADMIN_TOKEN,
     /** 32 bytes (hex or base64) encrypting upstream keys at rest. */
-    YUGONG_SECRET_KEY: z.string().min(32, 'YUGONG_SECRET_KEY must be 32 bytes as hex (64 chars) or base64 (44 chars)').transform((v, ctx) => {
-      const key = parseSecret(v);
-      if (key) return key;
-      ctx.addIssue({ code: 'custom', message: 'must decode to exactly 32 bytes (hex or base64)' });
-      return z.NEVER;
-    }),
-    /** JSON array of upstream keys to add to the pool at start (if not there yet). */
-    YUGONG_UPSTREAMS: z.string().default('[]').transform((v, ctx): UpstreamSeed[] => {
-      let json: unknown;
-      try {
-        json = JSON.parse(v);
-      } catch {
-        ctx.addIssue({ code: 'custom', message: 'not JSON (expected an array of {baseUrl, key, organization, models, weight})' });
+    YUGONG_SECRET_KEY: z
+      .string()
+      .min(32, 'YUGONG_SECRET_KEY must be 32 bytes as hex (64 chars) or base64 (44 chars)')
+      .transform((v, ctx) => {
+        const key = parseSecret(v);
+        if (key) return key;
+        ctx.addIssue({ code: 'custom', message: 'must decode to exactly 32 bytes (hex or base64)' });
         return z.NEVER;
-      }
-      const parsed = z.array(upstreamSeed).safeParse(json);
-      if (parsed.success) return parsed.data;
-      ctx.addIssue({ code: 'custom', message: `${parsed.error.issues[0]?.path.join('.')}: ${parsed.error.issues[0]?.message}` });
-      return z.NEVER;
-    }),
+      }),
+    /** JSON array of upstream keys to add to the pool at start (if not there yet). */
+    YUGONG_UPSTREAMS: z
+      .string()
+      .default('[]')
+      .transform((v, ctx): UpstreamSeed[] => {
+        let json: unknown;
+        try {
+          json = JSON.parse(v);
+        } catch {
+          ctx.addIssue({ code: 'custom', message: 'not JSON (expected an array of {baseUrl, key, organization, models, weight})' });
+          return z.NEVER;
+        }
+        const parsed = z.array(upstreamSeed).safeParse(json);
+        if (parsed.success) return parsed.data;
+        ctx.addIssue({ code: 'custom', message: `${parsed.error.issues[0]?.path.join('.')}: ${parsed.error.issues[0]?.message}` });
+        return z.NEVER;
+      }),
     /** Serve only these upstream pools (comma-separated); all pools when unset. */
-    YUGONG_POOL_IDS: z.string().regex(/^[A-Za-z0-9_,-]*$/).default(''),
-    YUGONG_NODE_ID: z.string().regex(/^[A-Za-z0-9._-]{1,100}$/).default(`${hostname()}-${process.pid}`.replace(/[^A-Za-z0-9._-]/g, '-').slice(0, 100)),
+    YUGONG_POOL_IDS: z
+      .string()
+      .regex(/^[A-Za-z0-9_,-]*$/)
+      .default(''),
+    YUGONG_NODE_ID: z
+      .string()
+      .regex(/^[A-Za-z0-9._-]{1,100}$/)
+      .default(`${hostname()}-${process.pid}`.replace(/[^A-Za-z0-9._-]/g, '-').slice(0, 100)),
     YUGONG_LOG_LEVEL: sharedEnv.YUGONG_LOG_LEVEL,
-    YUGONG_MAX_BODY_BYTES: z.coerce.number().int().min(1024).default(32 * 1024 * 1024),
+    YUGONG_MAX_BODY_BYTES: z.coerce
+      .number()
+      .int()
+      .min(1024)
+      .default(32 * 1024 * 1024),
     /** Overall deadline of one client request across every upstream attempt. */
     YUGONG_REQUEST_DEADLINE_MS: z.coerce.number().int().min(1000).default(600_000),
     /** How long an upstream may take to start answering before the attempt is retried. */
     YUGONG_UPSTREAM_HEADERS_TIMEOUT_MS: z.coerce.number().int().min(100).default(120_000),
     YUGONG_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(10).default(4),
     /** Holds expire after this long if no settlement arrives (a crashed node's requests). */
-    YUGONG_HOLD_TTL_MS: z.coerce.number().int().min(10_000).default(15 * 60_000),
+    YUGONG_HOLD_TTL_MS: z.coerce
+      .number()
+      .int()
+      .min(10_000)
+      .default(15 * 60_000),
     /**
      * How long a node admits in memory under one lease of an account's funds and windows before
      * it gives back what it did not use; 0 decides every request in Redis.
@@ -78,7 +98,11 @@ const schema = z
     /** Completion tokens assumed for a hold when the request sets no max_tokens. */
     YUGONG_DEFAULT_HOLD_COMPLETION_TOKENS: z.coerce.number().int().min(1).default(1024),
     YUGONG_SPOOL_DIR: z.string().default('.yugong/spool'),
-    YUGONG_SPOOL_MAX_BYTES: z.coerce.number().int().min(1024).default(512 * 1024 * 1024),
+    YUGONG_SPOOL_MAX_BYTES: z.coerce
+      .number()
+      .int()
+      .min(1024)
+      .default(512 * 1024 * 1024),
     /** How often keys disabled for invalid_api_key or insufficient_quota are probed. */
     YUGONG_PROBE_INTERVAL_MS: z.coerce.number().int().min(1000).default(300_000),
     YUGONG_SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).default(30_000),

@@ -7,23 +7,29 @@ export { apiError, errorBody, type ApiError };
 
 export const clientErrors = {
   missingKey: (base: string) =>
-    apiError(401, 'invalid_request_error', 'missing_api_key',
-      `You didn't provide an API key. Send your Yugong key (sk-yg-…) as "Authorization: Bearer <key>", with the base URL ${base}/v1.`),
+    apiError(401, 'invalid_request_error', 'missing_api_key', `You didn't provide an API key. Send your Yugong key (sk-yg-…) as "Authorization: Bearer <key>", with the base URL ${base}/v1.`),
   invalidKey: (base: string) =>
-    apiError(401, 'invalid_request_error', 'invalid_api_key',
-      `Incorrect API key provided. Use a Yugong key (sk-yg-…) with the base URL ${base}/v1; OpenAI keys do not work here.`),
+    apiError(401, 'invalid_request_error', 'invalid_api_key', `Incorrect API key provided. Use a Yugong key (sk-yg-…) with the base URL ${base}/v1; OpenAI keys do not work here.`),
   keyRevoked: () => apiError(401, 'invalid_request_error', 'invalid_api_key', 'This API key has been revoked.'),
   keyExpired: () => apiError(401, 'invalid_request_error', 'invalid_api_key', 'This API key has expired.'),
   authRateLimited: (retryAfterS: number) =>
     apiError(429, 'requests', 'rate_limit_exceeded', `Too many failed authentication attempts from your address. Try again in ${retryAfterS}s.`, null, { 'retry-after': String(retryAfterS) }),
   badJson: () =>
-    apiError(400, 'invalid_request_error', null,
-      'We could not parse the JSON body of your request. The API expects a JSON object; check that the body is valid JSON and that Content-Type is application/json.'),
+    apiError(
+      400,
+      'invalid_request_error',
+      null,
+      'We could not parse the JSON body of your request. The API expects a JSON object; check that the body is valid JSON and that Content-Type is application/json.',
+    ),
   badMultipart: (problem: 'not_multipart' | 'malformed' | 'too_many_parts' | 'field_too_large', detail: string) =>
-    apiError(400, 'invalid_request_error', problem === 'not_multipart' ? 'invalid_content_type' : 'invalid_multipart_body',
+    apiError(
+      400,
+      'invalid_request_error',
+      problem === 'not_multipart' ? 'invalid_content_type' : 'invalid_multipart_body',
       problem === 'not_multipart'
         ? 'This endpoint expects Content-Type: multipart/form-data with a boundary, carrying the file and the model as form fields.'
-        : `We could not parse the multipart/form-data body of your request: ${detail}. Send the whole form, ending with its closing boundary.`),
+        : `We could not parse the multipart/form-data body of your request: ${detail}. Send the whole form, ending with its closing boundary.`,
+    ),
   tooDeep: (max: number) => apiError(400, 'invalid_request_error', 'invalid_value', `The JSON body nests objects and arrays more than ${max} levels deep.`),
   bodyTooLarge: (limit: number) => apiError(413, 'invalid_request_error', 'request_too_large', `The request body is larger than the ${limit} bytes this gateway accepts.`),
   missingModel: () => apiError(400, 'invalid_request_error', 'missing_required_parameter', "Missing required parameter: 'model'.", 'model'),
@@ -36,16 +42,30 @@ export const clientErrors = {
   accountDisabled: () => apiError(403, 'invalid_request_error', 'account_disabled', 'The account of this API key is disabled.'),
   // Retrying cannot help until someone tops up: the official SDKs honour x-should-retry.
   insufficientQuota: () =>
-    apiError(429, 'insufficient_quota', 'insufficient_quota', 'You exceeded your current quota, please top up your balance or ask your account owner for a higher limit.', null, { 'x-should-retry': 'false' }),
+    apiError(429, 'insufficient_quota', 'insufficient_quota', 'You exceeded your current quota, please top up your balance or ask your account owner for a higher limit.', null, {
+      'x-should-retry': 'false',
+    }),
   rateLimited: (kind: 'requests' | 'tokens', limit: number, retryAfterS: number) =>
-    apiError(429, kind, 'rate_limit_exceeded',
-      `Rate limit reached on ${kind === 'requests' ? 'requests per min (RPM)' : 'tokens per min (TPM)'}: Limit ${limit}. Please try again in ${retryAfterS}s.`, null, { 'retry-after': String(retryAfterS) }),
+    apiError(
+      429,
+      kind,
+      'rate_limit_exceeded',
+      `Rate limit reached on ${kind === 'requests' ? 'requests per min (RPM)' : 'tokens per min (TPM)'}: Limit ${limit}. Please try again in ${retryAfterS}s.`,
+      null,
+      { 'retry-after': String(retryAfterS) },
+    ),
   notFound: (method: string, path: string) =>
     apiError(404, 'invalid_request_error', 'unknown_url', `Invalid URL (${method} ${path}). Yugong serves the OpenAI API under /v1, e.g. POST /v1/chat/completions.`),
   methodNotAllowed: (method: string, path: string) => apiError(405, 'invalid_request_error', 'method_not_allowed', `Method ${method} is not allowed for ${path}.`),
   noUpstream: (model: string, retryAfterS?: number) =>
-    apiError(503, 'server_error', 'no_upstream_available', `No upstream key can serve \`${model}\` right now. Please try again shortly.`, null,
-      retryAfterS ? { 'retry-after': String(Math.max(1, retryAfterS)) } : undefined),
+    apiError(
+      503,
+      'server_error',
+      'no_upstream_available',
+      `No upstream key can serve \`${model}\` right now. Please try again shortly.`,
+      null,
+      retryAfterS ? { 'retry-after': String(Math.max(1, retryAfterS)) } : undefined,
+    ),
   upstreamFailed: () => apiError(502, 'server_error', 'upstream_error', 'The upstream service failed to answer after several attempts. Please try again.'),
   upstreamTimeout: () => apiError(504, 'server_error', 'upstream_timeout', 'The upstream service did not answer in time. Please try again.'),
   spoolFull: () => apiError(503, 'server_error', 'billing_unavailable', 'The gateway cannot record usage right now and is not accepting requests. Please try again shortly.'),

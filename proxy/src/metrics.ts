@@ -20,7 +20,10 @@ function children<T>(make: (values: string[]) => T): (...values: string[]) => T 
   return (...values) => {
     const key = values.join('\u0000');
     let child = made.get(key);
-    if (!child) made.set(key, (child = make(values)));
+    if (!child) {
+      child = make(values);
+      made.set(key, child);
+    }
     return child;
   };
 }

@@ -25,7 +25,13 @@ export interface RunningService {
 export async function runProcess(role: 'proxy' | 'control', start: (deps: ProcessDeps) => Promise<RunningService>): Promise<void> {
   const config = loadConfig();
   const log = pino({ name: role, level: config.logLevel, redact: { paths: ['*.authorization', '*.key', '*.secret', 'req.headers.authorization'], censor: '[redacted]' } });
-  const kafka = new Kafka({ clientId: `yugong-${role}-${config.nodeId}`, brokers: config.kafkaBrokers, logLevel: logLevel.NOTHING, retry: { retries: 2, initialRetryTime: 100, maxRetryTime: 1000 }, requestTimeout: 5000 });
+  const kafka = new Kafka({
+    clientId: `yugong-${role}-${config.nodeId}`,
+    brokers: config.kafkaBrokers,
+    logLevel: logLevel.NOTHING,
+    retry: { retries: 2, initialRetryTime: 100, maxRetryTime: 1000 },
+    requestTimeout: 5000,
+  });
   const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
   await producer.connect();
   // Admission scripts issued in the same tick share one write: fewer syscalls under load.
@@ -44,7 +50,11 @@ export async function runProcess(role: 'proxy' | 'control', start: (deps: Proces
     subscriber.disconnect();
     process.exit(0);
   }
-  guardProcess(log, () => service.close().then(() => producer.disconnect()), () => service.onRejection?.());
+  guardProcess(
+    log,
+    () => service.close().then(() => producer.disconnect()),
+    () => service.onRejection?.(),
+  );
   process.once('SIGINT', () => void shutdown('SIGINT'));
   process.once('SIGTERM', () => void shutdown('SIGTERM'));
 }

@@ -89,9 +89,7 @@ const accountSettings = {
   expiresAt: isoTime.nullable(),
 };
 
-export const accountCreated = z
-  .object({ accountId, parentId: accountId.nullable(), ...accountSettings })
-  .strict();
+export const accountCreated = z.object({ accountId, parentId: accountId.nullable(), ...accountSettings }).strict();
 
 export const accountUpdated = z
   .object({
@@ -178,10 +176,7 @@ function envelopeOf<T extends EventType>(type: T) {
   return z.object({ ...envelopeBase, type: z.literal(type), data: eventDataSchemas[type] }).strict();
 }
 
-export const eventSchema = z.discriminatedUnion(
-  'type',
-  eventTypes.map((t) => envelopeOf(t)) as unknown as [ReturnType<typeof envelopeOf<EventType>>],
-);
+export const eventSchema = z.discriminatedUnion('type', eventTypes.map((t) => envelopeOf(t)) as unknown as [ReturnType<typeof envelopeOf<EventType>>]);
 
 export type EventOf<T extends EventType> = {
   id: string;
@@ -247,10 +242,7 @@ export function unpackEvents(bytes: Buffer | string): UnpackedLine[] {
   return lines.map((line) => ({ text: line, decoded: decodeEvent(line) }));
 }
 
-export function makeEvent<T extends EventType>(
-  type: T,
-  fields: { id: string; source: string; accountPath: string[]; data: EventData<T>; time?: Date },
-): EventOf<T> {
+export function makeEvent<T extends EventType>(type: T, fields: { id: string; source: string; accountPath: string[]; data: EventData<T>; time?: Date }): EventOf<T> {
   return {
     id: fields.id,
     type,

@@ -187,9 +187,7 @@ export function decodeUpstreamKey(raw: string | null | undefined): UpstreamKeyRe
 // ── Change notices (published on `redisKeys.changes()`) ──────────────────────────────────
 
 /** A cooldown one node learned from an upstream's answer, shared with the others. */
-export type UpstreamHealthChange =
-  | { kind: 'cooldown'; keyId: string; until: number }
-  | { kind: 'org-cooldown'; organization: string; until: number };
+export type UpstreamHealthChange = { kind: 'cooldown'; keyId: string; until: number } | { kind: 'org-cooldown'; organization: string; until: number };
 
 /** What the proxy nodes are told when a record they cache changes. */
 export type ChangeNotice =
@@ -208,10 +206,7 @@ const noticeSchema: z.ZodType<ChangeNotice> = z.union([
   z.object({
     type: z.literal('upstream-health'),
     from: short,
-    change: z.union([
-      z.object({ kind: z.literal('cooldown'), keyId: short, until: z.number() }),
-      z.object({ kind: z.literal('org-cooldown'), organization: short, until: z.number() }),
-    ]),
+    change: z.union([z.object({ kind: z.literal('cooldown'), keyId: short, until: z.number() }), z.object({ kind: z.literal('org-cooldown'), organization: short, until: z.number() })]),
   }),
 ]);
 

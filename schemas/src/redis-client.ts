@@ -11,9 +11,7 @@ export type RedisClient = Redis | Cluster;
 const CLUSTER_URL = /^(rediss?)\+cluster:\/\/(.+)$/;
 
 /** `redis://[user:password@]host:port[/db]`, `rediss://…` (TLS), or a cluster's seed nodes: `redis+cluster://[user:password@]host:port,host:port`. */
-export const redisUrl = z
-  .string()
-  .refine((v) => /^rediss?:\/\/[^\s]+$/.test(v) || CLUSTER_URL.test(v), 'must be a redis://, rediss:// or redis+cluster:// URL');
+export const redisUrl = z.string().refine((v) => /^rediss?:\/\/[^\s]+$/.test(v) || CLUSTER_URL.test(v), 'must be a redis://, rediss:// or redis+cluster:// URL');
 
 export function isClusterUrl(url: string): boolean {
   return CLUSTER_URL.test(url);
@@ -26,10 +24,13 @@ export function connectRedis(url: string, options: RedisOptions = {}): RedisClie
   const [, scheme, rest = ''] = m;
   const at = rest.lastIndexOf('@');
   const auth = at >= 0 ? new URL(`redis://${rest.slice(0, at + 1)}localhost`) : null;
-  const nodes = (at >= 0 ? rest.slice(at + 1) : rest).split(',').filter(Boolean).map((hostPort) => {
-    const u = new URL(`redis://${hostPort}`);
-    return { host: u.hostname, port: Number(u.port || 6379) };
-  });
+  const nodes = (at >= 0 ? rest.slice(at + 1) : rest)
+    .split(',')
+    .filter(Boolean)
+    .map((hostPort) => {
+      const u = new URL(`redis://${hostPort}`);
+      return { host: u.hostname, port: Number(u.port || 6379) };
+    });
   const { enableAutoPipelining, ...perServer } = options;
   return new Cluster(nodes, {
     enableAutoPipelining,
@@ -92,11 +93,15 @@ export async function confirmReplicated(client: RedisClient, replicas: number, k
       return node;
     });
   }
-  const acks = await Promise.all(primaries.map((node) => Promise.race([
-    node.call('WAIT', replicas, WAIT_MS) as Promise<number>,
-    // A primary that is gone never answers: give up a second after WAIT itself would have.
-    new Promise<number>((_, reject) => setTimeout(() => reject(new Error('Redis: WAIT was not answered')), WAIT_MS + 1000).unref()),
-  ])));
+  const acks = await Promise.all(
+    primaries.map((node) =>
+      Promise.race([
+        node.call('WAIT', replicas, WAIT_MS) as Promise<number>,
+        // A primary that is gone never answers: give up a second after WAIT itself would have.
+        new Promise<number>((_, reject) => setTimeout(() => reject(new Error('Redis: WAIT was not answered')), WAIT_MS + 1000).unref()),
+      ]),
+    ),
+  );
   const short = acks.findIndex((n) => n < replicas);
   if (short >= 0) throw new Error(`Redis: ${acks[short]} of ${replicas} replicas confirmed a write within ${WAIT_MS} ms`);
 }

@@ -16,7 +16,10 @@ export function parseEnv<S extends z.ZodTypeAny>(schema: S, env: NodeJS.ProcessE
  * is still forming, a failover): the call again every `delayMs`, at most `attempts` times, as
  * long as `retriable` says the error may pass. The last error is thrown.
  */
-export async function retry<T>(call: () => Promise<T>, opts: { attempts: number; delayMs: number; retriable?: (err: unknown) => boolean; onRetry?: (err: unknown, attempt: number) => void }): Promise<T> {
+export async function retry<T>(
+  call: () => Promise<T>,
+  opts: { attempts: number; delayMs: number; retriable?: (err: unknown) => boolean; onRetry?: (err: unknown, attempt: number) => void },
+): Promise<T> {
   for (let attempt = 1; ; attempt++) {
     try {
       return await call();

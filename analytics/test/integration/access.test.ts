@@ -68,7 +68,12 @@ describe('one authorization for every route of the proxy, the self-service API a
   before(async () => {
     s = await startStack({ env: { YUGONG_TRUSTED_PROXIES: TRUSTED } });
     const config = loadConfig({
-      YUGONG_CLICKHOUSE_URL: 'http://127.0.0.1:1', YUGONG_REDIS_URL: 'redis://127.0.0.1:1', YUGONG_ADMIN_TOKEN: ADMIN_TOKEN, YUGONG_PROXY_URL: s.url, YUGONG_LOG_LEVEL: 'silent', YUGONG_TRUSTED_PROXIES: TRUSTED,
+      YUGONG_CLICKHOUSE_URL: 'http://127.0.0.1:1',
+      YUGONG_REDIS_URL: 'redis://127.0.0.1:1',
+      YUGONG_ADMIN_TOKEN: ADMIN_TOKEN,
+      YUGONG_PROXY_URL: s.url,
+      YUGONG_LOG_LEVEL: 'silent',
+      YUGONG_TRUSTED_PROXIES: TRUSTED,
     });
     const app = createAnalyticsApp({ config, clickhouse: s.clickhouse, redis: s.redis, log: pino({ level: 'silent' }) });
     server = await new Promise<Server>((resolve) => {
@@ -102,7 +107,9 @@ describe('one authorization for every route of the proxy, the self-service API a
   const later = () => new Date(Date.now() + 1500).toISOString();
   const restrictions: { name: string; status: number; code: string; headers?: Record<string, string>; make(): Promise<{ key: string; accountId: string }> }[] = [
     {
-      name: 'a revoked key', status: 401, code: 'invalid_api_key',
+      name: 'a revoked key',
+      status: 401,
+      code: 'invalid_api_key',
       async make() {
         const k = await s.fundedKey();
         assert.equal((await s.admin('DELETE', `/accounts/${k.accountId}/keys/${k.keyId}`)).status, 200);
@@ -110,7 +117,9 @@ describe('one authorization for every route of the proxy, the self-service API a
       },
     },
     {
-      name: 'an expired key', status: 401, code: 'invalid_api_key',
+      name: 'an expired key',
+      status: 401,
+      code: 'invalid_api_key',
       async make() {
         const k = await s.fundedKey({ key: { expires_at: later() } });
         await new Promise((r) => setTimeout(r, 1600));
@@ -118,7 +127,9 @@ describe('one authorization for every route of the proxy, the self-service API a
       },
     },
     {
-      name: 'a disabled account', status: 403, code: 'account_disabled',
+      name: 'a disabled account',
+      status: 403,
+      code: 'account_disabled',
       async make() {
         const k = await s.fundedKey();
         assert.equal((await s.admin('POST', `/accounts/${k.accountId}/disable`, {})).status, 200);
@@ -126,7 +137,9 @@ describe('one authorization for every route of the proxy, the self-service API a
       },
     },
     {
-      name: 'an expired account', status: 403, code: 'account_disabled',
+      name: 'an expired account',
+      status: 403,
+      code: 'account_disabled',
       async make() {
         const k = await s.fundedKey({ account: { expires_at: later() } });
         await new Promise((r) => setTimeout(r, 1600));

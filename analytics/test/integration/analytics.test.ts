@@ -68,21 +68,57 @@ describe('analytics API on events that went through Kafka, the ledger and ClickH
     redis = new Redis(env.redisUrl);
     producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
     await producer.connect();
-    ledger = await startLedger({ config: { dedupeTtlSeconds: 3600, clickhouseMaxWaitMs: 50, groupSuffix: `-${uid()}` }, kafka, redis, clickhouse: [ch], log: pino({ level: 'silent' }), metrics: createMetrics() });
+    ledger = await startLedger({
+      config: { dedupeTtlSeconds: 3600, clickhouseMaxWaitMs: 50, groupSuffix: `-${uid()}` },
+      kafka,
+      redis,
+      clickhouse: [ch],
+      log: pino({ level: 'silent' }),
+      metrics: createMetrics(),
+    });
 
     // The tree and its keys, as the proxy's admin API would emit them.
     const setup: YugongEvent[] = [];
     for (const [id, path] of Object.entries(paths)) {
-      setup.push(makeEvent('account.created', {
-        id: `account:${id}:created`, source: 'test', accountPath: path,
-        data: { accountId: id, parentId: path.at(-2) ?? null, name: id, multiplierPpm: 1_000_000, creditLimitNano: null, limits: { rpm: 100, tpm: 50_000 }, models: null, ipAllowlist: null, expiresAt: null },
-      }));
+      setup.push(
+        makeEvent('account.created', {
+          id: `account:${id}:created`,
+          source: 'test',
+          accountPath: path,
+          data: {
+            accountId: id,
+            parentId: path.at(-2) ?? null,
+            name: id,
+            multiplierPpm: 1_000_000,
+            creditLimitNano: null,
+            limits: { rpm: 100, tpm: 50_000 },
+            models: null,
+            ipAllowlist: null,
+            expiresAt: null,
+          },
+        }),
+      );
       const secret = `sk-yg-${randomUUID().replace(/-/g, '')}`;
       keys[id] = { id: `key_${uid()}`, secret };
-      setup.push(makeEvent('apikey.created', {
-        id: `apikey:${keys[id].id}:created`, source: 'test', accountPath: path,
-        data: { keyId: keys[id].id, accountId: id, hash: createHash('sha256').update(secret).digest('hex'), prefix: secret.slice(0, 10), name: id, models: null, limits: { rpm: 60, tpm: 10_000 }, ipAllowlist: null, origins: null, expiresAt: null },
-      }));
+      setup.push(
+        makeEvent('apikey.created', {
+          id: `apikey:${keys[id].id}:created`,
+          source: 'test',
+          accountPath: path,
+          data: {
+            keyId: keys[id].id,
+            accountId: id,
+            hash: createHash('sha256').update(secret).digest('hex'),
+            prefix: secret.slice(0, 10),
+            name: id,
+            models: null,
+            limits: { rpm: 60, tpm: 10_000 },
+            ipAllowlist: null,
+            origins: null,
+            expiresAt: null,
+          },
+        }),
+      );
     }
     await send(setup);
 
@@ -97,16 +133,55 @@ describe('analytics API on events that went through Kafka, the ledger and ClickH
       const time = new Date(`${pick(days)}T${String(Math.floor(rand() * 24)).padStart(2, '0')}:${String(Math.floor(rand() * 60)).padStart(2, '0')}:00Z`);
       const attempts = 1 + (rand() < 0.2 ? 1 : 0);
       const upstream = pick(upstreams);
-      usage.push(makeEvent('usage.recorded', {
-        id: `usage:${uid()}`, source: 'test', accountPath: path, time,
-        data: {
-          requestId: `req_${uid()}`, apiKeyId: keys[caller]?.id ?? '', endpoint: 'chat.completions', model: pick(models), status: pick(statuses), httpStatus: 200, errorCode: null,
-          stream: rand() < 0.5, tokens: { prompt: Math.floor(rand() * 900), cached: Math.floor(rand() * 100), completion: Math.floor(rand() * 400), reasoning: Math.floor(rand() * 50), audioPrompt: 0, audioCompletion: 0, imagePrompt: 0, imageCompletion: 0 },
-          images: 0, imageSize: null, imageQuality: null, audioMs: 0, speechCharacters: 0, usageSource: 'upstream', costs, listCostNano: list.toString(), priceVersion: 'pv-test', holdId: null,
-          attempts: Array.from({ length: attempts }, (_, a) => ({ upstreamKeyId: upstream, status: a < attempts - 1 ? 429 : 200, outcome: a < attempts - 1 ? 'retryable' as const : 'ok' as const, latencyMs: 10, errorCode: null })),
-          upstreamKeyId: upstream, upstreamOrg: upstream === upstreams[2] ? `org-${run}-2` : `org-${run}-1`, latencyMs: 20 + Math.floor(rand() * 900), ttftMs: rand() < 0.5 ? 5 + Math.floor(rand() * 300) : null,
-        },
-      }) as EventOf<'usage.recorded'>);
+      usage.push(
+        makeEvent('usage.recorded', {
+          id: `usage:${uid()}`,
+          source: 'test',
+          accountPath: path,
+          time,
+          data: {
+            requestId: `req_${uid()}`,
+            apiKeyId: keys[caller]?.id ?? '',
+            endpoint: 'chat.completions',
+            model: pick(models),
+            status: pick(statuses),
+            httpStatus: 200,
+            errorCode: null,
+            stream: rand() < 0.5,
+            tokens: {
+              prompt: Math.floor(rand() * 900),
+              cached: Math.floor(rand() * 100),
+              completion: Math.floor(rand() * 400),
+              reasoning: Math.floor(rand() * 50),
+              audioPrompt: 0,
+              audioCompletion: 0,
+              imagePrompt: 0,
+              imageCompletion: 0,
+            },
+            images: 0,
+            imageSize: null,
+            imageQuality: null,
+            audioMs: 0,
+            speechCharacters: 0,
+            usageSource: 'upstream',
+            costs,
+            listCostNano: list.toString(),
+            priceVersion: 'pv-test',
+            holdId: null,
+            attempts: Array.from({ length: attempts }, (_, a) => ({
+              upstreamKeyId: upstream,
+              status: a < attempts - 1 ? 429 : 200,
+              outcome: a < attempts - 1 ? ('retryable' as const) : ('ok' as const),
+              latencyMs: 10,
+              errorCode: null,
+            })),
+            upstreamKeyId: upstream,
+            upstreamOrg: upstream === upstreams[2] ? `org-${run}-2` : `org-${run}-1`,
+            latencyMs: 20 + Math.floor(rand() * 900),
+            ttftMs: rand() < 0.5 ? 5 + Math.floor(rand() * 300) : null,
+          },
+        }) as EventOf<'usage.recorded'>,
+      );
     }
     await send(usage);
     // Delivered twice: the ledger must keep one line item each.
@@ -115,15 +190,34 @@ describe('analytics API on events that went through Kafka, the ledger and ClickH
     for (const table of ['line_items', 'usage_daily', 'usage_hourly', 'latency_daily', 'latency_hourly', 'upstream_hourly']) {
       const where = table === 'line_items' ? `root_account_id = '${R}'` : table === 'upstream_hourly' ? `upstream_key_id LIKE 'up_${run}_%'` : `account_id = '${R}'`;
       const count = table === 'line_items' ? 'count()' : table.startsWith('latency') ? 'sumMerge(requests_state)' : 'sum(requests)';
-      await waitFor(`${table} in ClickHouse`, async () => {
-        const [r] = await (await ch.query({ query: `SELECT ${count} AS n FROM ${table} WHERE ${where}`, format: 'JSONEachRow' })).json<{ n: string }>();
-        return Number(r?.n) >= usage.length ? true : null;
-      }, 60_000);
+      await waitFor(
+        `${table} in ClickHouse`,
+        async () => {
+          const [r] = await (await ch.query({ query: `SELECT ${count} AS n FROM ${table} WHERE ${where}`, format: 'JSONEachRow' })).json<{ n: string }>();
+          return Number(r?.n) >= usage.length ? true : null;
+        },
+        60_000,
+      );
     }
 
     const server = createAnalyticsApp({
-      config: { clickhouseUrl: env.clickhouseUrl, clickhouseDatabase: database, clickhouseUser: READONLY_USER, clickhousePassword: '', redisUrl: env.redisUrl, port: 0, host: '127.0.0.1', adminToken: TOKEN, proxyUrl: 'http://127.0.0.1:18080', logLevel: 'silent', trustedProxies: [], ledgerUrl: null },
-      clickhouse: reader, redis, log: pino({ level: 'silent' }),
+      config: {
+        clickhouseUrl: env.clickhouseUrl,
+        clickhouseDatabase: database,
+        clickhouseUser: READONLY_USER,
+        clickhousePassword: '',
+        redisUrl: env.redisUrl,
+        port: 0,
+        host: '127.0.0.1',
+        adminToken: TOKEN,
+        proxyUrl: 'http://127.0.0.1:18080',
+        logLevel: 'silent',
+        trustedProxies: [],
+        ledgerUrl: null,
+      },
+      clickhouse: reader,
+      redis,
+      log: pino({ level: 'silent' }),
     }).listen(0, '127.0.0.1');
     await new Promise((r) => server.once('listening', r));
     url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/analytics/v1`;
@@ -174,7 +268,9 @@ describe('analytics API on events that went through Kafka, the ledger and ClickH
       assert.ok(w, keyOf(r));
       assert.deepEqual(
         [r.requests, r.errors, r.retried_requests, r.tokens.prompt, r.tokens.completion, r.cost_nano],
-        [w.requests, w.errors, w.retried, w.prompt, w.completion, w.cost.toString()], keyOf(r));
+        [w.requests, w.errors, w.retried, w.prompt, w.completion, w.cost.toString()],
+        keyOf(r),
+      );
       if (operator) assert.equal(r.margin_nano, (w.cost - w.upstream).toString());
       else assert.equal(r.upstream_cost_nano, undefined, 'accounts never see the upstream cost');
       assert.equal(r.latency_ms.avg, Math.round((w.latency.reduce((a, b) => a + b, 0) / w.latency.length) * 10) / 10);
@@ -187,16 +283,38 @@ describe('analytics API on events that went through Kafka, the ledger and ClickH
 
   it('totals, series and breakdowns equal the sums of the events, for the operator and the account', async () => {
     const all = () => 'all';
-    for (const [token, operator] of [[TOKEN, true], [as(R), false]] as const) {
+    for (const [token, operator] of [
+      [TOKEN, true],
+      [as(R), false],
+    ] as const) {
       const total = await get(`/usage?account_id=${R}&${range}`, token);
       assert.equal(total.status, 200, total.text);
       assertRows(total.json.data, expected(R, all), all, operator);
       const daily = await get(`/usage?account_id=${R}&${range}&interval=day`, token);
-      assertRows(daily.json.data, expected(R, (e) => e.time.slice(0, 10)), (r) => r.bucket, operator);
+      assertRows(
+        daily.json.data,
+        expected(R, (e) => e.time.slice(0, 10)),
+        (r) => r.bucket,
+        operator,
+      );
       const monthly = await get(`/usage?account_id=${R}&${range}&interval=month`, token);
-      assertRows(monthly.json.data, expected(R, (e) => `${e.time.slice(0, 7)}-01`), (r) => r.bucket, operator);
+      assertRows(
+        monthly.json.data,
+        expected(R, (e) => `${e.time.slice(0, 7)}-01`),
+        (r) => r.bucket,
+        operator,
+      );
       const hourly = await get(`/usage?account_id=${R}&from=2026-10-01&to=2026-10-02&interval=hour`, token);
-      assertRows(hourly.json.data, expected(R, (e) => `${e.time.slice(0, 13).replace('T', ' ')}:00:00`, (e) => e.time < '2026-10-03'), (r) => r.bucket, operator);
+      assertRows(
+        hourly.json.data,
+        expected(
+          R,
+          (e) => `${e.time.slice(0, 13).replace('T', ' ')}:00:00`,
+          (e) => e.time < '2026-10-03',
+        ),
+        (r) => r.bucket,
+        operator,
+      );
       for (const [group, keyOf] of [
         ['model', (e: EventOf<'usage.recorded'>) => e.data.model],
         ['api_key', (e: EventOf<'usage.recorded'>) => e.data.apiKeyId],
@@ -208,14 +326,31 @@ describe('analytics API on events that went through Kafka, the ledger and ClickH
     }
     // A filter narrows the figures; a sub-account sees its own price and its own subtree.
     const mini = await get(`/usage?account_id=${R}&${range}&model=gpt-4o-mini&group_by=api_key`);
-    assertRows(mini.json.data, expected(R, (e) => e.data.apiKeyId, (e) => e.data.model === 'gpt-4o-mini'), (r) => r.group, true);
+    assertRows(
+      mini.json.data,
+      expected(
+        R,
+        (e) => e.data.apiKeyId,
+        (e) => e.data.model === 'gpt-4o-mini',
+      ),
+      (r) => r.group,
+      true,
+    );
     const sub = await get(`/usage?${range}&group_by=sub_account`, as(C1));
     assert.equal(sub.json.account_id, C1);
-    assertRows(sub.json.data, expected(C1, (e) => e.accountPath[2] ?? ''), (r) => r.group, false);
+    assertRows(
+      sub.json.data,
+      expected(C1, (e) => e.accountPath[2] ?? ''),
+      (r) => r.group,
+      false,
+    );
   });
 
   it('the operator sees traffic by upstream key and organization with margin; accounts may not', async () => {
-    for (const [group, keyOf] of [['upstream_key', (e: EventOf<'usage.recorded'>) => e.data.upstreamKeyId ?? ''], ['organization', (e: EventOf<'usage.recorded'>) => e.data.upstreamOrg ?? '']] as const) {
+    for (const [group, keyOf] of [
+      ['upstream_key', (e: EventOf<'usage.recorded'>) => e.data.upstreamKeyId ?? ''],
+      ['organization', (e: EventOf<'usage.recorded'>) => e.data.upstreamOrg ?? ''],
+    ] as const) {
       const r = await get(`/upstreams?${range}&group_by=${group}`);
       assert.equal(r.status, 200, r.text);
       // The topic is shared with other suites: compare the groups our events touch, by root cost.
@@ -261,11 +396,24 @@ describe('analytics API on events that went through Kafka, the ledger and ClickH
       [`account_id=${R}&from=2026-10-02&to=2026-10-31`, (e: EventOf<'usage.recorded'>) => e.time >= '2026-10-02' && e.time < '2026-11-01'],
     ] as const) {
       const got = (await pageAll(query)).map((i) => i.event_id).sort();
-      assert.deepEqual(got, usage.filter(want).map((e) => e.id).sort(), query);
+      assert.deepEqual(
+        got,
+        usage
+          .filter(want)
+          .map((e) => e.id)
+          .sort(),
+        query,
+      );
     }
     // A sub-account's key: only its subtree, at its own price, with the path cut at itself.
     const mine = await pageAll(range, as(C1));
-    assert.deepEqual(mine.map((i) => i.event_id).sort(), usage.filter((e) => e.accountPath.includes(C1)).map((e) => e.id).sort());
+    assert.deepEqual(
+      mine.map((i) => i.event_id).sort(),
+      usage
+        .filter((e) => e.accountPath.includes(C1))
+        .map((e) => e.id)
+        .sort(),
+    );
     for (const i of mine) {
       const e = usage.find((u) => u.id === i.event_id);
       assert.equal(i.cost_nano, e?.data.costs[1]);
@@ -308,12 +456,20 @@ describe('analytics API on events that went through Kafka, the ledger and ClickH
     const json = (await get(`/usage?account_id=${R}&${range}&group_by=model`)).json.data as Record<string, any>[];
     const table = parseCsv((await get(`/usage?account_id=${R}&${range}&group_by=model&format=csv`)).text);
     const h = table.shift() ?? [];
-    assert.deepEqual(table.map((r) => [r[h.indexOf('group')], r[h.indexOf('requests')], r[h.indexOf('cost_nano')], r[h.indexOf('latency_ms_p90')]]),
-      json.map((r) => [r.group, String(r.requests), r.cost_nano, String(r.latency_ms.p90)]));
+    assert.deepEqual(
+      table.map((r) => [r[h.indexOf('group')], r[h.indexOf('requests')], r[h.indexOf('cost_nano')], r[h.indexOf('latency_ms_p90')]]),
+      json.map((r) => [r.group, String(r.requests), r.cost_nano, String(r.latency_ms.p90)]),
+    );
   });
 
   it('sub-accounts cannot read outside their subtree', async () => {
-    for (const q of [`/usage?account_id=${R}&${range}`, `/usage?account_id=${C2}&${range}`, `/line_items?account_id=${C2}&${range}`, `/line_items?${range}&sub_account=${C2}`, `/usage?account_id=nobody-${uid()}&${range}`]) {
+    for (const q of [
+      `/usage?account_id=${R}&${range}`,
+      `/usage?account_id=${C2}&${range}`,
+      `/line_items?account_id=${C2}&${range}`,
+      `/line_items?${range}&sub_account=${C2}`,
+      `/usage?account_id=nobody-${uid()}&${range}`,
+    ]) {
       const r = await get(q, as(C1));
       assert.equal(r.status, 404, q);
       assert.equal(r.json.error.code, 'account_not_found');
@@ -358,9 +514,12 @@ describe('analytics API on events that went through Kafka, the ledger and ClickH
     const minute = Math.floor(Date.now() / 60_000);
     const key = keys[C1]?.id ?? '';
     // What the admission script counts for one admitted request of 1,234 tokens.
-    await redis.multi()
-      .incr(redisKeys.rpm(R, `k:${key}`, minute)).incrby(redisKeys.tpm(R, `k:${key}`, minute), 1234)
-      .incr(redisKeys.rpm(R, `a:${C1}`, minute)).incrby(redisKeys.tpm(R, `a:${C1}`, minute), 1234)
+    await redis
+      .multi()
+      .incr(redisKeys.rpm(R, `k:${key}`, minute))
+      .incrby(redisKeys.tpm(R, `k:${key}`, minute), 1234)
+      .incr(redisKeys.rpm(R, `a:${C1}`, minute))
+      .incrby(redisKeys.tpm(R, `a:${C1}`, minute), 1234)
       .exec();
     const r = await get('/rate_limits', as(C1));
     assert.equal(r.status, 200, r.text);

@@ -41,25 +41,74 @@ interface Hostile {
   body?: Buffer | string;
 }
 
-const API_PATHS = ['/chat/completions', '/completions', '/embeddings', '/images/generations', '/images/edits', '/images/variations', '/audio/transcriptions', '/audio/translations', '/audio/speech', '/moderations', '/responses', '/models', '/models/gpt-4o-mini', '/dashboard/billing/subscription', '/dashboard/billing/usage', '/dashboard/billing/credit_grants'];
+const API_PATHS = [
+  '/chat/completions',
+  '/completions',
+  '/embeddings',
+  '/images/generations',
+  '/images/edits',
+  '/images/variations',
+  '/audio/transcriptions',
+  '/audio/translations',
+  '/audio/speech',
+  '/moderations',
+  '/responses',
+  '/models',
+  '/models/gpt-4o-mini',
+  '/dashboard/billing/subscription',
+  '/dashboard/billing/usage',
+  '/dashboard/billing/credit_grants',
+];
 const MULTIPART = new Set(['/images/edits', '/images/variations', '/audio/transcriptions', '/audio/translations']);
-const ANALYTICS_PATHS = ['/analytics/v1/usage', '/analytics/v1/upstreams', '/analytics/v1/line_items', '/analytics/v1/line_items/usage:req_x', '/analytics/v1/rate_limits', '/analytics/v1/nothing', '/', '/console'];
+const ANALYTICS_PATHS = [
+  '/analytics/v1/usage',
+  '/analytics/v1/upstreams',
+  '/analytics/v1/line_items',
+  '/analytics/v1/line_items/usage:req_x',
+  '/analytics/v1/rate_limits',
+  '/analytics/v1/nothing',
+  '/',
+  '/console',
+];
 
 /** Values of the wrong type, size or shape for any field. */
 function junkValue(r: Rng, marker: string, depth = 0): unknown {
   switch (r.int(depth > 2 ? 9 : 12)) {
-    case 0: return null;
-    case 1: return r.pick([0, -1, 1.5, 1e308, -1e308, Number.MAX_SAFE_INTEGER + 2, 2 ** 31]);
-    case 2: return r.pick([true, false]);
-    case 3: return `${marker} ${'𒀀中👩‍👩‍👧'.repeat(r.int(50))}`;
-    case 4: return '\u0000\ud800\udfff\u202e' + marker;
-    case 5: return 'x'.repeat(r.pick([0, 1, 255, 256, 70_000]));
-    case 6: return "'; DROP TABLE line_items; -- " + marker;
-    case 7: return '../../etc/passwd';
-    case 8: return r.pick(['gpt-4o-mini', 'whisper-1', 'dall-e-3', 'tts-1', 'no-such-model', '*']);
-    case 9: return Array.from({ length: r.int(4) }, () => junkValue(r, marker, depth + 1));
-    case 10: return Object.fromEntries(Array.from({ length: r.int(4) }, () => [r.pick(['model', 'messages', 'input', 'stream', 'n', 'max_tokens', 'tools', 'prompt', 'size', 'role', 'content', '__proto__', 'constructor']), junkValue(r, marker, depth + 1)]));
-    default: return { role: 'user', content: [{ type: 'image_url', image_url: { url: junkValue(r, marker, depth + 1) } }, { type: 'input_audio', input_audio: { data: 'A'.repeat(r.int(100)), format: 'wav' } }] };
+    case 0:
+      return null;
+    case 1:
+      return r.pick([0, -1, 1.5, 1e308, -1e308, Number.MAX_SAFE_INTEGER + 2, 2 ** 31]);
+    case 2:
+      return r.pick([true, false]);
+    case 3:
+      return `${marker} ${'𒀀中👩‍👩‍👧'.repeat(r.int(50))}`;
+    case 4:
+      return `\u0000\ud800\udfff\u202e${marker}`;
+    case 5:
+      return 'x'.repeat(r.pick([0, 1, 255, 256, 70_000]));
+    case 6:
+      return `'; DROP TABLE line_items; -- ${marker}`;
+    case 7:
+      return '../../etc/passwd';
+    case 8:
+      return r.pick(['gpt-4o-mini', 'whisper-1', 'dall-e-3', 'tts-1', 'no-such-model', '*']);
+    case 9:
+      return Array.from({ length: r.int(4) }, () => junkValue(r, marker, depth + 1));
+    case 10:
+      return Object.fromEntries(
+        Array.from({ length: r.int(4) }, () => [
+          r.pick(['model', 'messages', 'input', 'stream', 'n', 'max_tokens', 'tools', 'prompt', 'size', 'role', 'content', '__proto__', 'constructor']),
+          junkValue(r, marker, depth + 1),
+        ]),
+      );
+    default:
+      return {
+        role: 'user',
+        content: [
+          { type: 'image_url', image_url: { url: junkValue(r, marker, depth + 1) } },
+          { type: 'input_audio', input_audio: { data: 'A'.repeat(r.int(100)), format: 'wav' } },
+        ],
+      };
   }
 }
 
@@ -67,17 +116,24 @@ function junkValue(r: Rng, marker: string, depth = 0): unknown {
 function jsonBody(r: Rng, marker: string): string {
   const valid = { model: 'gpt-4o-mini', messages: [{ role: 'user', content: marker }], max_tokens: 5 };
   switch (r.int(8)) {
-    case 0: return JSON.stringify(valid).slice(0, r.int(60));
-    case 1: return `${'['.repeat(5000 + r.int(100_000))}${']'.repeat(r.int(10))}`;
+    case 0:
+      return JSON.stringify(valid).slice(0, r.int(60));
+    case 1:
+      return `${'['.repeat(5000 + r.int(100_000))}${']'.repeat(r.int(10))}`;
     case 2: {
       const depth = r.pick([60, 70, 2000, 200_000]);
       return `{"model":"gpt-4o-mini","max_tokens":5,"messages":${'['.repeat(depth)}"${marker}"${']'.repeat(depth)}}`;
     }
-    case 3: return r.bytes(r.int(300)).toString('latin1');
-    case 4: return JSON.stringify(junkValue(r, marker));
-    case 5: return JSON.stringify({ ...valid, [r.pick(['messages', 'stream', 'max_tokens', 'n', 'model', 'stream_options', 'tools', 'input'])]: junkValue(r, marker) });
-    case 6: return JSON.stringify({ ...valid, model: r.pick(['', ' ', '\u0000', 'gpt-4o-mini'.repeat(100), marker]) });
-    default: return JSON.stringify(valid).replace(/"/g, () => (r.next() < 0.05 ? "'" : '"'));
+    case 3:
+      return r.bytes(r.int(300)).toString('latin1');
+    case 4:
+      return JSON.stringify(junkValue(r, marker));
+    case 5:
+      return JSON.stringify({ ...valid, [r.pick(['messages', 'stream', 'max_tokens', 'n', 'model', 'stream_options', 'tools', 'input'])]: junkValue(r, marker) });
+    case 6:
+      return JSON.stringify({ ...valid, model: r.pick(['', ' ', '\u0000', 'gpt-4o-mini'.repeat(100), marker]) });
+    default:
+      return JSON.stringify(valid).replace(/"/g, () => (r.next() < 0.05 ? "'" : '"'));
   }
 }
 
@@ -88,17 +144,33 @@ function multipartBody(r: Rng, marker: string): { contentType: string; body: Buf
     Buffer.concat([Buffer.from(`--${b}\r\nContent-Disposition: form-data; name="${name}"${file ? `; filename="${file}"` : ''}\r\n\r\n`), Buffer.from(v), Buffer.from('\r\n')]);
   const whole = Buffer.concat([part('bx', 'model', 'whisper-1'), part('bx', 'prompt', marker), part('bx', 'file', wav, `${marker}.wav`), Buffer.from('--bx--\r\n')]);
   switch (r.int(6)) {
-    case 0: return { contentType: 'multipart/form-data; boundary=bx', body: whole.subarray(0, r.int(whole.length)) };
-    case 1: return { contentType: 'multipart/form-data; boundary=by', body: whole };
-    case 2: return { contentType: r.pick(['multipart/form-data', 'application/json', 'text/plain', '', 'multipart/mixed; boundary=bx']), body: whole };
-    case 3: return { contentType: 'multipart/form-data; boundary=bx', body: Buffer.concat([...Array.from({ length: 150 }, (_, i) => part('bx', `f${i}`, 'x')), Buffer.from('--bx--\r\n')]) };
-    case 4: return { contentType: 'multipart/form-data; boundary=bx', body: Buffer.concat([part('bx', 'file', r.bytes(r.int(2000)), 'a.wav'), r.bytes(r.int(50))]) };
-    default: return { contentType: `multipart/form-data; boundary=${'b'.repeat(r.int(200))}`, body: r.bytes(r.int(500)) };
+    case 0:
+      return { contentType: 'multipart/form-data; boundary=bx', body: whole.subarray(0, r.int(whole.length)) };
+    case 1:
+      return { contentType: 'multipart/form-data; boundary=by', body: whole };
+    case 2:
+      return { contentType: r.pick(['multipart/form-data', 'application/json', 'text/plain', '', 'multipart/mixed; boundary=bx']), body: whole };
+    case 3:
+      return { contentType: 'multipart/form-data; boundary=bx', body: Buffer.concat([...Array.from({ length: 150 }, (_, i) => part('bx', `f${i}`, 'x')), Buffer.from('--bx--\r\n')]) };
+    case 4:
+      return { contentType: 'multipart/form-data; boundary=bx', body: Buffer.concat([part('bx', 'file', r.bytes(r.int(2000)), 'a.wav'), r.bytes(r.int(50))]) };
+    default:
+      return { contentType: `multipart/form-data; boundary=${'b'.repeat(r.int(200))}`, body: r.bytes(r.int(500)) };
   }
 }
 
 function hostile(r: Rng, keys: { valid: string; broke: string }, marker: string): Hostile {
-  const auth = r.pick([`Bearer ${keys.valid}`, `Bearer ${keys.broke}`, `Bearer ${keys.valid}`, `Bearer sk-yg-${marker}`, '', 'Basic Zm9vOmJhcg==', `Bearer ${'k'.repeat(10_000)}`, 'Bearer', `Bearer ${ADMIN_TOKEN}x`]);
+  const auth = r.pick([
+    `Bearer ${keys.valid}`,
+    `Bearer ${keys.broke}`,
+    `Bearer ${keys.valid}`,
+    `Bearer sk-yg-${marker}`,
+    '',
+    'Basic Zm9vOmJhcg==',
+    `Bearer ${'k'.repeat(10_000)}`,
+    'Bearer',
+    `Bearer ${ADMIN_TOKEN}x`,
+  ]);
   const headers: Record<string, string> = auth ? { authorization: auth } : {};
   if (r.next() < 0.1) headers['idempotency-key'] = r.pick(['', 'k'.repeat(300), marker]);
   // The services trust 127.0.0.1 as their balancer here, so the client is the last hop: a test-only
@@ -113,9 +185,27 @@ function hostile(r: Rng, keys: { valid: string; broke: string }, marker: string)
   const api = r.pick(API_PATHS);
   const selfService = r.int(4) === 0;
   if (selfService) {
-    const sub = r.pick(['/me', '/accounts', '/accounts/acct', '/accounts/acct/keys', '/accounts/acct/keys/key_x', '/accounts/acct/credits', '/accounts/acct/multiplier', '/accounts/acct/disable', '/accounts/%ZZ', '/accounts/..%2F..', `/accounts/${'a'.repeat(300)}`]);
+    const sub = r.pick([
+      '/me',
+      '/accounts',
+      '/accounts/acct',
+      '/accounts/acct/keys',
+      '/accounts/acct/keys/key_x',
+      '/accounts/acct/credits',
+      '/accounts/acct/multiplier',
+      '/accounts/acct/disable',
+      '/accounts/%ZZ',
+      '/accounts/..%2F..',
+      `/accounts/${'a'.repeat(300)}`,
+    ]);
     const body = r.next() < 0.5 ? JSON.stringify(junkValue(r, marker)) : jsonBody(r, marker);
-    return { service: 'proxy', method: r.pick(['GET', 'POST', 'PATCH', 'DELETE', 'PUT']), path: `/account/v1${sub}`, headers: { ...headers, 'content-type': r.pick(['application/json', 'text/plain', 'application/json; charset=utf-16']) }, body };
+    return {
+      service: 'proxy',
+      method: r.pick(['GET', 'POST', 'PATCH', 'DELETE', 'PUT']),
+      path: `/account/v1${sub}`,
+      headers: { ...headers, 'content-type': r.pick(['application/json', 'text/plain', 'application/json; charset=utf-16']) },
+      body,
+    };
   }
   const path = `${r.next() < 0.8 ? '/v1' : ''}${api}${r.next() < 0.1 ? r.pick(['/%ZZ', '%00', '?start_date=%ZZ', '?start_date=2026-01-01&end_date=1900-01-01', '/../../admin/v1/accounts']) : ''}`;
   const method = r.next() < 0.9 ? (api.startsWith('/models') || api.startsWith('/dashboard') ? 'GET' : 'POST') : r.pick(['PUT', 'DELETE', 'PATCH', 'OPTIONS', 'HEAD']);
@@ -131,7 +221,12 @@ function hostile(r: Rng, keys: { valid: string; broke: string }, marker: string)
 describe(`fuzz: ${REQUESTS} hostile requests to every route of the proxy, the self-service API and analytics`, function () {
   this.timeout(900_000);
   const logs: string[] = [];
-  const sink = new Writable({ write(chunk: Buffer, _enc, done) { logs.push(chunk.toString()); done(); } });
+  const sink = new Writable({
+    write(chunk: Buffer, _enc, done) {
+      logs.push(chunk.toString());
+      done();
+    },
+  });
   const log = pino({ level: 'debug' }, sink);
   let s: Stack;
   let server: Server;
@@ -141,7 +236,14 @@ describe(`fuzz: ${REQUESTS} hostile requests to every route of the proxy, the se
 
   before(async () => {
     s = await startStack({ log, env: { YUGONG_MAX_BODY_BYTES: String(2 * 1024 * 1024), YUGONG_TRUSTED_PROXIES: '127.0.0.1' } });
-    const config = loadConfig({ YUGONG_CLICKHOUSE_URL: 'http://127.0.0.1:1', YUGONG_REDIS_URL: 'redis://127.0.0.1:1', YUGONG_ADMIN_TOKEN: ADMIN_TOKEN, YUGONG_PROXY_URL: s.url, YUGONG_LOG_LEVEL: 'debug', YUGONG_TRUSTED_PROXIES: '127.0.0.1' });
+    const config = loadConfig({
+      YUGONG_CLICKHOUSE_URL: 'http://127.0.0.1:1',
+      YUGONG_REDIS_URL: 'redis://127.0.0.1:1',
+      YUGONG_ADMIN_TOKEN: ADMIN_TOKEN,
+      YUGONG_PROXY_URL: s.url,
+      YUGONG_LOG_LEVEL: 'debug',
+      YUGONG_TRUSTED_PROXIES: '127.0.0.1',
+    });
     server = await new Promise<Server>((resolve) => {
       const srv = createAnalyticsApp({ config, clickhouse: s.clickhouse, redis: s.redis, log }).listen(0, '127.0.0.1', () => resolve(srv));
     });
@@ -185,7 +287,8 @@ describe(`fuzz: ${REQUESTS} hostile requests to every route of the proxy, the se
         } catch (err) {
           // The server may close a connection it refuses (an oversized body, a bad request line).
           const code = (err as { cause?: { code?: string } }).cause?.code ?? '';
-          if (!['UND_ERR_SOCKET', 'ECONNRESET', 'EPIPE', 'UND_ERR_HEADERS_OVERFLOW'].includes(code)) serverErrors.push(`fetch failed: ${(err as Error).message} ${code} ${h.method} ${h.path.slice(0, 120)}`);
+          if (!['UND_ERR_SOCKET', 'ECONNRESET', 'EPIPE', 'UND_ERR_HEADERS_OVERFLOW'].includes(code))
+            serverErrors.push(`fetch failed: ${(err as Error).message} ${code} ${h.method} ${h.path.slice(0, 120)}`);
         }
       }
     };
@@ -193,7 +296,11 @@ describe(`fuzz: ${REQUESTS} hostile requests to every route of the proxy, the se
     // One line per kind of failure: the same route and answer are reported once with their count.
     const kinds = new Map<string, number>();
     for (const e of serverErrors) kinds.set(e.replace(/[?][^ ]*/, '?…'), (kinds.get(e.replace(/[?][^ ]*/, '?…')) ?? 0) + 1);
-    assert.deepEqual([...kinds].map(([k, n]) => `${n}× ${k}`), [], `seed ${seed}: ${serverErrors.length} of ${REQUESTS} answers were 5xx or broken (statuses ${JSON.stringify([...statuses])})`);
+    assert.deepEqual(
+      [...kinds].map(([k, n]) => `${n}× ${k}`),
+      [],
+      `seed ${seed}: ${serverErrors.length} of ${REQUESTS} answers were 5xx or broken (statuses ${JSON.stringify([...statuses])})`,
+    );
     assert.deepEqual(faults, [], 'client input caused an unhandled rejection or exception');
 
     // Nothing refused was billed; what was billed is what was served (a mutation may be a valid request).
@@ -202,14 +309,25 @@ describe(`fuzz: ${REQUESTS} hostile requests to every route of the proxy, the se
     assert.equal(after.held, '0', 'every hold was released');
     assert.equal((await s.account(broke.accountId)).spent, '0', 'the account without funds was never charged');
     const settled = Number(after.requests ?? 0) - Number(before.requests ?? 0);
-    await waitFor('every settled request in ClickHouse', async () => {
-      const [row] = await (await s.clickhouse.query({ query: `SELECT count() AS n FROM line_items WHERE has(account_path, '${valid.accountId}')`, format: 'JSONEachRow' })).json<{ n: string }>();
-      return Number(row?.n) >= settled ? true : null;
-    }, 60_000);
-    const billed = await (await s.clickhouse.query({
-      query: `SELECT request_id, cost_nano, http_status FROM line_items WHERE has(account_path, '${valid.accountId}') AND cost_nano > 0`, format: 'JSONEachRow',
-    })).json<{ request_id: string; cost_nano: string; http_status: number }>();
-    assert.deepEqual(billed.filter((b) => refused.has(b.request_id) || b.http_status >= 400), [], 'a refused request was billed');
+    await waitFor(
+      'every settled request in ClickHouse',
+      async () => {
+        const [row] = await (await s.clickhouse.query({ query: `SELECT count() AS n FROM line_items WHERE has(account_path, '${valid.accountId}')`, format: 'JSONEachRow' })).json<{ n: string }>();
+        return Number(row?.n) >= settled ? true : null;
+      },
+      60_000,
+    );
+    const billed = await (
+      await s.clickhouse.query({
+        query: `SELECT request_id, cost_nano, http_status FROM line_items WHERE has(account_path, '${valid.accountId}') AND cost_nano > 0`,
+        format: 'JSONEachRow',
+      })
+    ).json<{ request_id: string; cost_nano: string; http_status: number }>();
+    assert.deepEqual(
+      billed.filter((b) => refused.has(b.request_id) || b.http_status >= 400),
+      [],
+      'a refused request was billed',
+    );
     const sum = billed.reduce((a, b) => a + BigInt(b.cost_nano), 0n);
     assert.equal(BigInt(after.spent ?? '0') - BigInt(before.spent ?? '0'), sum, 'the balance moved by exactly the served requests');
 

@@ -17,7 +17,9 @@ export interface Dashboard {
 }
 
 const dir = join(repoRoot, 'infra', 'grafana', 'dashboards');
-export const dashboards = readdirSync(dir).filter((f) => f.endsWith('.json')).map((f) => JSON.parse(readFileSync(join(dir, f), 'utf8')) as Dashboard);
+export const dashboards = readdirSync(dir)
+  .filter((f) => f.endsWith('.json'))
+  .map((f) => JSON.parse(readFileSync(join(dir, f), 'utf8')) as Dashboard);
 
 /** The dashboards' time range in the tests: the fixture's week. */
 export const FROM = Math.floor(Date.parse('2026-10-01T00:00:00Z') / 1000);

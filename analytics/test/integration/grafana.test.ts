@@ -23,10 +23,30 @@ describe('Grafana dashboards', function () {
     admin = createClient({ url, database });
     await migrate(admin);
     const data = (costs: string[]): EventData<'usage.recorded'> => ({
-      requestId: randomUUID(), apiKeyId: 'key_a', endpoint: 'chat.completions', model: 'gpt-4o-mini', status: 'ok', httpStatus: 200, errorCode: null, stream: true,
+      requestId: randomUUID(),
+      apiKeyId: 'key_a',
+      endpoint: 'chat.completions',
+      model: 'gpt-4o-mini',
+      status: 'ok',
+      httpStatus: 200,
+      errorCode: null,
+      stream: true,
       tokens: { prompt: 10, cached: 2, completion: 5, reasoning: 0, audioPrompt: 0, audioCompletion: 0, imagePrompt: 0, imageCompletion: 0 },
-      images: 0, imageSize: null, imageQuality: null, audioMs: 0, speechCharacters: 0, usageSource: 'upstream', costs, listCostNano: costs[0] ?? '0',
-      priceVersion: 'v1', holdId: null, attempts: [], upstreamKeyId: 'up_1', upstreamOrg: 'org-1', latencyMs: 120, ttftMs: 40,
+      images: 0,
+      imageSize: null,
+      imageQuality: null,
+      audioMs: 0,
+      speechCharacters: 0,
+      usageSource: 'upstream',
+      costs,
+      listCostNano: costs[0] ?? '0',
+      priceVersion: 'v1',
+      holdId: null,
+      attempts: [],
+      upstreamKeyId: 'up_1',
+      upstreamOrg: 'org-1',
+      latencyMs: 120,
+      ttftMs: 40,
     });
     const rows = [
       makeEvent('usage.recorded', { id: 'g1', source: 't', accountPath: ['acme'], time: new Date('2026-10-02T10:00:00Z'), data: data(['100']) }),

@@ -24,7 +24,10 @@ function fixture(run: string): { events: YugongEvent[]; paths: Record<string, st
   const callers = Object.keys(paths);
   const keys = callers.map((_, i) => `key_${run}_${i}`);
   let s = 7;
-  const rand = () => ((s = (s * 1664525 + 1013904223) >>> 0) / 2 ** 32);
+  const rand = () => {
+    s = (s * 1664525 + 1013904223) >>> 0;
+    return s / 2 ** 32;
+  };
   const pick = <T>(xs: readonly T[]) => xs[Math.floor(rand() * xs.length)] as T;
   const events: YugongEvent[] = [];
   for (let i = 0; i < 240; i++) {
@@ -36,20 +39,60 @@ function fixture(run: string): { events: YugongEvent[]; paths: Record<string, st
     const time = new Date(`${day}T${String(Math.floor(rand() * 24)).padStart(2, '0')}:${String(Math.floor(rand() * 60)).padStart(2, '0')}:${String(Math.floor(rand() * 60)).padStart(2, '0')}Z`);
     const upstream = pick([`up_${run}_a`, `up_${run}_b`]);
     const status = pick(['ok', 'ok', 'ok', 'upstream_error', 'client_abort', 'rejected'] as const);
-    events.push(makeEvent('usage.recorded', {
-      id: `usage:${run}:${i}`, source: 'test', accountPath: path, time,
-      data: {
-        requestId: `req_${run}_${i}`, apiKeyId: keys[c] ?? '', endpoint: pick(['chat.completions', 'embeddings', 'audio.transcriptions'] as const), model: pick(['gpt-4o-mini', 'gpt-4o', 'whisper-1']),
-        status, httpStatus: status === 'ok' ? 200 : status === 'rejected' ? 400 : 502, errorCode: status === 'ok' ? null : 'x', stream: rand() < 0.5,
-        tokens: { prompt: Math.floor(rand() * 900), cached: Math.floor(rand() * 100), completion: Math.floor(rand() * 400), reasoning: Math.floor(rand() * 50), audioPrompt: 0, audioCompletion: 0, imagePrompt: 0, imageCompletion: 0 },
-        images: 0, imageSize: null, imageQuality: null, audioMs: Math.floor(rand() * 5000), speechCharacters: 0, usageSource: 'upstream', costs, listCostNano: list.toString(), priceVersion: 'pv', holdId: null,
-        attempts: [{ upstreamKeyId: upstream, status: 200, outcome: 'ok', latencyMs: 10, errorCode: null }], upstreamKeyId: upstream, upstreamOrg: `org-${run}`,
-        latencyMs: 20 + Math.floor(rand() * 900), ttftMs: rand() < 0.5 ? 5 + Math.floor(rand() * 300) : null,
-      },
-    }));
+    events.push(
+      makeEvent('usage.recorded', {
+        id: `usage:${run}:${i}`,
+        source: 'test',
+        accountPath: path,
+        time,
+        data: {
+          requestId: `req_${run}_${i}`,
+          apiKeyId: keys[c] ?? '',
+          endpoint: pick(['chat.completions', 'embeddings', 'audio.transcriptions'] as const),
+          model: pick(['gpt-4o-mini', 'gpt-4o', 'whisper-1']),
+          status,
+          httpStatus: status === 'ok' ? 200 : status === 'rejected' ? 400 : 502,
+          errorCode: status === 'ok' ? null : 'x',
+          stream: rand() < 0.5,
+          tokens: {
+            prompt: Math.floor(rand() * 900),
+            cached: Math.floor(rand() * 100),
+            completion: Math.floor(rand() * 400),
+            reasoning: Math.floor(rand() * 50),
+            audioPrompt: 0,
+            audioCompletion: 0,
+            imagePrompt: 0,
+            imageCompletion: 0,
+          },
+          images: 0,
+          imageSize: null,
+          imageQuality: null,
+          audioMs: Math.floor(rand() * 5000),
+          speechCharacters: 0,
+          usageSource: 'upstream',
+          costs,
+          listCostNano: list.toString(),
+          priceVersion: 'pv',
+          holdId: null,
+          attempts: [{ upstreamKeyId: upstream, status: 200, outcome: 'ok', latencyMs: 10, errorCode: null }],
+          upstreamKeyId: upstream,
+          upstreamOrg: `org-${run}`,
+          latencyMs: 20 + Math.floor(rand() * 900),
+          ttftMs: rand() < 0.5 ? 5 + Math.floor(rand() * 300) : null,
+        },
+      }),
+    );
   }
   for (const [id, path] of Object.entries(paths)) {
-    events.push(makeEvent('credit.granted', { id: `credit:${id}:${run}`, source: 'test', accountPath: path, time: new Date('2026-10-01T00:00:00Z'), data: { accountId: id, amountNano: '9007199254740993', note: 'big', idempotencyKey: id, grantedBy: 'operator' } }));
+    events.push(
+      makeEvent('credit.granted', {
+        id: `credit:${id}:${run}`,
+        source: 'test',
+        accountPath: path,
+        time: new Date('2026-10-01T00:00:00Z'),
+        data: { accountId: id, amountNano: '9007199254740993', note: 'big', idempotencyKey: id, grantedBy: 'operator' },
+      }),
+    );
   }
   return { events, paths, keys };
 }
@@ -127,7 +170,9 @@ describe('the SQL on a modern ClickHouse (chDB) answers as it does on 18.16', fu
     assert.deepEqual([second.applied, second.alreadyApplied], [[], ids]);
     await migrate(legacy);
     const tables = async (c: ChdbClient | ClickHouseClient) =>
-      (await (await c.query({ query: 'SELECT name, engine FROM system.tables WHERE database = currentDatabase() ORDER BY name', format: 'JSONEachRow' })).json<{ name: string; engine: string }>()).map((t) => `${t.name} ${t.engine}`);
+      (await (await c.query({ query: 'SELECT name, engine FROM system.tables WHERE database = currentDatabase() ORDER BY name', format: 'JSONEachRow' })).json<{ name: string; engine: string }>()).map(
+        (t) => `${t.name} ${t.engine}`,
+      );
     assert.deepEqual(await tables(modern), await tables(legacy));
   });
 
@@ -171,7 +216,10 @@ describe('the SQL on a modern ClickHouse (chDB) answers as it does on 18.16', fu
         const out: unknown[] = [];
         let cursor = '';
         for (;;) {
-          const r = JSON.parse((await ask(b, `/line_items?account_id=${root}&from=2026-10-01&to=2026-11-02&limit=37${filter}${cursor}`)).text) as { data: { event_id: string }[]; next_cursor: string | null };
+          const r = JSON.parse((await ask(b, `/line_items?account_id=${root}&from=2026-10-01&to=2026-11-02&limit=37${filter}${cursor}`)).text) as {
+            data: { event_id: string }[];
+            next_cursor: string | null;
+          };
           out.push(r.data);
           if (!r.next_cursor) return out;
           cursor = `&cursor=${encodeURIComponent(r.next_cursor)}`;
@@ -182,12 +230,14 @@ describe('the SQL on a modern ClickHouse (chDB) answers as it does on 18.16', fu
       assert.deepEqual(a, b, `line items${filter}`);
     }
     // The operator overview (its windows end now, so only the SQL is compared here, not the fixture).
-    const overviews = await Promise.all([onModern, onLegacy].map(async (b) => {
-      const r = await ask(b, '/overview');
-      assert.equal(r.status, 200, r.text);
-      const { at: _at, ...rest } = JSON.parse(r.text) as Record<string, unknown>;
-      return rest;
-    }));
+    const overviews = await Promise.all(
+      [onModern, onLegacy].map(async (b) => {
+        const r = await ask(b, '/overview');
+        assert.equal(r.status, 200, r.text);
+        const { at: _at, ...rest } = JSON.parse(r.text) as Record<string, unknown>;
+        return rest;
+      }),
+    );
     assert.deepEqual(overviews[0], overviews[1]);
     const one = await ask(onModern, `/line_items/usage:${run}:3?account_id=${root}`);
     assert.equal(one.status, 200);
@@ -198,7 +248,11 @@ describe('the SQL on a modern ClickHouse (chDB) answers as it does on 18.16', fu
   it('every Grafana dashboard query returns the same rows', async () => {
     const runOn = (c: ChdbClient | ClickHouseClient) => async (sql: string) => (await c.query({ query: sql, format: 'JSONEachRow' })).json<Record<string, unknown>>();
     const queries = await dashboardQueries(runOn(legacy));
-    assert.deepEqual((await dashboardQueries(runOn(modern))).map((q) => q.sql), queries.map((q) => q.sql), 'the variables resolve alike');
+    assert.deepEqual(
+      (await dashboardQueries(runOn(modern))).map((q) => q.sql),
+      queries.map((q) => q.sql),
+      'the variables resolve alike',
+    );
     for (const q of queries) {
       const [a, b] = await Promise.all([runOn(modern)(q.sql).catch((e: Error) => assert.fail(`${q.name} on the modern engine: ${e.message}\n${q.sql}`)), runOn(legacy)(q.sql)]);
       assert.ok(b.length > 0, `${q.name} returns the fixture`);

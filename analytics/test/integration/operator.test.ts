@@ -31,7 +31,12 @@ describe('operator console in a real browser against the real stack', function (
     const metricsServer = createServer((_req, res) => void s.ledgerMetrics.registry.metrics().then((text) => res.end(text)));
     const ledgerUrl = await listen(metricsServer);
     const config = loadConfig({
-      YUGONG_CLICKHOUSE_URL: 'http://127.0.0.1:1', YUGONG_REDIS_URL: 'redis://127.0.0.1:1', YUGONG_ADMIN_TOKEN: ADMIN_TOKEN, YUGONG_PROXY_URL: s.url, YUGONG_LEDGER_URL: ledgerUrl, YUGONG_LOG_LEVEL: 'silent',
+      YUGONG_CLICKHOUSE_URL: 'http://127.0.0.1:1',
+      YUGONG_REDIS_URL: 'redis://127.0.0.1:1',
+      YUGONG_ADMIN_TOKEN: ADMIN_TOKEN,
+      YUGONG_PROXY_URL: s.url,
+      YUGONG_LEDGER_URL: ledgerUrl,
+      YUGONG_LOG_LEVEL: 'silent',
     });
     const app = createServer(createAnalyticsApp({ config, clickhouse: s.clickhouse, redis: s.redis, log: pino({ level: 'silent' }) }));
     base = await listen(app);
@@ -64,7 +69,7 @@ describe('operator console in a real browser against the real stack', function (
     }
   };
 
-  it('refuses a wrong admin token with the API\'s message and keeps nothing', async () => {
+  it("refuses a wrong admin token with the API's message and keeps nothing", async () => {
     await page.goto(`${base}/operator`);
     await page.fill('#api-key', 'not-the-admin-token-at-all');
     await page.click('form.signin button[type=submit]');
@@ -163,7 +168,11 @@ describe('operator console in a real browser against the real stack', function (
   });
 
   it('reads in Chinese and fits a phone', async () => {
-    for (const [lang, size] of [['zh-CN', 'phone'], ['en', 'phone'], ['zh-CN', 'desktop']] as const) {
+    for (const [lang, size] of [
+      ['zh-CN', 'phone'],
+      ['en', 'phone'],
+      ['zh-CN', 'desktop'],
+    ] as const) {
       const ctx = await browser.newContext({ locale: lang, timezoneId: 'Asia/Shanghai', viewport: SIZES[size], isMobile: size === 'phone', hasTouch: size === 'phone' });
       const p = await ctx.newPage();
       await p.goto(`${base}/operator`);

@@ -36,7 +36,11 @@ describe('web pages in a real browser against the real stack', function () {
   before(async () => {
     s = await startStack();
     const config = loadConfig({
-      YUGONG_CLICKHOUSE_URL: 'http://127.0.0.1:1', YUGONG_REDIS_URL: 'redis://127.0.0.1:1', YUGONG_ADMIN_TOKEN: ADMIN_TOKEN, YUGONG_PROXY_URL: s.url, YUGONG_LOG_LEVEL: 'silent',
+      YUGONG_CLICKHOUSE_URL: 'http://127.0.0.1:1',
+      YUGONG_REDIS_URL: 'redis://127.0.0.1:1',
+      YUGONG_ADMIN_TOKEN: ADMIN_TOKEN,
+      YUGONG_PROXY_URL: s.url,
+      YUGONG_LOG_LEVEL: 'silent',
     });
     const app = createAnalyticsApp({ config, clickhouse: s.clickhouse, redis: s.redis, log: pino({ level: 'silent' }) });
     server = await new Promise<Server>((resolve) => {
@@ -73,7 +77,10 @@ describe('web pages in a real browser against the real stack', function () {
   });
 
   it('after sign-in the balance equals the ledger and a request just made appears in the line items', async () => {
-    const { response } = await s.client(parent.key).chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'Hello from the browser test' }] }).withResponse();
+    const { response } = await s
+      .client(parent.key)
+      .chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'Hello from the browser test' }] })
+      .withResponse();
     const requestId = response.headers.get('x-request-id') ?? '';
     const ledger = await s.settled(parent.accountId, 1);
     const [item] = await s.lineItems(parent.accountId, 1);
@@ -163,14 +170,18 @@ describe('web pages in a real browser against the real stack', function () {
     await page.click(`#tree [data-account-id="${sub}"]`);
     await page.locator('#keys button.danger').click();
     await page.locator('#keys .badge').waitFor({ timeout: 10_000 });
-    await waitFor('the revoked key to be refused', async () => {
-      try {
-        await s.client(key).models.list();
-        return null;
-      } catch (err) {
-        return (err as { status?: number }).status === 401 ? true : null;
-      }
-    }, 5_000);
+    await waitFor(
+      'the revoked key to be refused',
+      async () => {
+        try {
+          await s.client(key).models.list();
+          return null;
+        } catch (err) {
+          return (err as { status?: number }).status === 401 ? true : null;
+        }
+      },
+      5_000,
+    );
   });
 
   it('switches to Chinese and back', async () => {
@@ -202,9 +213,15 @@ describe('web pages in a real browser against the real stack', function () {
           const p = await ctx.newPage();
           await p.goto(`${base}/`);
           await p.evaluate(`sessionStorage.setItem('yugong.apiKey', ${JSON.stringify(parent.key)}); localStorage.setItem('yugong.lang', ${JSON.stringify(lang)})`);
-          for (const [name, path] of [['balance', '/'], ['console', '/console']]) {
+          for (const [name, path] of [
+            ['balance', '/'],
+            ['console', '/console'],
+          ]) {
             await p.goto(`${base}${path}`);
-            await p.locator(name === 'balance' ? '#line-items tbody tr' : '#keys').first().waitFor({ timeout: 15_000 });
+            await p
+              .locator(name === 'balance' ? '#line-items tbody tr' : '#keys')
+              .first()
+              .waitFor({ timeout: 15_000 });
             await p.waitForLoadState('networkidle');
             await p.screenshot({ path: join(SHOTS, `${name}-${size}-${lang}.png`), fullPage: true });
           }

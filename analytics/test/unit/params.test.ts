@@ -24,7 +24,14 @@ describe('analytics cursors, limits and CSV cells', () => {
   it('round-trips a cursor and refuses anything else', () => {
     const c = { time: 1_790_000_000, eventId: 'usage:req_abc' };
     assert.deepEqual(parseCursor(encodeCursor(c)), { ok: true, value: c });
-    for (const bad of ['', 'not base64!', Buffer.from('[1]').toString('base64url'), Buffer.from(JSON.stringify([1, "x' OR 1"])).toString('base64url'), Buffer.from(JSON.stringify([-1, 'a'])).toString('base64url'), 'x'.repeat(401)]) {
+    for (const bad of [
+      '',
+      'not base64!',
+      Buffer.from('[1]').toString('base64url'),
+      Buffer.from(JSON.stringify([1, "x' OR 1"])).toString('base64url'),
+      Buffer.from(JSON.stringify([-1, 'a'])).toString('base64url'),
+      'x'.repeat(401),
+    ]) {
       assert.equal(parseCursor(bad).ok, false, bad);
     }
     assert.deepEqual(parseCursor(undefined), { ok: true, value: null });

@@ -11,7 +11,12 @@ export interface PageConfig {
 
 /** An API's refusal, with its OpenAI-shaped message. */
 export class ApiError extends Error {
-  constructor(readonly status: number, message: string, readonly code: string | null, readonly param: string | null) {
+  constructor(
+    readonly status: number,
+    message: string,
+    readonly code: string | null,
+    readonly param: string | null,
+  ) {
     super(message);
   }
 }

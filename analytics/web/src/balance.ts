@@ -52,9 +52,21 @@ async function spendCards(): Promise<HTMLElement[]> {
 
 function meter(id: string, label: string, u: Use): HTMLElement {
   const pct = u.limit ? Math.min(100, Math.round((u.used / u.limit) * 100)) : 0;
-  return h('div', { class: 'meter', id },
-    h('div', { class: 'meter-label' }, h('span', null, label), h('span', { class: 'muted' }, u.limit === null ? `${num(u.used)} · ${t('limits.none')}` : t('limits.of', { used: num(u.used), limit: num(u.limit) }))),
-    h('div', { class: 'bar', role: 'progressbar', 'aria-valuemin': 0, 'aria-valuemax': u.limit ?? 0, 'aria-valuenow': u.used, 'aria-label': label }, h('div', { class: pct >= 90 ? 'fill hot' : 'fill', style: { width: `${pct}%` } })));
+  return h(
+    'div',
+    { class: 'meter', id },
+    h(
+      'div',
+      { class: 'meter-label' },
+      h('span', null, label),
+      h('span', { class: 'muted' }, u.limit === null ? `${num(u.used)} · ${t('limits.none')}` : t('limits.of', { used: num(u.used), limit: num(u.limit) })),
+    ),
+    h(
+      'div',
+      { class: 'bar', role: 'progressbar', 'aria-valuemin': 0, 'aria-valuemax': u.limit ?? 0, 'aria-valuenow': u.used, 'aria-label': label },
+      h('div', { class: pct >= 90 ? 'fill hot' : 'fill', style: { width: `${pct}%` } }),
+    ),
+  );
 }
 
 /** The tighter of the key's and its own account's limits is what a request meets first. */
@@ -77,7 +89,11 @@ async function limits(): Promise<Node[]> {
 function models(me: Me): Node {
   const list = me.key.models ?? me.models;
   if (!list || list.length === 0) return h('p', { id: 'models' }, t('models.all'));
-  return h('ul', { class: 'chips', id: 'models' }, list.map((m) => h('li', null, m)));
+  return h(
+    'ul',
+    { class: 'chips', id: 'models' },
+    list.map((m) => h('li', null, m)),
+  );
 }
 
 async function usageByModel(): Promise<Node[]> {
@@ -99,10 +115,33 @@ async function usageByModel(): Promise<Node[]> {
   }
   const chart = byModel.length === 0 ? h('p', { class: 'empty' }, t('chart.empty')) : stackedBars(series, t('chart.title'));
   const head = (k: MessageKey, cls?: string) => h('th', { class: cls }, t(k));
-  const table = byModel.length === 0 ? null : h('div', { class: 'scroll' }, h('table', { id: 'tokens' },
-    h('thead', null, h('tr', null, head('tokens.model'), head('tokens.prompt', 'num'), head('tokens.cached', 'num'), head('tokens.completion', 'num'), head('tokens.cost', 'num'))),
-    h('tbody', null, byModel.map((r) => h('tr', null, h('td', null, r.group), h('td', { class: 'num' }, num(r.tokens.prompt)), h('td', { class: 'num' }, num(r.tokens.cached)),
-      h('td', { class: 'num' }, num(r.tokens.completion)), h('td', { class: 'num' }, money(r.cost_nano)))))));
+  const table =
+    byModel.length === 0
+      ? null
+      : h(
+          'div',
+          { class: 'scroll' },
+          h(
+            'table',
+            { id: 'tokens' },
+            h('thead', null, h('tr', null, head('tokens.model'), head('tokens.prompt', 'num'), head('tokens.cached', 'num'), head('tokens.completion', 'num'), head('tokens.cost', 'num'))),
+            h(
+              'tbody',
+              null,
+              byModel.map((r) =>
+                h(
+                  'tr',
+                  null,
+                  h('td', null, r.group),
+                  h('td', { class: 'num' }, num(r.tokens.prompt)),
+                  h('td', { class: 'num' }, num(r.tokens.cached)),
+                  h('td', { class: 'num' }, num(r.tokens.completion)),
+                  h('td', { class: 'num' }, money(r.cost_nano)),
+                ),
+              ),
+            ),
+          ),
+        );
   return [h('h2', null, t('chart.title')), chart, table ? h('h2', null, t('tokens.title')) : null, table].filter((n): n is HTMLElement => n !== null);
 }
 
@@ -121,9 +160,17 @@ async function showDetails(eventId: string): Promise<void> {
     const { attempt_details: attempts, object: _o, ...fields } = item;
     const show = (v: unknown) => (Array.isArray(v) ? v.join(' → ') : typeof v === 'object' && v !== null ? JSON.stringify(v) : String(v ?? ''));
     return [
-      h('dl', { class: 'fields' }, Object.entries(fields).flatMap(([k, v]) => [h('dt', null, k), h('dd', null, k === 'time' ? dateTime(String(v)) : k === 'cost_nano' ? `${money(String(v))} (${show(v)})` : show(v))])),
+      h(
+        'dl',
+        { class: 'fields' },
+        Object.entries(fields).flatMap(([k, v]) => [h('dt', null, k), h('dd', null, k === 'time' ? dateTime(String(v)) : k === 'cost_nano' ? `${money(String(v))} (${show(v)})` : show(v))]),
+      ),
       h('h3', null, t('items.attempts')),
-      h('ol', { class: 'attempts' }, (attempts ?? []).map((a) => h('li', null, `HTTP ${a.status} · ${a.outcome} · ${a.latencyMs} ms${a.errorCode ? ` · ${a.errorCode}` : ''}`))),
+      h(
+        'ol',
+        { class: 'attempts' },
+        (attempts ?? []).map((a) => h('li', null, `HTTP ${a.status} · ${a.outcome} · ${a.latencyMs} ms${a.errorCode ? ` · ${a.errorCode}` : ''}`)),
+      ),
     ];
   });
 }
@@ -136,12 +183,26 @@ function lineItems(el: HTMLElement): void {
   const state = h('div', { id: 'items-state' });
   let cursor: string | null = null;
 
-  const row = (i: LineItem) => h('tr', { 'data-event-id': i.event_id, 'data-request-id': i.request_id, tabindex: 0, onclick: () => void showDetails(i.event_id), onkeydown: (e: KeyboardEvent) => {
-    if (e.key === 'Enter') void showDetails(i.event_id);
-  } },
-  h('td', null, dateTime(i.time)), h('td', null, i.model), h('td', { class: 'hide-sm' }, i.endpoint), h('td', null, statusBadge(i.status)),
-  h('td', { class: 'num' }, `${num(i.prompt_tokens)} / ${num(i.completion_tokens)}`), h('td', { class: 'num', 'data-nano': i.cost_nano }, money(i.cost_nano)),
-  h('td', { class: 'num hide-sm' }, `${num(i.latency_ms)} ms`));
+  const row = (i: LineItem) =>
+    h(
+      'tr',
+      {
+        'data-event-id': i.event_id,
+        'data-request-id': i.request_id,
+        tabindex: 0,
+        onclick: () => void showDetails(i.event_id),
+        onkeydown: (e: KeyboardEvent) => {
+          if (e.key === 'Enter') void showDetails(i.event_id);
+        },
+      },
+      h('td', null, dateTime(i.time)),
+      h('td', null, i.model),
+      h('td', { class: 'hide-sm' }, i.endpoint),
+      h('td', null, statusBadge(i.status)),
+      h('td', { class: 'num' }, `${num(i.prompt_tokens)} / ${num(i.completion_tokens)}`),
+      h('td', { class: 'num', 'data-nano': i.cost_nano }, money(i.cost_nano)),
+      h('td', { class: 'num hide-sm' }, `${num(i.latency_ms)} ms`),
+    );
 
   async function page(first: boolean): Promise<void> {
     more.disabled = true;
@@ -163,30 +224,81 @@ function lineItems(el: HTMLElement): void {
   }
   more.addEventListener('click', () => void page(false));
 
-  const form = h('form', { class: 'filters', id: 'filters', onsubmit: (e: Event) => {
-    e.preventDefault();
-    Object.assign(filter, formValues(form));
-    void page(true);
-  } },
-  field('items.from', h('input', { type: 'date', name: 'from', value: filter.from, required: true })),
-  field('items.to', h('input', { type: 'date', name: 'to', value: filter.to, required: true })),
-  field('items.model', h('input', { type: 'text', name: 'model', placeholder: t('items.any'), size: 14 })),
-  field('items.status', h('select', { name: 'status' }, h('option', { value: '' }, t('items.any')), STATUSES.map((s) => h('option', { value: s }, t(`status.${s}` as MessageKey))))),
-  h('button', { type: 'submit', class: 'primary' }, t('items.apply')),
-  h('button', { type: 'button', class: 'ghost', id: 'csv', onclick: async () => {
-    try {
-      await downloadCsv('/line_items', filter, `yugong-line-items-${filter.from}-${filter.to}.csv`);
-    } catch (err) {
-      notify(errorText(err), 'error');
-    }
-  } }, t('items.csv')));
+  const form = h(
+    'form',
+    {
+      class: 'filters',
+      id: 'filters',
+      onsubmit: (e: Event) => {
+        e.preventDefault();
+        Object.assign(filter, formValues(form));
+        void page(true);
+      },
+    },
+    field('items.from', h('input', { type: 'date', name: 'from', value: filter.from, required: true })),
+    field('items.to', h('input', { type: 'date', name: 'to', value: filter.to, required: true })),
+    field('items.model', h('input', { type: 'text', name: 'model', placeholder: t('items.any'), size: 14 })),
+    field(
+      'items.status',
+      h(
+        'select',
+        { name: 'status' },
+        h('option', { value: '' }, t('items.any')),
+        STATUSES.map((s) => h('option', { value: s }, t(`status.${s}` as MessageKey))),
+      ),
+    ),
+    h('button', { type: 'submit', class: 'primary' }, t('items.apply')),
+    h(
+      'button',
+      {
+        type: 'button',
+        class: 'ghost',
+        id: 'csv',
+        onclick: async () => {
+          try {
+            await downloadCsv('/line_items', filter, `yugong-line-items-${filter.from}-${filter.to}.csv`);
+          } catch (err) {
+            notify(errorText(err), 'error');
+          }
+        },
+      },
+      t('items.csv'),
+    ),
+  );
 
   const th = (k: MessageKey, cls?: string) => h('th', { class: cls }, t(k));
-  mount(el, h('h2', null, t('items.title')), form,
-    h('div', { class: 'scroll' }, h('table', { id: 'line-items', class: 'clickable' },
-      h('thead', null, h('tr', null, th('items.time'), th('items.model'), th('items.endpoint', 'hide-sm'), th('items.status'), th('items.tokens', 'num'), th('items.cost', 'num'), th('items.latency', 'num hide-sm'))),
-      rows)),
-    state, more, h('dialog', { id: 'details' }));
+  mount(
+    el,
+    h('h2', null, t('items.title')),
+    form,
+    h(
+      'div',
+      { class: 'scroll' },
+      h(
+        'table',
+        { id: 'line-items', class: 'clickable' },
+        h(
+          'thead',
+          null,
+          h(
+            'tr',
+            null,
+            th('items.time'),
+            th('items.model'),
+            th('items.endpoint', 'hide-sm'),
+            th('items.status'),
+            th('items.tokens', 'num'),
+            th('items.cost', 'num'),
+            th('items.latency', 'num hide-sm'),
+          ),
+        ),
+        rows,
+      ),
+    ),
+    state,
+    more,
+    h('dialog', { id: 'details' }),
+  );
   void page(true);
 }
 
@@ -195,13 +307,12 @@ startPage('balance', async (me, main) => {
   const limitsBox = h('div', { id: 'limits' });
   const usage = h('section', { class: 'card', id: 'usage' });
   const items = h('section', { class: 'card', id: 'items' });
-  mount(main, cards,
+  mount(
+    main,
+    cards,
     h('div', { class: 'two' }, h('section', { class: 'card' }, h('h2', null, t('limits.title')), limitsBox), h('section', { class: 'card' }, h('h2', null, t('models.title')), models(me))),
-    usage, items);
-  await Promise.all([
-    section(cards, async () => [...balanceCards(me), ...(await spendCards())]),
-    section(limitsBox, limits),
-    section(usage, usageByModel),
-    Promise.resolve(lineItems(items)),
-  ]);
+    usage,
+    items,
+  );
+  await Promise.all([section(cards, async () => [...balanceCards(me), ...(await spendCards())]), section(limitsBox, limits), section(usage, usageByModel), Promise.resolve(lineItems(items))]);
 });

@@ -20,7 +20,10 @@ const accountSignIn: SignIn<Me> = {
   store: session,
   check: (key) => proxyJson<Me>('GET', '/account/v1/me', undefined, key),
   who: (me) => (me.name === me.id ? me.id : `${me.name} (${me.id})`),
-  title: 'signin.title', label: 'signin.key', help: 'signin.help', placeholder: 'sk-yg-…',
+  title: 'signin.title',
+  label: 'signin.key',
+  help: 'signin.help',
+  placeholder: 'sk-yg-…',
 };
 
 /** The operator signs in with the admin token, checked against the admin API. */
@@ -31,7 +34,10 @@ export const operatorSignIn: SignIn<{ operator: true }> = {
     return { operator: true };
   },
   who: () => '',
-  title: 'op.signin.title', label: 'op.signin.token', help: 'signin.help', placeholder: 'YUGONG_ADMIN_TOKEN',
+  title: 'op.signin.title',
+  label: 'op.signin.token',
+  help: 'signin.help',
+  placeholder: 'YUGONG_ADMIN_TOKEN',
 };
 
 /** A form control with its label above it. */
@@ -48,8 +54,15 @@ export function errorText(err: unknown): string {
 /** One live region per page for results and refusals, read out by screen readers. */
 export function notify(message: string, kind: 'ok' | 'error' = 'ok'): void {
   const box = byId('notice');
-  mount(box, h('div', { class: `notice ${kind}`, role: kind === 'error' ? 'alert' : 'status' }, message,
-    h('button', { type: 'button', class: 'link', 'aria-label': '×', onclick: () => box.replaceChildren() }, '×')));
+  mount(
+    box,
+    h(
+      'div',
+      { class: `notice ${kind}`, role: kind === 'error' ? 'alert' : 'status' },
+      message,
+      h('button', { type: 'button', class: 'link', 'aria-label': '×', onclick: () => box.replaceChildren() }, '×'),
+    ),
+  );
 }
 
 export function loading(): HTMLElement {
@@ -63,26 +76,48 @@ export async function section(el: HTMLElement, load: () => Promise<Node | Node[]
     const out = await load();
     mount(el, out);
   } catch (err) {
-    mount(el, h('div', { class: 'notice error', role: 'alert' }, errorText(err), ' ',
-      h('button', { type: 'button', class: 'link', onclick: () => void section(el, load) }, t('retry'))));
+    mount(el, h('div', { class: 'notice error', role: 'alert' }, errorText(err), ' ', h('button', { type: 'button', class: 'link', onclick: () => void section(el, load) }, t('retry'))));
   }
 }
 
 function header(page: PageName, who: string | null, store: typeof session, rerender: () => void): HTMLElement {
   const link = (to: PageName, href: string, label: MessageKey) => h('a', { href, class: to === page ? 'active' : undefined, 'aria-current': to === page ? 'page' : undefined }, t(label));
-  return h('header', { class: 'top' },
+  return h(
+    'header',
+    { class: 'top' },
     h('a', { class: 'brand', href: '/' }, t('app.name')),
     h('nav', null, page === 'operator' ? link('operator', '/operator', 'nav.operator') : [link('balance', '/', 'nav.balance'), link('console', '/console', 'nav.console')]),
     h('div', { class: 'spacer' }),
     who ? h('span', { class: 'who', title: t('signin.signedInAs') }, who) : null,
-    h('button', { type: 'button', class: 'ghost', id: 'lang', lang: currentLang() === 'en' ? 'zh-CN' : 'en', onclick: () => {
-      setLang(currentLang() === 'en' ? 'zh-CN' : 'en');
-      rerender();
-    } }, t('lang.switch')),
-    who !== null ? h('button', { type: 'button', class: 'ghost', id: 'signout', onclick: () => {
-      store.signOut();
-      rerender();
-    } }, t('signin.out')) : null,
+    h(
+      'button',
+      {
+        type: 'button',
+        class: 'ghost',
+        id: 'lang',
+        lang: currentLang() === 'en' ? 'zh-CN' : 'en',
+        onclick: () => {
+          setLang(currentLang() === 'en' ? 'zh-CN' : 'en');
+          rerender();
+        },
+      },
+      t('lang.switch'),
+    ),
+    who !== null
+      ? h(
+          'button',
+          {
+            type: 'button',
+            class: 'ghost',
+            id: 'signout',
+            onclick: () => {
+              store.signOut();
+              rerender();
+            },
+          },
+          t('signin.out'),
+        )
+      : null,
   );
 }
 
@@ -90,24 +125,32 @@ function signInForm<W>(auth: SignIn<W>, onDone: () => void, message: string | nu
   const error = h('div', { id: 'signin-error', role: 'alert', class: message ? 'notice error' : undefined }, message ?? '');
   const input = h('input', { id: 'api-key', name: 'key', type: 'password', autocomplete: 'off', required: true, placeholder: auth.placeholder, spellcheck: 'false' });
   const button = h('button', { type: 'submit', class: 'primary' }, t('signin.submit'));
-  const form = h('form', { class: 'card signin', onsubmit: async (e: Event) => {
-    e.preventDefault();
-    const key = input.value.trim();
-    button.disabled = true;
-    try {
-      await auth.check(key);
-      auth.store.signIn(key);
-      onDone();
-    } catch (err) {
-      mount(error, errorText(err));
-      error.className = 'notice error';
-      button.disabled = false;
-    }
-  } },
-  h('h1', null, t(auth.title)),
-  h('label', { for: 'api-key' }, t(auth.label)), input,
-  h('p', { class: 'muted small' }, t(auth.help)),
-  error, button);
+  const form = h(
+    'form',
+    {
+      class: 'card signin',
+      onsubmit: async (e: Event) => {
+        e.preventDefault();
+        const key = input.value.trim();
+        button.disabled = true;
+        try {
+          await auth.check(key);
+          auth.store.signIn(key);
+          onDone();
+        } catch (err) {
+          mount(error, errorText(err));
+          error.className = 'notice error';
+          button.disabled = false;
+        }
+      },
+    },
+    h('h1', null, t(auth.title)),
+    h('label', { for: 'api-key' }, t(auth.label)),
+    input,
+    h('p', { class: 'muted small' }, t(auth.help)),
+    error,
+    button,
+  );
   return form;
 }
 
@@ -122,9 +165,17 @@ export function startPage<W>(page: PageName, render: (who: W, main: HTMLElement)
     document.title = `${t(titles[page])} · ${t('app.name')}`;
     const root = byId('app');
     const main = h('main', { id: 'main' });
-    mount(root, header(page, null, auth.store, () => void run()), h('div', { id: 'notice' }), main);
+    mount(
+      root,
+      header(page, null, auth.store, () => void run()),
+      h('div', { id: 'notice' }),
+      main,
+    );
     if (!auth.store.key()) {
-      mount(main, signInForm(auth, () => void run(), message));
+      mount(
+        main,
+        signInForm(auth, () => void run(), message),
+      );
       return;
     }
     mount(main, loading());
@@ -139,7 +190,12 @@ export function startPage<W>(page: PageName, render: (who: W, main: HTMLElement)
       mount(main, h('div', { class: 'notice error', role: 'alert' }, errorText(err), ' ', h('button', { type: 'button', class: 'link', onclick: () => void run() }, t('retry'))));
       return;
     }
-    mount(root, header(page, auth.who(who), auth.store, () => void run()), h('div', { id: 'notice', 'aria-live': 'polite' }), main);
+    mount(
+      root,
+      header(page, auth.who(who), auth.store, () => void run()),
+      h('div', { id: 'notice', 'aria-live': 'polite' }),
+      main,
+    );
     mount(main);
     await render(who, main);
   };

@@ -14,8 +14,19 @@ import { listModelsRoute, modelExists, retrieveModelRoute } from './routes/model
 import { bearerKey, errors, requestId, sendBadGateway, sendJson } from './wire.js';
 
 export const routes: Route[] = [
-  chatRoute, completionsRoute, embeddingsRoute, imageGenerationsRoute, imageEditsRoute, imageVariationsRoute,
-  transcriptionsRoute, translationsRoute, speechRoute, moderationsRoute, responsesRoute, listModelsRoute, retrieveModelRoute,
+  chatRoute,
+  completionsRoute,
+  embeddingsRoute,
+  imageGenerationsRoute,
+  imageEditsRoute,
+  imageVariationsRoute,
+  transcriptionsRoute,
+  translationsRoute,
+  speechRoute,
+  moderationsRoute,
+  responsesRoute,
+  listModelsRoute,
+  retrieveModelRoute,
 ];
 
 export interface RecordedRequest {
@@ -86,7 +97,7 @@ export async function createMockOpenAI(opts: MockOptions = {}): Promise<MockOpen
 
   async function control(req: IncomingMessage, res: ServerResponse, path: string): Promise<void> {
     const parts = path.split('/').filter(Boolean).map(decodeURIComponent); // ['__mock', ...]
-    const body = req.method === 'GET' ? {} : parseJsonObject(await readRaw(req)) ?? {};
+    const body = req.method === 'GET' ? {} : (parseJsonObject(await readRaw(req)) ?? {});
     if (req.method === 'PUT' && parts[1] === 'keys' && parts[2] && parts.length === 3) state.script(parts[2], body as KeyBehaviour);
     else if (req.method === 'POST' && parts[1] === 'keys' && parts[2] && parts[3] === 'failures') state.fail(parts[2], body as unknown as Failure);
     else if (req.method === 'PUT' && parts[1] === 'orgs' && parts[2]) state.scriptOrganization(parts[2], body as { rpm?: number; tpm?: number });
@@ -152,11 +163,16 @@ export async function createMockOpenAI(opts: MockOptions = {}): Promise<MockOpen
     if (record) {
       if (requests.length >= recordLimit) requests.shift();
       requests.push({
-        id, method: req.method ?? 'GET', path, key, headers: { ...req.headers },
+        id,
+        method: req.method ?? 'GET',
+        path,
+        key,
+        headers: { ...req.headers },
         json: route.body === 'json' ? json : null,
-        multipart: route.body === 'multipart'
-          ? { fields: multipart.fields, files: multipart.files.map((f) => ({ field: f.field, filename: f.filename, contentType: f.contentType, size: f.data.length })) }
-          : null,
+        multipart:
+          route.body === 'multipart'
+            ? { fields: multipart.fields, files: multipart.files.map((f) => ({ field: f.field, filename: f.filename, contentType: f.contentType, size: f.data.length })) }
+            : null,
         receivedAt: started,
       });
     }
@@ -167,7 +183,7 @@ export async function createMockOpenAI(opts: MockOptions = {}): Promise<MockOpen
       return;
     }
     const rawModel = route.body === 'multipart' ? multipart.fields.model : json.model;
-    const model = typeof rawModel === 'string' && rawModel.length > 0 ? rawModel : route.defaultModel ?? '';
+    const model = typeof rawModel === 'string' && rawModel.length > 0 ? rawModel : (route.defaultModel ?? '');
     if (behaviour.valid === false) return sendJson(res, 401, errors.invalidKey(key), headers);
     const failure = state.takeFailure(key);
     if (failure) return answerFailure({ res, headers, key, model }, failure);

@@ -31,11 +31,7 @@ export function errorBody(message: string, type: string, code: string | null = n
 /** The errors OpenAI actually sends, word for word where tools match on the text. */
 export const errors = {
   invalidKey: (key: string) =>
-    errorBody(
-      `Incorrect API key provided: ${redactKey(key)}. You can find your API key at https://platform.openai.com/account/api-keys.`,
-      'invalid_request_error',
-      'invalid_api_key',
-    ),
+    errorBody(`Incorrect API key provided: ${redactKey(key)}. You can find your API key at https://platform.openai.com/account/api-keys.`, 'invalid_request_error', 'invalid_api_key'),
   missingKey: () =>
     errorBody(
       "You didn't provide an API key. You need to provide your API key in an Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY), or as the password field (with blank username) if you're accessing the API from your browser and are prompted for a username. You can obtain an API key from https://platform.openai.com/account/api-keys.",
@@ -53,11 +49,9 @@ export const errors = {
       kind,
       'rate_limit_exceeded',
     ),
-  serverError: () =>
-    errorBody('The server had an error while processing your request. Sorry about that!', 'server_error'),
+  serverError: () => errorBody('The server had an error while processing your request. Sorry about that!', 'server_error'),
   overloaded: () => errorBody('The engine is currently overloaded, please try again later.', 'server_error'),
-  modelNotFound: (model: string) =>
-    errorBody(`The model \`${model}\` does not exist or you do not have access to it.`, 'invalid_request_error', 'model_not_found', 'model'),
+  modelNotFound: (model: string) => errorBody(`The model \`${model}\` does not exist or you do not have access to it.`, 'invalid_request_error', 'model_not_found', 'model'),
   badJson: () =>
     errorBody(
       "We could not parse the JSON body of your request. (HINT: This likely means you aren't using your HTTP library correctly. The OpenAI API expects a JSON payload, but what was sent was not valid JSON. If you have trouble figuring out how to fix this, please contact us through our help center at help.openai.com.)",
@@ -65,8 +59,7 @@ export const errors = {
     ),
   missingParam: (param: string) => errorBody(`Missing required parameter: '${param}'.`, 'invalid_request_error', 'missing_required_parameter', param),
   invalidParam: (param: string, message: string) => errorBody(message, 'invalid_request_error', 'invalid_value', param),
-  unknownUrl: (method: string, path: string) =>
-    errorBody(`Invalid URL (${method} ${path})`, 'invalid_request_error'),
+  unknownUrl: (method: string, path: string) => errorBody(`Invalid URL (${method} ${path})`, 'invalid_request_error'),
 };
 
 /** OpenAI shows the first 3 and last 4 characters of a wrong key. */

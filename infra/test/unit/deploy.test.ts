@@ -19,9 +19,9 @@ describe('deployment files', function () {
   const file = join(repoRoot, 'infra', 'deploy', 'docker-compose.yml');
   const env = { ...process.env, YUGONG_ADMIN_TOKEN: 'x'.repeat(32), YUGONG_SECRET_KEY: 'ab'.repeat(32) };
 
-  it('the compose file is valid', function () {
+  it('the compose file is valid', () => {
     const cmd = composeCommand();
-    assert.ok(cmd, 'no compose tool: `npm test` installs Debian\'s docker-compose; install it or the docker compose plugin');
+    assert.ok(cmd, "no compose tool: `npm test` installs Debian's docker-compose; install it or the docker compose plugin");
     const [bin, ...pre] = cmd;
     const r = spawnSync(bin ?? 'docker-compose', [...pre, '-f', file, 'config', '-q'], { env, encoding: 'utf8' });
     assert.equal(r.status, 0, r.stderr);
@@ -57,7 +57,10 @@ describe('Kubernetes manifests', () => {
           assert.ok(ports.has(c[probe].httpGet.port), `${d.metadata.name}: ${probe} on a declared port`);
         }
         const env = Object.fromEntries((c.env ?? []).map((e: { name: string; value: string }) => [e.name, e.value]));
-        assert.ok(c.envFrom.some((e: any) => e.secretRef?.name === 'yugong'), `${d.metadata.name}: secrets from the Secret`);
+        assert.ok(
+          c.envFrom.some((e: any) => e.secretRef?.name === 'yugong'),
+          `${d.metadata.name}: secrets from the Secret`,
+        );
         if (d.metadata.name === 'yugong-proxy') {
           assert.ok(Number(env.YUGONG_SHUTDOWN_GRACE_MS) / 1000 < pod.terminationGracePeriodSeconds, 'the drain fits in the termination grace period');
           assert.equal(c.readinessProbe.httpGet.path, '/readyz');

@@ -78,16 +78,18 @@ describe('bad setups fail with a clear message', () => {
   });
 
   it('says so when there is no apt-get at all', () => {
-    expectInfraError(
-      () => ensureDebPackages([{ name: 'clickhouse-server', binary: 'clickhouse-server' }], fakeMachine([], true)),
-      'APT_UNAVAILABLE',
-      /no apt-get/,
-    );
+    expectInfraError(() => ensureDebPackages([{ name: 'clickhouse-server', binary: 'clickhouse-server' }], fakeMachine([], true)), 'APT_UNAVAILABLE', /no apt-get/);
   });
 
   it('installs only what is missing, and nothing when all is present', () => {
     const present = fakeMachine(['redis-server', 'clickhouse-server', 'apt-get'], true);
-    ensureDebPackages([{ name: 'redis-server', binary: 'redis-server' }, { name: 'clickhouse-server', binary: 'clickhouse-server' }], present);
+    ensureDebPackages(
+      [
+        { name: 'redis-server', binary: 'redis-server' },
+        { name: 'clickhouse-server', binary: 'clickhouse-server' },
+      ],
+      present,
+    );
     assert.deepEqual(present.ran, []);
   });
 
@@ -113,7 +115,11 @@ describe('bad setups fail with a clear message', () => {
     const port = (server.address() as { port: number }).port;
     try {
       const def = fakeService(scratch(), { ports: [{ name: 'redis', port }] });
-      await expectInfraRejection(startService(def, () => undefined), 'PORT_IN_USE', new RegExp(`port ${port} \\(redis\\) is already in use`));
+      await expectInfraRejection(
+        startService(def, () => undefined),
+        'PORT_IN_USE',
+        new RegExp(`port ${port} \\(redis\\) is already in use`),
+      );
       assert.equal(readPid(def.pidFile), null, 'nothing was started');
     } finally {
       server.close();
@@ -122,7 +128,11 @@ describe('bad setups fail with a clear message', () => {
 
   it('stops a service that never becomes healthy and shows its log tail', async () => {
     const def = fakeService(scratch());
-    await expectInfraRejection(startService(def, () => undefined), 'UNHEALTHY', /did not become healthy[\s\S]*cannot open data directory/);
+    await expectInfraRejection(
+      startService(def, () => undefined),
+      'UNHEALTHY',
+      /did not become healthy[\s\S]*cannot open data directory/,
+    );
     const pid = readPid(def.pidFile);
     assert.ok(pid === null || !isOurs(pid, def.markers), 'the unhealthy process was stopped');
   });
@@ -132,7 +142,11 @@ describe('bad setups fail with a clear message', () => {
     const script = join(dir, 'crash.cjs');
     writeFileSync(script, "console.error('fatal: config error'); process.exitCode = 3;\n");
     const def = fakeService(dir, { markers: [script], command: () => ({ command: process.execPath, args: [script] }), healthTimeoutMs: 10_000 });
-    await expectInfraRejection(startService(def, () => undefined), 'EXITED', /exited \(code 3\)[\s\S]*fatal: config error/);
+    await expectInfraRejection(
+      startService(def, () => undefined),
+      'EXITED',
+      /exited \(code 3\)[\s\S]*fatal: config error/,
+    );
   });
 
   it('rejects a port variable that is not a port', () => {

@@ -48,11 +48,17 @@ describe('the dev supervisor', function () {
     assert.ok(crashing.starts >= 3, `started ${crashing.starts} times`);
     const delays = lines.filter((l) => l.includes('crashing exited')).map((l) => Number(/restarting in ([\d.]+) s/.exec(l)?.[1]));
     assert.deepEqual(delays.slice(0, 3), [0.1, 0.2, 0.4], lines.join('\n'));
-    assert.ok(delays.every((d) => d <= 0.4), 'the delay is capped');
+    assert.ok(
+      delays.every((d) => d <= 0.4),
+      'the delay is capped',
+    );
     assert.ok(lines.some((l) => l.includes('crashing is back')));
     assert.equal(steady.starts, 1, 'a crash of one service leaves the others alone');
     assert.equal(s.status()[1]?.pid, steadyPid);
-    assert.ok(s.status().every((e) => !alive(e.pid)), 'stop ends every service');
+    assert.ok(
+      s.status().every((e) => !alive(e.pid)),
+      'stop ends every service',
+    );
   });
 
   it('never restarts anything once stopped', async () => {

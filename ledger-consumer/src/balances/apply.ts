@@ -1,7 +1,19 @@
 import { Cluster, type ChainableCommander } from 'ioredis';
 import {
-  ACCOUNT_COUNTERS, encodeAccount, encodeAccountDisabled, encodeAccountSettings, encodeApiKey, encodeApiKeyRevoked, encodeNotice, encodeUpstreamKey, redisKeys, withUpstreamStatus,
-  type ChangeNotice, type EventOf, type RedisClient, type YugongEvent,
+  ACCOUNT_COUNTERS,
+  encodeAccount,
+  encodeAccountDisabled,
+  encodeAccountSettings,
+  encodeApiKey,
+  encodeApiKeyRevoked,
+  encodeNotice,
+  encodeUpstreamKey,
+  redisKeys,
+  withUpstreamStatus,
+  type ChangeNotice,
+  type EventOf,
+  type RedisClient,
+  type YugongEvent,
 } from '@yugong/schemas';
 import { creditLua, settleUsageLua } from './scripts.js';
 
@@ -124,10 +136,11 @@ export function createBalanceApplier(redis: RedisClient, dedupeTtlSeconds: numbe
       case 'upstream.key.disabled':
       case 'upstream.key.enabled': {
         const field = e.data.keyId;
-        const next = e.type === 'upstream.key.added'
-          ? { ...e.data, status: 'active' as const, reason: '', changedAt: e.time }
-          // A health change of a key removed since (a replay, or a node that had not heard yet) revives nothing.
-          : withUpstreamStatus(await redis.hget(redisKeys.upstreamKeys(), field), e.type === 'upstream.key.disabled' ? 'disabled' : 'active', e.data.reason, e.time);
+        const next =
+          e.type === 'upstream.key.added'
+            ? { ...e.data, status: 'active' as const, reason: '', changedAt: e.time }
+            : // A health change of a key removed since (a replay, or a node that had not heard yet) revives nothing.
+              withUpstreamStatus(await redis.hget(redisKeys.upstreamKeys(), field), e.type === 'upstream.key.disabled' ? 'disabled' : 'active', e.data.reason, e.time);
         if (!next) return;
         await redis.hset(redisKeys.upstreamKeys(), field, encodeUpstreamKey(next));
         await notify({ type: 'upstream', keyId: field });

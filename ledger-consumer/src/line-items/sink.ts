@@ -1,6 +1,16 @@
 import type { ClickHouseClient } from '@clickhouse/client';
 import {
-  LINE_ITEMS_FEED, creditColumns, lineItemColumns, sqlString, sqlStringSet, toClickHouseDateTime, toCreditRow, toLineItemRow, type EventOf, type EventType, type YugongEvent,
+  LINE_ITEMS_FEED,
+  creditColumns,
+  lineItemColumns,
+  sqlString,
+  sqlStringSet,
+  toClickHouseDateTime,
+  toCreditRow,
+  toLineItemRow,
+  type EventOf,
+  type EventType,
+  type YugongEvent,
 } from '@yugong/schemas';
 import type { LedgerMetrics } from '../metrics.js';
 import type { ReplicaSet } from './replicas.js';

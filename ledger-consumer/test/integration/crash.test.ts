@@ -34,16 +34,26 @@ describe('ledger killed (SIGKILL) at every point of the apply/commit sequence', 
   const start = (killAt?: string) => {
     const child = spawn(process.execPath, [MAIN], {
       env: {
-        ...process.env, ...env, YUGONG_CLICKHOUSE_DATABASE: database, YUGONG_GROUP_SUFFIX: `-crash-${uid}`, YUGONG_LEDGER_PORT: '0', YUGONG_LOG_LEVEL: 'error',
-        YUGONG_CLICKHOUSE_BATCH_MAX_WAIT_MS: '50', YUGONG_KAFKA_SESSION_TIMEOUT_MS: '6000', KAFKAJS_NO_PARTITIONER_WARNING: '1', ...(killAt ? { YUGONG_FAULT_KILL_AT: killAt } : {}),
+        ...process.env,
+        ...env,
+        YUGONG_CLICKHOUSE_DATABASE: database,
+        YUGONG_GROUP_SUFFIX: `-crash-${uid}`,
+        YUGONG_LEDGER_PORT: '0',
+        YUGONG_LOG_LEVEL: 'error',
+        YUGONG_CLICKHOUSE_BATCH_MAX_WAIT_MS: '50',
+        YUGONG_KAFKA_SESSION_TIMEOUT_MS: '6000',
+        KAFKAJS_NO_PARTITIONER_WARNING: '1',
+        ...(killAt ? { YUGONG_FAULT_KILL_AT: killAt } : {}),
       },
       stdio: ['ignore', 'ignore', 'inherit'],
     });
     children.add(child);
-    const exited = new Promise<NodeJS.Signals | number | null>((resolve) => child.once('exit', (code, signal) => {
-      children.delete(child);
-      resolve(signal ?? code);
-    }));
+    const exited = new Promise<NodeJS.Signals | number | null>((resolve) =>
+      child.once('exit', (code, signal) => {
+        children.delete(child);
+        resolve(signal ?? code);
+      }),
+    );
     return { child, exited };
   };
   const send = async (events: YugongEvent[]) => {
@@ -98,14 +108,27 @@ describe('ledger killed (SIGKILL) at every point of the apply/commit sequence', 
         const batch: YugongEvent[] = [];
         for (let i = 0; i < 25; i++, n++) {
           const list = BigInt(1000 + n);
-          const e = n % 3 === 0
-            ? makeEvent('usage.recorded', { id: `usage:${root}:${n}`, source: 't', accountPath: [root], data: sampleUsage({ requestId: randomUUID(), costs: [list.toString()] }) })
-            : makeEvent('usage.recorded', { id: `usage:${root}:${n}`, source: 't', accountPath: [root, kid], data: sampleUsage({ requestId: randomUUID(), costs: [list.toString(), ((list * 3n) / 2n).toString()] }) });
+          const e =
+            n % 3 === 0
+              ? makeEvent('usage.recorded', { id: `usage:${root}:${n}`, source: 't', accountPath: [root], data: sampleUsage({ requestId: randomUUID(), costs: [list.toString()] }) })
+              : makeEvent('usage.recorded', {
+                  id: `usage:${root}:${n}`,
+                  source: 't',
+                  accountPath: [root, kid],
+                  data: sampleUsage({ requestId: randomUUID(), costs: [list.toString(), ((list * 3n) / 2n).toString()] }),
+                });
           batch.push(e);
         }
         const amount = BigInt(1_000_000 + round);
         credited += amount;
-        batch.push(makeEvent('credit.granted', { id: `credit:${root}:${round}:${point}`, source: 't', accountPath: [root], data: { accountId: root, amountNano: amount.toString(), note: '', idempotencyKey: `${round}${point}`, grantedBy: 't' } }));
+        batch.push(
+          makeEvent('credit.granted', {
+            id: `credit:${root}:${round}:${point}`,
+            source: 't',
+            accountPath: [root],
+            data: { accountId: root, amountNano: amount.toString(), note: '', idempotencyKey: `${round}${point}`, grantedBy: 't' },
+          }),
+        );
         usageEvents.push(...batch.filter((e) => e.type === 'usage.recorded'));
         await send(batch);
         // Sent again: a producer retry after a lost acknowledgement.
@@ -121,14 +144,22 @@ describe('ledger killed (SIGKILL) at every point of the apply/commit sequence', 
     const clean = start();
     const total = usageEvents.length;
     await waitFor('every usage event in Redis', async () => Number(await redis.hget(redisKeys.account(root, root), 'requests')) >= total || null, 120_000);
-    await waitFor('every line item in ClickHouse', async () => {
-      const [r] = await (await ch.query({ query: `SELECT count() AS n FROM line_items WHERE root_account_id = '${root}'`, format: 'JSONEachRow' })).json<{ n: string }>();
-      return Number(r?.n) >= total || null;
-    }, 120_000);
-    await waitFor('every top-up in ClickHouse', async () => {
-      const [r] = await (await ch.query({ query: `SELECT count() AS n FROM credits WHERE root_account_id = '${root}'`, format: 'JSONEachRow' })).json<{ n: string }>();
-      return Number(r?.n) >= 9 || null;
-    }, 120_000);
+    await waitFor(
+      'every line item in ClickHouse',
+      async () => {
+        const [r] = await (await ch.query({ query: `SELECT count() AS n FROM line_items WHERE root_account_id = '${root}'`, format: 'JSONEachRow' })).json<{ n: string }>();
+        return Number(r?.n) >= total || null;
+      },
+      120_000,
+    );
+    await waitFor(
+      'every top-up in ClickHouse',
+      async () => {
+        const [r] = await (await ch.query({ query: `SELECT count() AS n FROM credits WHERE root_account_id = '${root}'`, format: 'JSONEachRow' })).json<{ n: string }>();
+        return Number(r?.n) >= 9 || null;
+      },
+      120_000,
+    );
     // Let anything that would be a second apply arrive before judging.
     await new Promise((r) => setTimeout(r, 1500));
     clean.child.kill('SIGTERM');
@@ -144,17 +175,33 @@ describe('ledger killed (SIGKILL) at every point of the apply/commit sequence', 
     assert.equal(rootHash.credited, credited.toString(), 'each credit applied once');
     assert.equal(BigInt(rootHash.credited ?? '0') - BigInt(rootHash.spent ?? '0'), credited - sum(0), 'balance = credits − line items');
 
-    const [li] = await (await ch.query({
-      query: `SELECT count() AS n, uniqExact(event_id) AS u, toString(sum(costs_nano[1])) AS cost FROM line_items WHERE root_account_id = '${root}'`, format: 'JSONEachRow',
-    })).json<{ n: string; u: string; cost: string }>();
+    const [li] = await (
+      await ch.query({
+        query: `SELECT count() AS n, uniqExact(event_id) AS u, toString(sum(costs_nano[1])) AS cost FROM line_items WHERE root_account_id = '${root}'`,
+        format: 'JSONEachRow',
+      })
+    ).json<{ n: string; u: string; cost: string }>();
     assert.deepEqual([Number(li?.n), Number(li?.u), li?.cost], [total, total, sum(0).toString()], 'count() = uniqExact(event_id), costs equal');
-    const [rollup] = await (await ch.query({ query: `SELECT toString(sum(requests)) AS n, toString(sum(cost_nano)) AS cost FROM usage_daily WHERE account_id = '${root}'`, format: 'JSONEachRow' })).json<{ n: string; cost: string }>();
+    const [rollup] = await (
+      await ch.query({ query: `SELECT toString(sum(requests)) AS n, toString(sum(cost_nano)) AS cost FROM usage_daily WHERE account_id = '${root}'`, format: 'JSONEachRow' })
+    ).json<{ n: string; cost: string }>();
     assert.deepEqual([Number(rollup?.n), rollup?.cost], [total, sum(0).toString()], 'rollups equal the raw sums');
     const drifts = await reconcile(redis, ch, [root, kid]);
     assert.equal(drifts.length, 2);
-    assert.deepEqual(drifts.map((d) => d.drift), [0n, 0n], 'reconcile: no drift');
-    assert.deepEqual(drifts.map((d) => d.creditDrift), [0n, 0n], 'reconcile: credits in ClickHouse once each');
-    const [credits] = await (await ch.query({ query: `SELECT count() AS n, uniqExact(event_id) AS u FROM credits WHERE root_account_id = '${root}'`, format: 'JSONEachRow' })).json<{ n: string; u: string }>();
+    assert.deepEqual(
+      drifts.map((d) => d.drift),
+      [0n, 0n],
+      'reconcile: no drift',
+    );
+    assert.deepEqual(
+      drifts.map((d) => d.creditDrift),
+      [0n, 0n],
+      'reconcile: credits in ClickHouse once each',
+    );
+    const [credits] = await (await ch.query({ query: `SELECT count() AS n, uniqExact(event_id) AS u FROM credits WHERE root_account_id = '${root}'`, format: 'JSONEachRow' })).json<{
+      n: string;
+      u: string;
+    }>();
     assert.deepEqual([credits?.n, credits?.u], ['9', '9'], 'each top-up written once despite the kills');
   });
 
@@ -183,17 +230,25 @@ describe('ledger killed (SIGKILL) at every point of the apply/commit sequence', 
     }
     assert.equal(await Promise.race([victim.exited, new Promise((r) => setTimeout(() => r('still alive'), 30_000))]), 'SIGKILL', 'the victim killed itself mid-batch');
     const perRoot = n / roots.length;
-    await waitFor('every event applied by the survivor', async () => {
-      const counts = await Promise.all(roots.map((r) => redis.hget(redisKeys.account(r, r), 'requests')));
-      return counts.every((c) => Number(c) >= perRoot) ? true : null;
-    }, 120_000);
+    await waitFor(
+      'every event applied by the survivor',
+      async () => {
+        const counts = await Promise.all(roots.map((r) => redis.hget(redisKeys.account(r, r), 'requests')));
+        return counts.every((c) => Number(c) >= perRoot) ? true : null;
+      },
+      120_000,
+    );
     // The line-items group takes over the dead member's partitions on its own clock: wait for it
     // too before the survivor is stopped (nothing would write what it had not yet written).
     const set = roots.map((r) => `'${r}'`).join(',');
-    await waitFor('every line item', async () => {
-      const [r] = await (await ch.query({ query: `SELECT count() AS n FROM line_items WHERE root_account_id IN (${set})`, format: 'JSONEachRow' })).json<{ n: string }>();
-      return Number(r?.n) >= n || null;
-    }, 120_000);
+    await waitFor(
+      'every line item',
+      async () => {
+        const [r] = await (await ch.query({ query: `SELECT count() AS n FROM line_items WHERE root_account_id IN (${set})`, format: 'JSONEachRow' })).json<{ n: string }>();
+        return Number(r?.n) >= n || null;
+      },
+      120_000,
+    );
     await new Promise((r) => setTimeout(r, 1500));
     assert.equal(survivor.child.exitCode, null, 'the survivor kept running');
     survivor.child.kill('SIGTERM');
@@ -202,8 +257,15 @@ describe('ledger killed (SIGKILL) at every point of the apply/commit sequence', 
       const h = await redis.hgetall(redisKeys.account(r, r));
       assert.deepEqual([Number(h.requests), h.spent], [perRoot, sent.get(r)?.toString()], `${r}: each event applied once`);
     }
-    const [li] = await (await ch.query({ query: `SELECT count() AS n, uniqExact(event_id) AS u FROM line_items WHERE root_account_id IN (${set})`, format: 'JSONEachRow' })).json<{ n: string; u: string }>();
+    const [li] = await (await ch.query({ query: `SELECT count() AS n, uniqExact(event_id) AS u FROM line_items WHERE root_account_id IN (${set})`, format: 'JSONEachRow' })).json<{
+      n: string;
+      u: string;
+    }>();
     assert.deepEqual([Number(li?.n), Number(li?.u)], [n, n], 'count() = uniqExact(event_id)');
-    assert.deepEqual((await reconcile(redis, ch, roots)).map((d) => d.drift), roots.map(() => 0n), 'reconcile: no drift');
+    assert.deepEqual(
+      (await reconcile(redis, ch, roots)).map((d) => d.drift),
+      roots.map(() => 0n),
+      'reconcile: no drift',
+    );
   });
 });

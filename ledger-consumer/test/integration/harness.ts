@@ -36,12 +36,23 @@ export async function startHarness(): Promise<Harness> {
   const groupSuffix = `-${randomUUID()}`;
   const ledger = await startLedger({
     config: { dedupeTtlSeconds: 3600, clickhouseMaxWaitMs: 100, groupSuffix },
-    kafka, redis, clickhouse: [clickhouse], log: pino({ level: 'silent' }), metrics,
+    kafka,
+    redis,
+    clickhouse: [clickhouse],
+    log: pino({ level: 'silent' }),
+    metrics,
   });
   const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
   await producer.connect();
   return {
-    kafka, redis, clickhouse, producer, ledger, metrics, database, groupSuffix,
+    kafka,
+    redis,
+    clickhouse,
+    producer,
+    ledger,
+    metrics,
+    database,
+    groupSuffix,
     async send(events) {
       for (const e of events) {
         await producer.send({ topic: topicFor(e.type), acks: -1, messages: [{ key: partitionKeyFor(e), value: JSON.stringify(e) }] });

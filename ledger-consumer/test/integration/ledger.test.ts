@@ -23,15 +23,31 @@ describe('ledger on real Kafka, Redis and ClickHouse', function () {
     await h.send([
       makeEvent('account.created', { id: `acct:${root}`, source: 't', accountPath: [root], data: { accountId: root, parentId: null, name: 'Acme', ...settings } }),
       makeEvent('account.created', { id: `acct:${child}`, source: 't', accountPath: [root, child], data: { accountId: child, parentId: root, name: 'Kid', ...settings, multiplierPpm: 1_500_000 } }),
-      makeEvent('credit.granted', { id: `credit:${root}:1`, source: 't', accountPath: [root], data: { accountId: root, amountNano: '50000000000', note: 'top-up', idempotencyKey: '1', grantedBy: 'op' } }),
+      makeEvent('credit.granted', {
+        id: `credit:${root}:1`,
+        source: 't',
+        accountPath: [root],
+        data: { accountId: root, amountNano: '50000000000', note: 'top-up', idempotencyKey: '1', grantedBy: 'op' },
+      }),
       makeEvent('apikey.created', {
-        id: `key:k1-${root}`, source: 't', accountPath: [root, child],
+        id: `key:k1-${root}`,
+        source: 't',
+        accountPath: [root, child],
         data: { keyId: `k1-${root}`, accountId: child, hash, prefix: 'sk-yg-te', name: 'ci', models: ['gpt-4o'], limits: { rpm: 60, tpm: null }, ipAllowlist: null, origins: null, expiresAt: null },
       }),
-      u1, u1, u2, // u1 delivered twice
+      u1,
+      u1,
+      u2, // u1 delivered twice
     ]);
     // The same credit delivered again (a producer retry) is applied once.
-    await h.send([makeEvent('credit.granted', { id: `credit:${root}:1`, source: 't', accountPath: [root], data: { accountId: root, amountNano: '50000000000', note: 'top-up', idempotencyKey: '1', grantedBy: 'op' } })]);
+    await h.send([
+      makeEvent('credit.granted', {
+        id: `credit:${root}:1`,
+        source: 't',
+        accountPath: [root],
+        data: { accountId: root, amountNano: '50000000000', note: 'top-up', idempotencyKey: '1', grantedBy: 'op' },
+      }),
+    ]);
 
     const acct = (id: string) => h.redis.hgetall(redisKeys.account(root, id));
     await h.waitFor('usage settled', async () => (await acct(child)).requests === '2' && (await acct(root)).requests === '2');
@@ -56,7 +72,14 @@ describe('ledger on real Kafka, Redis and ClickHouse', function () {
 
   it('sends invalid events to the dead-letter topic and keeps going, each bad line of a packed message alone', async () => {
     const root = `bad-${randomUUID().slice(0, 8)}`;
-    await h.producer.send({ topic: topics.usage, acks: -1, messages: [{ key: root, value: '{"not":"an event"}' }, { key: root, value: 'garbage' }] });
+    await h.producer.send({
+      topic: topics.usage,
+      acks: -1,
+      messages: [
+        { key: root, value: '{"not":"an event"}' },
+        { key: root, value: 'garbage' },
+      ],
+    });
     const good = makeEvent('usage.recorded', { id: `usage:${randomUUID()}`, source: 't', accountPath: [root], data: sampleUsage({ costs: ['7'] }) });
     await h.send([good]);
     // A packed message, as the proxy sends them: the good events around a bad line are applied.
@@ -92,13 +115,27 @@ describe('ledger on real Kafka, Redis and ClickHouse', function () {
     await h.send([
       makeEvent('account.created', { id: `acct:${root}`, source: 't', accountPath: [root], data: { accountId: root, parentId: null, name: 'R', ...settings } }),
       makeEvent('account.created', { id: `acct:${kid}`, source: 't', accountPath: [root, kid], data: { accountId: kid, parentId: root, name: 'K', ...settings, multiplierPpm: 2_000_000 } }),
-      ...Array.from({ length: 5 }, (_, i) => makeEvent('usage.recorded', { id: `usage:${root}:${i}`, source: 't', accountPath: [root, kid], data: sampleUsage({ costs: [String(1000 + i), String(2000 + 2 * i)] }) })),
-      ...[[root], [root, kid], [root]].map((path, i) => makeEvent('credit.granted', {
-        id: `credit:${root}:${i}`, source: 't', accountPath: path, data: { accountId: path.at(-1) ?? root, amountNano: String(1_000_000 * (i + 1)), note: '', idempotencyKey: `k${i}`, grantedBy: 'operator' },
-      })),
+      ...Array.from({ length: 5 }, (_, i) =>
+        makeEvent('usage.recorded', { id: `usage:${root}:${i}`, source: 't', accountPath: [root, kid], data: sampleUsage({ costs: [String(1000 + i), String(2000 + 2 * i)] }) }),
+      ),
+      ...[[root], [root, kid], [root]].map((path, i) =>
+        makeEvent('credit.granted', {
+          id: `credit:${root}:${i}`,
+          source: 't',
+          accountPath: path,
+          data: { accountId: path.at(-1) ?? root, amountNano: String(1_000_000 * (i + 1)), note: '', idempotencyKey: `k${i}`, grantedBy: 'operator' },
+        }),
+      ),
     ]);
     // Delivered twice: the credits table keeps one row each.
-    await h.send([makeEvent('credit.granted', { id: `credit:${root}:0`, source: 't', accountPath: [root], data: { accountId: root, amountNano: '1000000', note: '', idempotencyKey: 'k0', grantedBy: 'operator' } })]);
+    await h.send([
+      makeEvent('credit.granted', {
+        id: `credit:${root}:0`,
+        source: 't',
+        accountPath: [root],
+        data: { accountId: root, amountNano: '1000000', note: '', idempotencyKey: 'k0', grantedBy: 'operator' },
+      }),
+    ]);
     await h.waitFor('settled', async () => (await h.redis.hget(redisKeys.account(root, kid), 'requests')) === '5');
     await h.waitFor('line items', async () => {
       const rs = await h.clickhouse.query({ query: `SELECT count() AS n FROM line_items WHERE root_account_id = '${root}'`, format: 'JSONEachRow' });
@@ -110,13 +147,22 @@ describe('ledger on real Kafka, Redis and ClickHouse', function () {
     });
     await h.waitFor('credits applied', async () => (await h.redis.hget(redisKeys.account(root, root), 'credited')) === '4000000');
     const clean = await reconcile(h.redis, h.clickhouse, [root, kid]);
-    assert.deepEqual(clean.map((r) => [r.accountId, r.redisSpentNano, r.lineItemsNano, r.drift, r.creditedNano, r.creditsTableNano, r.creditDrift]), [
-      [root, 5010n, 5010n, 0n, 4_000_000n, 4_000_000n, 0n],
-      [kid, 10020n, 10020n, 0n, 2_000_000n, 2_000_000n, 0n],
-    ]);
+    assert.deepEqual(
+      clean.map((r) => [r.accountId, r.redisSpentNano, r.lineItemsNano, r.drift, r.creditedNano, r.creditsTableNano, r.creditDrift]),
+      [
+        [root, 5010n, 5010n, 0n, 4_000_000n, 4_000_000n, 0n],
+        [kid, 10020n, 10020n, 0n, 2_000_000n, 2_000_000n, 0n],
+      ],
+    );
     await h.redis.hincrby(redisKeys.account(root, kid), 'spent', 7);
     await h.redis.hincrby(redisKeys.account(root, root), 'credited', -5);
     const tampered = await reconcile(h.redis, h.clickhouse, [root, kid]);
-    assert.deepEqual(tampered.map((r) => [r.drift, r.creditDrift]), [[0n, -5n], [7n, 0n]]);
+    assert.deepEqual(
+      tampered.map((r) => [r.drift, r.creditDrift]),
+      [
+        [0n, -5n],
+        [7n, 0n],
+      ],
+    );
   });
 });

@@ -42,7 +42,8 @@ describe('ledger properties (fast-check, real Redis)', function () {
         const paths = [[ids[0]], [ids[0], ids[1]], [ids[0], ids[1], ids[2]]] as string[][];
         const settings = { name: 'p', multiplierPpm: 1_000_000, creditLimitNano: null, limits: { rpm: null, tpm: null }, models: null, ipAllowlist: null, expiresAt: null };
         const setup: YugongEvent[] = paths.map((path, i) =>
-          makeEvent('account.created', { id: `account:${ids[i]}:created`, source: 't', accountPath: path, data: { accountId: ids[i] ?? '', parentId: i ? (ids[i - 1] ?? null) : null, ...settings } }));
+          makeEvent('account.created', { id: `account:${ids[i]}:created`, source: 't', accountPath: path, data: { accountId: ids[i] ?? '', parentId: i ? (ids[i - 1] ?? null) : null, ...settings } }),
+        );
         await applier.apply(setup);
 
         // The model: multipliers as the proxy would price with them, and what each account owes.
@@ -54,10 +55,24 @@ describe('ledger properties (fast-check, real Redis)', function () {
         ops.forEach((o, n) => {
           if (o.kind === 'credit') {
             credited[o.account] = (credited[o.account] ?? 0n) + o.nano;
-            events.push(makeEvent('credit.granted', { id: `credit:${root}:${n}`, source: 't', accountPath: paths[o.account] ?? [], data: { accountId: ids[o.account] ?? '', amountNano: o.nano.toString(), note: '', idempotencyKey: String(n), grantedBy: 'p' } }));
+            events.push(
+              makeEvent('credit.granted', {
+                id: `credit:${root}:${n}`,
+                source: 't',
+                accountPath: paths[o.account] ?? [],
+                data: { accountId: ids[o.account] ?? '', amountNano: o.nano.toString(), note: '', idempotencyKey: String(n), grantedBy: 'p' },
+              }),
+            );
           } else if (o.kind === 'multiplier') {
             ppm[o.account] = o.ppm;
-            events.push(makeEvent('account.updated', { id: `account:${root}:updated:${n}`, source: 't', accountPath: paths[o.account] ?? [], data: { accountId: ids[o.account] ?? '', patch: { multiplierPpm: o.ppm } } }));
+            events.push(
+              makeEvent('account.updated', {
+                id: `account:${root}:updated:${n}`,
+                source: 't',
+                accountPath: paths[o.account] ?? [],
+                data: { accountId: ids[o.account] ?? '', patch: { multiplierPpm: o.ppm } },
+              }),
+            );
           } else {
             const path = paths[o.caller] ?? [];
             let factor = 1_000_000n;
@@ -68,15 +83,39 @@ describe('ledger properties (fast-check, real Redis)', function () {
               requests[d] = (requests[d] ?? 0) + 1;
               return c.toString();
             });
-            events.push(makeEvent('usage.recorded', {
-              id: `usage:${root}:${n}`, source: 't', accountPath: path,
-              data: {
-                requestId: `r${n}`, apiKeyId: 'key_p', endpoint: 'chat.completions', model: 'gpt-4o', status: 'ok', httpStatus: 200, errorCode: null, stream: false,
-                tokens: { prompt: 1, cached: 0, completion: 1, reasoning: 0, audioPrompt: 0, audioCompletion: 0, imagePrompt: 0, imageCompletion: 0 },
-                images: 0, imageSize: null, imageQuality: null, audioMs: 0, speechCharacters: 0, usageSource: 'upstream', costs, listCostNano: o.list.toString(),
-                priceVersion: 'v', holdId: null, attempts: [], upstreamKeyId: null, upstreamOrg: null, latencyMs: 1, ttftMs: null,
-              },
-            }));
+            events.push(
+              makeEvent('usage.recorded', {
+                id: `usage:${root}:${n}`,
+                source: 't',
+                accountPath: path,
+                data: {
+                  requestId: `r${n}`,
+                  apiKeyId: 'key_p',
+                  endpoint: 'chat.completions',
+                  model: 'gpt-4o',
+                  status: 'ok',
+                  httpStatus: 200,
+                  errorCode: null,
+                  stream: false,
+                  tokens: { prompt: 1, cached: 0, completion: 1, reasoning: 0, audioPrompt: 0, audioCompletion: 0, imagePrompt: 0, imageCompletion: 0 },
+                  images: 0,
+                  imageSize: null,
+                  imageQuality: null,
+                  audioMs: 0,
+                  speechCharacters: 0,
+                  usageSource: 'upstream',
+                  costs,
+                  listCostNano: o.list.toString(),
+                  priceVersion: 'v',
+                  holdId: null,
+                  attempts: [],
+                  upstreamKeyId: null,
+                  upstreamOrg: null,
+                  latencyMs: 1,
+                  ttftMs: null,
+                },
+              }),
+            );
           }
         });
 

@@ -30,7 +30,10 @@ describe('rebuild: balances recomputed from the event log into a fresh keyspace,
       makeEvent('account.created', { id: `account:${kid}:created`, source: 't', accountPath: [root, kid], data: { accountId: kid, parentId: root, ...settings } }),
       makeEvent('credit.granted', { id: `credit:${root}:1`, source: 't', accountPath: [root], data: { accountId: root, amountNano: '5000000', note: '', idempotencyKey: '1', grantedBy: 't' } }),
     ];
-    for (let i = 0; i < 20; i++) events.push(makeEvent('usage.recorded', { id: `usage:${root}:${i}`, source: 't', accountPath: [root, kid], data: sampleUsage({ requestId: randomUUID(), costs: [String(100 + i), String(150 + i)] }) }));
+    for (let i = 0; i < 20; i++)
+      events.push(
+        makeEvent('usage.recorded', { id: `usage:${root}:${i}`, source: 't', accountPath: [root, kid], data: sampleUsage({ requestId: randomUUID(), costs: [String(100 + i), String(150 + i)] }) }),
+      );
     await h.send(events);
     const want = { rootSpent: (100 * 20 + 190).toString(), kidSpent: (150 * 20 + 190).toString() };
     await h.waitFor('the events applied', async () => (await h.redis.hget(redisKeys.account(root, kid), 'requests')) === '20', 60_000);

@@ -26,30 +26,38 @@ describe('line items on two replicated ClickHouse servers (ZooKeeper)', function
   let cluster: ClickHouseCluster;
   let replicas: ClickHouseClient[];
   let n = 0;
-  const usage = (count: number): YugongEvent[] => Array.from({ length: count }, () => {
-    n++;
-    return makeEvent('usage.recorded', { id: `usage:${root}:${n}`, source: 't', accountPath: [root], data: sampleUsage({ requestId: randomUUID(), costs: [String(1000 + n)] }) });
-  });
+  const usage = (count: number): YugongEvent[] =>
+    Array.from({ length: count }, () => {
+      n++;
+      return makeEvent('usage.recorded', { id: `usage:${root}:${n}`, source: 't', accountPath: [root], data: sampleUsage({ requestId: randomUUID(), costs: [String(1000 + n)] }) });
+    });
   const totals = async (ch: ClickHouseClient) => {
-    const [row] = await (await ch.query({
-      query: `SELECT toString(count()) AS n, toString(uniqExact(event_id)) AS u, toString(sum(cost_nano)) AS cost,
+    const [row] = await (
+      await ch.query({
+        query: `SELECT toString(count()) AS n, toString(uniqExact(event_id)) AS u, toString(sum(cost_nano)) AS cost,
         (SELECT toString(sum(cost_nano)) FROM usage_daily WHERE account_id = '${root}') AS daily,
         (SELECT toString(sum(requests)) FROM usage_hourly WHERE account_id = '${root}') AS hourly
         FROM line_items WHERE root_account_id = '${root}'`,
-      format: 'JSONEachRow',
-    })).json<{ n: string; u: string; cost: string; daily: string; hourly: string }>();
+        format: 'JSONEachRow',
+      })
+    ).json<{ n: string; u: string; cost: string; daily: string; hourly: string }>();
     return row;
   };
   const expected = () => {
     const cost = Array.from({ length: n }, (_, i) => 1001 + i).reduce((a, b) => a + b, 0);
     return { n: String(n), u: String(n), cost: String(cost), daily: String(cost), hourly: String(n) };
   };
-  const bothHold = (what: string) => waitFor(what, async () => {
-    const [a, b] = await Promise.all(replicas.map(totals));
-    return JSON.stringify(a) === JSON.stringify(expected()) && JSON.stringify(b) === JSON.stringify(expected()) ? true : null;
-  }, 60_000).catch(async (err: Error) => {
-    throw new Error(`${err.message}: ${JSON.stringify(await Promise.all(replicas.map(totals)))} against ${JSON.stringify(expected())}`);
-  });
+  const bothHold = (what: string) =>
+    waitFor(
+      what,
+      async () => {
+        const [a, b] = await Promise.all(replicas.map(totals));
+        return JSON.stringify(a) === JSON.stringify(expected()) && JSON.stringify(b) === JSON.stringify(expected()) ? true : null;
+      },
+      60_000,
+    ).catch(async (err: Error) => {
+      throw new Error(`${err.message}: ${JSON.stringify(await Promise.all(replicas.map(totals)))} against ${JSON.stringify(expected())}`);
+    });
 
   before(async () => {
     cluster = await startClickHouseCluster(loadProfile('test'), { basePort: BASE_PORT, name: CLUSTER, fresh: true });
@@ -66,10 +74,16 @@ describe('line items on two replicated ClickHouse servers (ZooKeeper)', function
 
   it('the migrations make every table on both replicas, replicated, once', async () => {
     const first = await migrate(replicas[0]!, migrations, { cluster: CLUSTER });
-    assert.deepEqual(first.applied, migrations.map((m) => m.id));
+    assert.deepEqual(
+      first.applied,
+      migrations.map((m) => m.id),
+    );
     const second = await migrate(replicas[1]!, migrations, { cluster: CLUSTER });
     assert.deepEqual([second.applied, second.alreadyApplied], [[], migrations.map((m) => m.id)], 'the other replica sees them applied');
-    const engines = async (ch: ClickHouseClient) => (await (await ch.query({ query: 'SELECT name, engine FROM system.tables WHERE database = currentDatabase() ORDER BY name', format: 'JSONEachRow' })).json<{ name: string; engine: string }>()).map((t) => `${t.name} ${t.engine}`);
+    const engines = async (ch: ClickHouseClient) =>
+      (
+        await (await ch.query({ query: 'SELECT name, engine FROM system.tables WHERE database = currentDatabase() ORDER BY name', format: 'JSONEachRow' })).json<{ name: string; engine: string }>()
+      ).map((t) => `${t.name} ${t.engine}`);
     const [a, b] = await Promise.all(replicas.map(engines));
     assert.deepEqual(a, b);
     // Every table replicated but the Null table that feeds the rollups' views (it keeps nothing).
@@ -99,16 +113,17 @@ describe('line items on two replicated ClickHouse servers (ZooKeeper)', function
   });
 
   /** A replica's client that fails the feed's insert: before it is stored, or after (the answer lost). */
-  const dyingAtFeed = (ch: ClickHouseClient, stored: boolean) => new Proxy(ch, {
-    get(target, prop, receiver) {
-      if (prop !== 'insert') return Reflect.get(target, prop, receiver);
-      return async (params: Parameters<ClickHouseClient['insert']>[0]) => {
-        if (params.table !== LINE_ITEMS_FEED) return target.insert(params);
-        if (stored) await target.insert(params);
-        throw new Error('socket hang up');
-      };
-    },
-  });
+  const dyingAtFeed = (ch: ClickHouseClient, stored: boolean) =>
+    new Proxy(ch, {
+      get(target, prop, receiver) {
+        if (prop !== 'insert') return Reflect.get(target, prop, receiver);
+        return async (params: Parameters<ClickHouseClient['insert']>[0]) => {
+          if (params.table !== LINE_ITEMS_FEED) return target.insert(params);
+          if (stored) await target.insert(params);
+          throw new Error('socket hang up');
+        };
+      },
+    });
 
   for (const stored of [false, true]) {
     it(`a replica that stored line_items and died ${stored ? 'as it stored the rollups' : 'before the rollups'}: the next replica makes the rollups whole, once`, async () => {
@@ -125,14 +140,20 @@ describe('line items on two replicated ClickHouse servers (ZooKeeper)', function
     for (let i = 0; i < 3; i++) {
       await sink.write([makeEvent('usage.recorded', { id: `usage:${alike}:${i}`, source: 't', accountPath: [alike], time, data: sampleUsage({ requestId: randomUUID(), costs: ['5000'] }) })]);
     }
-    await waitFor('three requests in every rollup', async () => {
-      const [row] = await (await replicas[1]!.query({
-        query: `SELECT toString(sum(requests)) AS hourly, (SELECT toString(sum(requests)) FROM usage_daily WHERE account_id = '${alike}') AS daily,
+    await waitFor(
+      'three requests in every rollup',
+      async () => {
+        const [row] = await (
+          await replicas[1]!.query({
+            query: `SELECT toString(sum(requests)) AS hourly, (SELECT toString(sum(requests)) FROM usage_daily WHERE account_id = '${alike}') AS daily,
           (SELECT toString(sumMerge(requests_state)) FROM latency_hourly WHERE account_id = '${alike}') AS latency FROM usage_hourly WHERE account_id = '${alike}'`,
-        format: 'JSONEachRow',
-      })).json<Record<string, string>>();
-      return row?.hourly === '3' && row.daily === '3' && row.latency === '3' ? true : null;
-    }, 30_000);
+            format: 'JSONEachRow',
+          })
+        ).json<Record<string, string>>();
+        return row?.hourly === '3' && row.daily === '3' && row.latency === '3' ? true : null;
+      },
+      30_000,
+    );
   });
 
   it('with one replica killed, the sink writes through the other; the dead one catches up when back', async () => {

@@ -21,11 +21,14 @@ describe('ledger configuration', () => {
   });
 
   it('names every bad variable', () => {
-    assert.throws(() => loadConfig({ ...good, YUGONG_REDIS_URL: 'nope', YUGONG_LEDGER_PORT: '99999' }), (err: Error) => {
-      assert.match(err.message, /YUGONG_REDIS_URL/);
-      assert.match(err.message, /YUGONG_LEDGER_PORT/);
-      return true;
-    });
+    assert.throws(
+      () => loadConfig({ ...good, YUGONG_REDIS_URL: 'nope', YUGONG_LEDGER_PORT: '99999' }),
+      (err: Error) => {
+        assert.match(err.message, /YUGONG_REDIS_URL/);
+        assert.match(err.message, /YUGONG_LEDGER_PORT/);
+        return true;
+      },
+    );
     assert.throws(() => loadConfig({ ...good, YUGONG_CLICKHOUSE_DATABASE: 'x; DROP' }), /YUGONG_CLICKHOUSE_DATABASE/);
   });
 });

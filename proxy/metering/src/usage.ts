@@ -1,7 +1,14 @@
 import type { TokenCounts } from '@yugong/schemas';
 
 export const zeroTokens = (): TokenCounts => ({
-  prompt: 0, cached: 0, completion: 0, reasoning: 0, audioPrompt: 0, audioCompletion: 0, imagePrompt: 0, imageCompletion: 0,
+  prompt: 0,
+  cached: 0,
+  completion: 0,
+  reasoning: 0,
+  audioPrompt: 0,
+  audioCompletion: 0,
+  imagePrompt: 0,
+  imageCompletion: 0,
 });
 
 type Obj = Record<string, unknown>;

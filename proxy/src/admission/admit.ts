@@ -27,13 +27,9 @@ export interface LeaseAsk {
   share: number;
 }
 
-export type Refusal =
-  | { ok: false; reason: 'funds' | 'disabled'; account: string }
-  | { ok: false; reason: 'rpm' | 'tpm'; limit: number; retryAfterMs: number };
+export type Refusal = { ok: false; reason: 'funds' | 'disabled'; account: string } | { ok: false; reason: 'rpm' | 'tpm'; limit: number; retryAfterMs: number };
 
-export type Verdict =
-  | { ok: true; kind: 'hold' | 'lease'; units: number; keyRpmRemaining: number | null; keyTpmRemaining: number | null; windowResetMs: number; minute: number }
-  | Refusal;
+export type Verdict = { ok: true; kind: 'hold' | 'lease'; units: number; keyRpmRemaining: number | null; keyTpmRemaining: number | null; windowResetMs: number; minute: number } | Refusal;
 
 /** What goes back of a lease (or of a hold never used). */
 export interface LeaseReturn {
@@ -108,7 +104,8 @@ export function createAdmissionScripts(redis: RedisClient, replicas = 0, log?: L
    */
   function giveBackUnconfirmed(r: LeaseReturn, counter: 'leased' | 'held'): void {
     retry(() => release(r, counter), { attempts: 120, delayMs: 500 }).catch((err: unknown) =>
-      log?.error({ err: (err as Error).message, id: r.id }, 'an unconfirmed hold was not given back; it is released when it expires'));
+      log?.error({ err: (err as Error).message, id: r.id }, 'an unconfirmed hold was not given back; it is released when it expires'),
+    );
   }
 
   async function admit(req: AdmissionRequest, lease?: LeaseAsk): Promise<Verdict> {
@@ -139,7 +136,10 @@ export function createAdmissionScripts(redis: RedisClient, replicas = 0, log?: L
           if (replicas > 0) await confirmReplicated(redis, replicas, [redisKeys.account(req.root, req.root)]);
         } catch (err) {
           const id = verdict === 'lease' && lease ? lease.id : req.holdId;
-          giveBackUnconfirmed({ root: req.root, path: req.path, keyId: req.keyId, id, minute, unusedRequests: a, unusedTokens: req.tokens * a, unused: req.amounts.map((x) => x * BigInt(a)) }, verdict === 'lease' ? 'leased' : 'held');
+          giveBackUnconfirmed(
+            { root: req.root, path: req.path, keyId: req.keyId, id, minute, unusedRequests: a, unusedTokens: req.tokens * a, unused: req.amounts.map((x) => x * BigInt(a)) },
+            verdict === 'lease' ? 'leased' : 'held',
+          );
           throw err;
         }
         return { ok: true, kind: verdict === 'ok' ? 'hold' : 'lease', units: a, keyRpmRemaining: b >= 0 ? b : null, keyTpmRemaining: c >= 0 ? c : null, windowResetMs: windowLeft, minute };

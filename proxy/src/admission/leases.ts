@@ -122,7 +122,9 @@ export function createAdmitter(deps: { scripts: AdmissionScripts; nodeId: string
     if (l.closed || t >= l.closesAt || l.requestsLeft < 1 || l.tokensLeft < req.tokens || req.amounts.some((a, i) => (l.left[i] ?? 0n) < a)) return null;
     l.requestsLeft -= 1;
     l.tokensLeft -= req.tokens;
-    req.amounts.forEach((a, i) => (l.left[i] = (l.left[i] ?? 0n) - a));
+    req.amounts.forEach((a, i) => {
+      l.left[i] = (l.left[i] ?? 0n) - a;
+    });
     l.inFlight += 1;
     let finished = false;
     return {
@@ -154,10 +156,21 @@ export function createAdmitter(deps: { scripts: AdmissionScripts; nodeId: string
     if (!v.ok) return v;
     if (v.kind === 'hold') return heldAlone(req, v);
     const l: Lease = {
-      id, root: req.root, path: req.path, keyId: req.keyId, minute: v.minute, closesAt, units: v.units,
+      id,
+      root: req.root,
+      path: req.path,
+      keyId: req.keyId,
+      minute: v.minute,
+      closesAt,
+      units: v.units,
       left: req.amounts.map((a) => a * BigInt(v.units)),
-      requestsLeft: v.units, tokensLeft: req.tokens * v.units, keyRpmBase: v.keyRpmRemaining, keyTpmBase: v.keyTpmRemaining,
-      inFlight: 0, closed: false, timer: setTimeout(() => close(l), Math.max(0, closesAt - t)),
+      requestsLeft: v.units,
+      tokensLeft: req.tokens * v.units,
+      keyRpmBase: v.keyRpmRemaining,
+      keyTpmBase: v.keyTpmRemaining,
+      inFlight: 0,
+      closed: false,
+      timer: setTimeout(() => close(l), Math.max(0, closesAt - t)),
     };
     l.timer.unref();
     const previous = open.get(req.keyId);

@@ -3,8 +3,20 @@ import { accountId as accountIdSchema } from '@yugong/schemas';
 import { boundKeySettings, keyWithin, type KeyLimits } from './key-bounds.js';
 import type { AccountsService, AccountSummary } from './service.js';
 import {
-  accountInput, accountPatch, accountPatchInput, accountSettings, accountView, creditInput, disableInput, keyInput, keySettings, keyView,
-  multiplierInput, parseBody, protectedFields, sendResult,
+  accountInput,
+  accountPatch,
+  accountPatchInput,
+  accountSettings,
+  accountView,
+  creditInput,
+  disableInput,
+  keyInput,
+  keySettings,
+  keyView,
+  multiplierInput,
+  parseBody,
+  protectedFields,
+  sendResult,
 } from './inputs.js';
 import { sendApiError } from '../errors.js';
 
@@ -139,7 +151,13 @@ export function accountsRouter(service: AccountsService, scopeOf: (res: Response
     const limits = scopeOf(res).keyLimits;
     const key = limits ? await service.getKey(account, keyId) : null;
     if (limits && key && !keyWithin(limits, { ...key, expiresAt: key.expiresAt === null ? null : Date.parse(key.expiresAt) })) {
-      return sendApiError(res, 403, 'permission_denied', `Key "${keyId}" reaches further than the key you are using (models, limits, addresses, origins or expiry), so this key cannot revoke it.`, 'key_id');
+      return sendApiError(
+        res,
+        403,
+        'permission_denied',
+        `Key "${keyId}" reaches further than the key you are using (models, limits, addresses, origins or expiry), so this key cannot revoke it.`,
+        'key_id',
+      );
     }
     sendResult(res, await service.revokeKey(account.id, keyId), 200, (k) => ({ object: 'api_key', id: k.keyId, status: k.status }));
   });

@@ -74,11 +74,24 @@ export function adminRouter(service: AccountsService, adminToken: string, hooks:
       object: 'list',
       data: hooks.upstreamKeys().map((k) => ({
         // The secret's first characters only, as OpenAI's dashboard shows a key.
-        id: k.id, pool_id: k.poolId, base_url: k.baseUrl, organization: k.organization, models: k.models, weight: k.weight, key_prefix: k.secret.slice(0, 6),
-        status: k.status, reason: k.reason, cooling_for_ms: Math.max(0, k.cooldownUntil - now),
-        cooldown_until: k.cooldownUntil > now ? new Date(k.cooldownUntil).toISOString() : null, in_flight: k.inFlight,
-        limit_requests: k.limitRequests, remaining_requests: k.remainingRequests, limit_tokens: k.limitTokens, remaining_tokens: k.remainingTokens,
-        requests_reset_at: k.requestsResetAt ? new Date(k.requestsResetAt).toISOString() : null, tokens_reset_at: k.tokensResetAt ? new Date(k.tokensResetAt).toISOString() : null,
+        id: k.id,
+        pool_id: k.poolId,
+        base_url: k.baseUrl,
+        organization: k.organization,
+        models: k.models,
+        weight: k.weight,
+        key_prefix: k.secret.slice(0, 6),
+        status: k.status,
+        reason: k.reason,
+        cooling_for_ms: Math.max(0, k.cooldownUntil - now),
+        cooldown_until: k.cooldownUntil > now ? new Date(k.cooldownUntil).toISOString() : null,
+        in_flight: k.inFlight,
+        limit_requests: k.limitRequests,
+        remaining_requests: k.remainingRequests,
+        limit_tokens: k.limitTokens,
+        remaining_tokens: k.remainingTokens,
+        requests_reset_at: k.requestsResetAt ? new Date(k.requestsResetAt).toISOString() : null,
+        tokens_reset_at: k.tokensResetAt ? new Date(k.tokensResetAt).toISOString() : null,
       })),
     });
   });
@@ -87,11 +100,18 @@ export function adminRouter(service: AccountsService, adminToken: string, hooks:
   });
   for (const action of ['enable', 'disable'] as const) {
     r.post(`/upstreams/:id/${action}`, async (req, res) => {
-      sendResult(res, await andReload(await service.setUpstreamStatus(req.params.id ?? '', action === 'enable', `by operator`)), 200, (v) => ({ object: 'upstream_key', id: v.keyId, status: v.status }));
+      sendResult(res, await andReload(await service.setUpstreamStatus(req.params.id ?? '', action === 'enable', `by operator`)), 200, (v) => ({
+        object: 'upstream_key',
+        id: v.keyId,
+        status: v.status,
+      }));
     });
   }
   r.get('/prices', async (_req, res) => {
-    res.json({ object: 'list', data: (await service.priceVersions()).map((v) => ({ object: 'price_table', version: v.version, source: v.source, created_at: v.createdAt, models: v.models, current: v.current })) });
+    res.json({
+      object: 'list',
+      data: (await service.priceVersions()).map((v) => ({ object: 'price_table', version: v.version, source: v.source, created_at: v.createdAt, models: v.models, current: v.current })),
+    });
   });
   r.get('/prices/:version', async (req, res) => {
     const table = await service.priceTable(String(req.params.version ?? ''));

@@ -27,7 +27,16 @@ const multiplier = z.union([z.string(), z.number()]).transform((v, ctx) => {
 });
 const limit = z.number().int().min(1).max(100_000_000).nullable().optional();
 const names = z.array(z.string().min(1).max(200)).max(500).nullable().optional();
-const ips = z.array(z.string().max(64).refine((s) => parseCidr(s) !== null, 'must be an IP address or CIDR range (IPv4 or IPv6)')).max(100).nullable().optional();
+const ips = z
+  .array(
+    z
+      .string()
+      .max(64)
+      .refine((s) => parseCidr(s) !== null, 'must be an IP address or CIDR range (IPv4 or IPv6)'),
+  )
+  .max(100)
+  .nullable()
+  .optional();
 const when = z.string().datetime({ offset: true }).nullable().optional();
 
 /** The settings a generic update may change; balances, multiplier and ownership are not among them. */
@@ -43,9 +52,7 @@ const accountSettingsShape = {
 
 export const accountPatchInput = z.object(accountSettingsShape).strict();
 
-export const accountInput = z
-  .object({ id: accountSegment, parent_id: accountIdSchema.nullable().optional(), multiplier: multiplier.optional(), ...accountSettingsShape })
-  .strict();
+export const accountInput = z.object({ id: accountSegment, parent_id: accountIdSchema.nullable().optional(), multiplier: multiplier.optional(), ...accountSettingsShape }).strict();
 
 /** Fields a caller may read but only change through their own endpoint (or never). */
 export const protectedFields: Record<string, string> = {
@@ -90,12 +97,18 @@ export const keyInput = z
 
 export const upstreamInput = z
   .object({
-    base_url: z.string().url().regex(/^https?:\/\//, 'http(s) URL'),
+    base_url: z
+      .string()
+      .url()
+      .regex(/^https?:\/\//, 'http(s) URL'),
     key: z.string().min(1).max(500),
     organization: z.string().max(100).nullable().optional(),
     models: names,
     weight: z.number().int().min(1).max(1000).optional(),
-    pool_id: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/).optional(),
+    pool_id: z
+      .string()
+      .regex(/^[A-Za-z0-9_-]{1,64}$/)
+      .optional(),
   })
   .strict();
 
@@ -177,9 +190,20 @@ export function accountView(a: AccountSummary) {
 
 export function keyView(k: KeySummary) {
   return {
-    object: 'api_key', id: k.keyId, account_id: k.accountId, prefix: k.prefix, name: k.name, status: k.status,
-    models: k.models, rpm: k.rpm, tpm: k.tpm, ip_allowlist: k.ipAllowlist, origins: k.origins,
-    expires_at: k.expiresAt, created_at: k.createdAt, revoked_at: k.revokedAt,
+    object: 'api_key',
+    id: k.keyId,
+    account_id: k.accountId,
+    prefix: k.prefix,
+    name: k.name,
+    status: k.status,
+    models: k.models,
+    rpm: k.rpm,
+    tpm: k.tpm,
+    ip_allowlist: k.ipAllowlist,
+    origins: k.origins,
+    expires_at: k.expiresAt,
+    created_at: k.createdAt,
+    revoked_at: k.revokedAt,
   };
 }
 
@@ -219,4 +243,3 @@ export function keySettings(body: z.infer<typeof keyInput>) {
     expiresAt: body.expires_at ?? null,
   };
 }
-

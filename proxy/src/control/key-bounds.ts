@@ -24,7 +24,10 @@ type Field = 'models' | 'rpm' | 'tpm' | 'ip_allowlist' | 'origins' | 'expires_at
 type Bounded = { ok: true; settings: KeySettings } | ServiceError;
 
 const beyond = (param: Field, what: string): ServiceError => ({
-  ok: false, status: 403, code: 'key_limits_exceeded', param,
+  ok: false,
+  status: 403,
+  code: 'key_limits_exceeded',
+  param,
   message: `A key can create keys only within its own limits: ${what}. Leave '${param}' out to inherit this key's own.`,
 });
 
@@ -40,7 +43,10 @@ export function boundKeySettings(creator: KeyLimits, asked: KeySettings): Bounde
     if (wider !== undefined) return beyond('models', `this key may not use '${wider}'`);
     s.models ??= creator.models;
   }
-  for (const [field, own] of [['rpm', creator.rpm], ['tpm', creator.tpm]] as const) {
+  for (const [field, own] of [
+    ['rpm', creator.rpm],
+    ['tpm', creator.tpm],
+  ] as const) {
     if (own === null) continue;
     const want = s.limits[field];
     if (want !== null && want > own) return beyond(field, `'${field}' ${want} is above this key's ${own}`);
@@ -67,7 +73,11 @@ export function boundKeySettings(creator: KeyLimits, asked: KeySettings): Bounde
 /** A key whose reach is within `creator`'s: one that `creator` could have created itself. */
 export function keyWithin(creator: KeyLimits, target: KeyLimits): boolean {
   const asked: KeySettings = {
-    name: '', models: target.models, limits: { rpm: target.rpm, tpm: target.tpm }, ipAllowlist: target.ipAllowlist, origins: target.origins,
+    name: '',
+    models: target.models,
+    limits: { rpm: target.rpm, tpm: target.tpm },
+    ipAllowlist: target.ipAllowlist,
+    origins: target.origins,
     expiresAt: target.expiresAt === null ? null : new Date(target.expiresAt).toISOString(),
   };
   const r = boundKeySettings(creator, asked);

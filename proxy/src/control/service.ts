@@ -1,6 +1,18 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import {
-  decodeAccount, decodeApiKey, decodeUpstreamKey, formatUsd, makeEvent, priceTableSchema, redisKeys, type AccountRecord, type ApiKeyRecord, type EventData, type PriceTable, type RedisClient, type YugongEvent,
+  decodeAccount,
+  decodeApiKey,
+  decodeUpstreamKey,
+  formatUsd,
+  makeEvent,
+  priceTableSchema,
+  redisKeys,
+  type AccountRecord,
+  type ApiKeyRecord,
+  type EventData,
+  type PriceTable,
+  type RedisClient,
+  type YugongEvent,
 } from '@yugong/schemas';
 import type { EventSink } from '../events/sink.js';
 import { encryptSecret, upstreamKeyId } from '../pool/crypto.js';
@@ -180,12 +192,17 @@ export class AccountsService {
     const first = (await this.redis.hsetnx(requests, keyHash, asked)) === 1 ? asked : await this.redis.hget(requests, keyHash);
     if (first !== null && first !== asked) {
       const was = JSON.parse(first) as { amountNano: string; note: string };
-      return fail(409, 'idempotency_key_conflict',
-        `The idempotency_key "${idempotencyKey}" was already used for a top-up of $${formatUsd(BigInt(was.amountNano))} (note "${was.note}") on this account; it is granted once. Use a new idempotency_key for a new top-up.`, 'idempotency_key');
+      return fail(
+        409,
+        'idempotency_key_conflict',
+        `The idempotency_key "${idempotencyKey}" was already used for a top-up of $${formatUsd(BigInt(was.amountNano))} (note "${was.note}") on this account; it is granted once. Use a new idempotency_key for a new top-up.`,
+        'idempotency_key',
+      );
     }
     const event = makeEvent('credit.granted', {
       id: `credit:${accountId}:${keyHash}`,
-      source: this.source, accountPath: account.path,
+      source: this.source,
+      accountPath: account.path,
       data: { accountId, amountNano: amountNano.toString(), note, idempotencyKey, grantedBy },
     });
     await this.emitAndWait(event, this.applied(root, event.id));
@@ -249,7 +266,12 @@ export class AccountsService {
 
   /** Publishes a price table (idempotent by version) and waits until it is the one in force. */
   async publishPrices(table: PriceTable): Promise<Result<{ version: string }>> {
-    const event = makeEvent('price.table.published', { id: `price:${table.version}:${randomUUID()}`, source: this.source, accountPath: [], data: { version: table.version, source: table.source, table } });
+    const event = makeEvent('price.table.published', {
+      id: `price:${table.version}:${randomUUID()}`,
+      source: this.source,
+      accountPath: [],
+      data: { version: table.version, source: table.source, table },
+    });
     await this.emitAndWait(event, async () => (await this.redis.get(redisKeys.currentPriceVersion())) === table.version);
     return { ok: true, value: { version: table.version } };
   }
@@ -286,11 +308,20 @@ export class AccountsService {
     return { ok: true, value: { keyId, status: 'revoked' } };
   }
 
-  async addUpstreamKey(seed: { baseUrl: string; key: string; organization: string | null; models: string[] | null; weight: number; poolId: string }): Promise<Result<{ keyId: string; created: boolean }>> {
+  async addUpstreamKey(seed: {
+    baseUrl: string;
+    key: string;
+    organization: string | null;
+    models: string[] | null;
+    weight: number;
+    poolId: string;
+  }): Promise<Result<{ keyId: string; created: boolean }>> {
     const keyId = upstreamKeyId(seed.baseUrl, seed.key);
     if (await this.redis.hexists(redisKeys.upstreamKeys(), keyId)) return { ok: true, value: { keyId, created: false } };
     const event = makeEvent('upstream.key.added', {
-      id: `upstream:${keyId}:added`, source: this.source, accountPath: [],
+      id: `upstream:${keyId}:added`,
+      source: this.source,
+      accountPath: [],
       data: { keyId, poolId: seed.poolId, baseUrl: seed.baseUrl, organization: seed.organization, models: seed.models, weight: seed.weight, encryptedKey: encryptSecret(this.secretKey, seed.key) },
     });
     await this.emitAndWait(event, async () => (await this.redis.hexists(redisKeys.upstreamKeys(), keyId)) === 1);

@@ -1,12 +1,17 @@
 import { audioDuration, countTokens } from '@yugong/metering';
-import { type Endpoint } from '@yugong/schemas';
+import type { Endpoint } from '@yugong/schemas';
 import { emptyUsage, nothing, whenServed, type MeteredEndpoint } from './endpoint.js';
 import { AUDIO_TOKENS_PER_SECOND, audioSecondsBound } from './media.js';
 
 /** Whisper is priced by the minute of audio; the token-priced transcribers by audio tokens in and text out. */
 function listening(name: Endpoint, suffix: string): MeteredEndpoint {
   return {
-    name, method: 'POST', suffix, body: 'multipart', upload: 'file', streamable: false,
+    name,
+    method: 'POST',
+    suffix,
+    body: 'multipart',
+    upload: 'file',
+    streamable: false,
     hold({ multipart }) {
       const usage = emptyUsage();
       const t = usage.tokens;

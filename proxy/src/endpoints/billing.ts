@@ -30,9 +30,7 @@ function day(text: string | null, param: string): Date | ApiError {
   return d;
 }
 
-async function billingAnswer(
-  suffix: string, query: URLSearchParams, key: ClientKey, redis: RedisClient, clickhouse: ClickHouseClient | null,
-): Promise<Answer | ApiError> {
+async function billingAnswer(suffix: string, query: URLSearchParams, key: ClientKey, redis: RedisClient, clickhouse: ClickHouseClient | null): Promise<Answer | ApiError> {
   const account = decodeAccount(await redis.hgetall(redisKeys.account(key.root, key.accountId)));
   const limitNano = (account?.creditedNano ?? 0n) + (account?.creditLimitNano ?? 0n);
   const usd = (nano: bigint) => Number(nanoToCents(nano).toFixed(7)) / 100;
@@ -41,12 +39,25 @@ async function billingAnswer(
     return {
       status: 200,
       body: {
-        object: 'billing_subscription', has_payment_method: true, canceled: false, canceled_at: null, delinquent: null,
+        object: 'billing_subscription',
+        has_payment_method: true,
+        canceled: false,
+        canceled_at: null,
+        delinquent: null,
         access_until: Math.floor(Date.now() / 1000) + 365 * 86_400,
-        soft_limit: Number(limitNano / 1_000_000n), hard_limit: Number(limitNano / 1_000_000n), system_hard_limit: Number(limitNano / 1_000_000n),
-        soft_limit_usd: limit, hard_limit_usd: limit, system_hard_limit_usd: limit,
-        plan: { title: 'Pay-as-you-go', id: 'payg' }, account_name: account?.name ?? key.accountId,
-        po_number: null, billing_email: null, tax_ids: null, billing_address: null, business_address: null,
+        soft_limit: Number(limitNano / 1_000_000n),
+        hard_limit: Number(limitNano / 1_000_000n),
+        system_hard_limit: Number(limitNano / 1_000_000n),
+        soft_limit_usd: limit,
+        hard_limit_usd: limit,
+        system_hard_limit_usd: limit,
+        plan: { title: 'Pay-as-you-go', id: 'payg' },
+        account_name: account?.name ?? key.accountId,
+        po_number: null,
+        billing_email: null,
+        tax_ids: null,
+        billing_address: null,
+        business_address: null,
         created_at: account?.createdAt ? Math.floor(Date.parse(account.createdAt) / 1000) : null,
       },
     };
@@ -56,8 +67,12 @@ async function billingAnswer(
     return {
       status: 200,
       body: {
-        object: 'credit_summary', total_granted: usd(limitNano), total_used: usd(used), total_available: usd(limitNano - used),
-        total_paid_available: usd(limitNano - used), grants: { object: 'list', data: [] },
+        object: 'credit_summary',
+        total_granted: usd(limitNano),
+        total_used: usd(used),
+        total_available: usd(limitNano - used),
+        total_paid_available: usd(limitNano - used),
+        grants: { object: 'list', data: [] },
       },
     };
   }

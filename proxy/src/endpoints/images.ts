@@ -19,7 +19,7 @@ function hold({ model, json, multipart }: EndpointRequest): Estimate {
   const quality = (typeof json.quality === 'string' ? json.quality : f.quality) ?? null;
   usage.imageQuality = quality === 'hd' ? 'hd' : 'standard';
   if (isTokenPriced(model)) {
-    const prompt = typeof json.prompt === 'string' ? json.prompt : f.prompt ?? '';
+    const prompt = typeof json.prompt === 'string' ? json.prompt : (f.prompt ?? '');
     t.prompt = Buffer.byteLength(prompt) + (multipart?.files.length ?? 0) * GPT_IMAGE_INPUT_TOKENS;
     t.completion = t.imageCompletion = (GPT_IMAGE_TOKENS[quality ?? 'auto'] ?? GPT_IMAGE_TOKENS.high ?? 0) * images;
     usage.images = 0;
@@ -29,7 +29,12 @@ function hold({ model, json, multipart }: EndpointRequest): Estimate {
 
 function images(name: Endpoint, suffix: string, body: 'json' | 'multipart'): MeteredEndpoint {
   return {
-    name, method: 'POST', suffix, body, defaultModel: 'dall-e-2', streamable: false,
+    name,
+    method: 'POST',
+    suffix,
+    body,
+    defaultModel: 'dall-e-2',
+    streamable: false,
     ...(body === 'multipart' ? { upload: 'image' as const } : {}),
     hold,
     // A DALL·E answer reports no tokens: the pictures asked for are the bill.

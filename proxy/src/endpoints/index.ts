@@ -13,8 +13,17 @@ export { billingRoute } from './billing.js';
 export { modelsRoute } from './models.js';
 
 export const meteredEndpoints: readonly MeteredEndpoint[] = [
-  chatCompletions, completions, embeddings, imagesGenerations, imagesEdits, imagesVariations,
-  audioTranscriptions, audioTranslations, audioSpeech, moderations, responses,
+  chatCompletions,
+  completions,
+  embeddings,
+  imagesGenerations,
+  imagesEdits,
+  imagesVariations,
+  audioTranscriptions,
+  audioTranslations,
+  audioSpeech,
+  moderations,
+  responses,
 ];
 
 const bySuffix = new Map(meteredEndpoints.map((e) => [e.suffix, e]));

@@ -26,8 +26,7 @@ export function textHold(req: EndpointRequest, media: unknown, defaultCompletion
   const usage = emptyUsage();
   const t = usage.tokens;
   const inline = inlineMedia(media, model);
-  const framing = PER_REQUEST_TOKENS + PER_MESSAGE_TOKENS * Math.max(1, count(json.messages) + count(json.input))
-    + PER_TOOL_TOKENS * (count(json.tools) + count(json.functions));
+  const framing = PER_REQUEST_TOKENS + PER_MESSAGE_TOKENS * Math.max(1, count(json.messages) + count(json.input)) + PER_TOOL_TOKENS * (count(json.tools) + count(json.functions));
   t.audioPrompt = inline.audioTokens;
   t.prompt = req.bodyBytes - inline.bytes + framing + inline.imageTokens + inline.audioTokens;
   // Predicted output that the model does not use is billed as completion tokens.

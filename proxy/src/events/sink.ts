@@ -89,7 +89,10 @@ export function createEventSink(opts: SinkOptions): EventSink {
     for (const e of events) {
       const t = topicFor(e.type);
       let byKey = byTopic.get(t);
-      if (!byKey) byTopic.set(t, (byKey = new Map()));
+      if (!byKey) {
+        byKey = new Map();
+        byTopic.set(t, byKey);
+      }
       const key = partitionKeyFor(e);
       const list = byKey.get(key);
       if (list) list.push(e);
@@ -106,7 +109,7 @@ export function createEventSink(opts: SinkOptions): EventSink {
   }
 
   async function spool(events: YugongEvent[]): Promise<void> {
-    const text = events.map((e) => JSON.stringify(e)).join('\n') + '\n';
+    const text = `${events.map((e) => JSON.stringify(e)).join('\n')}\n`;
     const file = join(opts.spoolDir, CURRENT);
     await appendFile(file, text);
     const fh = await open(file, 'r');
@@ -164,7 +167,9 @@ export function createEventSink(opts: SinkOptions): EventSink {
     } catch {
       // nothing current to rotate
     }
-    const files = readdirSync(opts.spoolDir).filter((f) => f.startsWith('replay-') && f.endsWith('.jsonl')).sort();
+    const files = readdirSync(opts.spoolDir)
+      .filter((f) => f.startsWith('replay-') && f.endsWith('.jsonl'))
+      .sort();
     for (const f of files) {
       const path = join(opts.spoolDir, f);
       const lines = (await readFile(path, 'utf8')).split('\n').filter(Boolean);
@@ -183,9 +188,11 @@ export function createEventSink(opts: SinkOptions): EventSink {
   const replayTimer = setInterval(() => {
     if ((!kafkaDown && spooled === 0) || replayQueued) return;
     replayQueued = true;
-    inFlight = inFlight.then(() => replay().catch(() => undefined)).finally(() => {
-      replayQueued = false;
-    });
+    inFlight = inFlight
+      .then(() => replay().catch(() => undefined))
+      .finally(() => {
+        replayQueued = false;
+      });
   }, opts.replayIntervalMs ?? 1000);
   replayTimer.unref();
   if (spooled > 0) kafkaDown = true;

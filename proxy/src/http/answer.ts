@@ -55,7 +55,9 @@ function relay(body: UpstreamBody, res: ServerResponse, transform: (chunk: Buffe
  * Idempotency-Key, or releases the key when nothing was done.
  */
 export async function answerClient(
-  call: ApiCall, endpoint: MeteredEndpoint, fwd: Forwarded,
+  call: ApiCall,
+  endpoint: MeteredEndpoint,
+  fwd: Forwarded,
   opts: { stream: boolean; stripUsage: boolean; cancel: Cancellation; idem: IdempotentRequest | null },
 ): Promise<Outcome> {
   const { res, headers } = call;
@@ -95,20 +97,24 @@ export async function answerClient(
   // A non-streaming answer is kept, up to a bound, for replays of its Idempotency-Key.
   const kept: Buffer[] | null = idem && !isSse ? [] : null;
   let keptBytes = 0;
-  const ending = await relay(fwd.body, res, meter
-    ? (chunk) => {
-        const text = meter.feed(chunk);
-        if (meter.firstTokenAt !== null && outcome.ttftMs === null) outcome.ttftMs = Math.round(meter.firstTokenAt - call.startedAt);
-        return text;
-      }
-    : (chunk) => {
-        tail?.push(chunk);
-        if (kept && keptBytes <= MAX_REPLAY_BYTES) {
-          kept.push(chunk);
-          keptBytes += chunk.length;
+  const ending = await relay(
+    fwd.body,
+    res,
+    meter
+      ? (chunk) => {
+          const text = meter.feed(chunk);
+          if (meter.firstTokenAt !== null && outcome.ttftMs === null) outcome.ttftMs = Math.round(meter.firstTokenAt - call.startedAt);
+          return text;
         }
-        return chunk;
-      });
+      : (chunk) => {
+          tail?.push(chunk);
+          if (kept && keptBytes <= MAX_REPLAY_BYTES) {
+            kept.push(chunk);
+            keptBytes += chunk.length;
+          }
+          return chunk;
+        },
+  );
   let cut = ending === 'error';
   if (meter && ending === 'ended') {
     const rest = meter.flush();

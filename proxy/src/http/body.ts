@@ -43,7 +43,6 @@ export function readBody(req: IncomingMessage, limit: number): Promise<BodyResul
   });
 }
 
-
 export type MultipartProblem = 'not_multipart' | 'malformed' | 'too_many_parts' | 'field_too_large';
 export type MultipartResult = { ok: true; view: MultipartView } | { ok: false; problem: MultipartProblem; detail: string };
 
@@ -106,7 +105,8 @@ export function nestedDeeperThan(bytes: Buffer, max: number): boolean {
   for (let i = 0; i < bytes.length; i++) {
     const c = bytes[i];
     if (inString) {
-      if (c === 0x5c) i++; // backslash: skip the escaped byte
+      if (c === 0x5c)
+        i++; // backslash: skip the escaped byte
       else if (c === 0x22) inString = false;
     } else if (c === 0x22) inString = true;
     else if (c === 0x5b || c === 0x7b) {

@@ -23,7 +23,8 @@ export function corsHeaders(origin: string | undefined): Record<string, string> 
   return {
     'access-control-allow-origin': origin,
     vary: 'origin',
-    'access-control-expose-headers': 'x-request-id, x-ratelimit-limit-requests, x-ratelimit-remaining-requests, x-ratelimit-reset-requests, x-ratelimit-limit-tokens, x-ratelimit-remaining-tokens, x-ratelimit-reset-tokens, retry-after',
+    'access-control-expose-headers':
+      'x-request-id, x-ratelimit-limit-requests, x-ratelimit-remaining-requests, x-ratelimit-reset-requests, x-ratelimit-limit-tokens, x-ratelimit-remaining-tokens, x-ratelimit-reset-tokens, retry-after',
   };
 }
 
@@ -36,7 +37,9 @@ export function newRequestId(): string {
 export function openCall(req: IncomingMessage, res: ServerResponse, metrics: ProxyMetrics): ApiCall {
   const requestId = newRequestId();
   const call: ApiCall = {
-    req, res, requestId,
+    req,
+    res,
+    requestId,
     startedAt: performance.now(),
     headers: { 'x-request-id': requestId, ...corsHeaders(req.headers.origin) },
     label: 'unknown',

@@ -43,7 +43,7 @@ export function createApiHandler(deps: HandlerDeps) {
     }
     const suffix = apiSuffix(path);
     const route = findRoute(suffix);
-    call.label = route?.kind === 'metered' ? route.endpoint.name : route?.route.label ?? 'unknown';
+    call.label = route?.kind === 'metered' ? route.endpoint.name : (route?.route.label ?? 'unknown');
     if (!route) return call.fail(clientErrors.notFound(req.method ?? 'GET', path));
     if (req.method !== (route.kind === 'metered' ? route.endpoint.method : 'GET')) return call.fail(clientErrors.methodNotAllowed(req.method ?? '', path));
     if (deps.draining()) return call.fail(clientErrors.overloaded());

@@ -57,9 +57,7 @@ export async function claimIdempotency(redis: RedisClient, opts: { root: string;
       kind: 'new',
       request: {
         async finish(answer) {
-          const fields = typeof answer === 'string'
-            ? { state: answer }
-            : { state: 'done', status: String(answer.status), headers: JSON.stringify(answer.headers), body: answer.body };
+          const fields = typeof answer === 'string' ? { state: answer } : { state: 'done', status: String(answer.status), headers: JSON.stringify(answer.headers), body: answer.body };
           await redis.multi().hset(rkey, fields).pexpire(rkey, KEEP_MS).exec();
         },
         async release() {
@@ -70,7 +68,10 @@ export async function claimIdempotency(redis: RedisClient, opts: { root: string;
   }
   const [storedPrint, state, status, headers, body] = found;
   if (storedPrint?.toString() !== fingerprint) {
-    return { kind: 'refused', error: apiError(422, 'invalid_request_error', 'idempotency_key_reused', 'This Idempotency-Key was already used with a different request. Use a new key for a new request.', 'Idempotency-Key') };
+    return {
+      kind: 'refused',
+      error: apiError(422, 'invalid_request_error', 'idempotency_key_reused', 'This Idempotency-Key was already used with a different request. Use a new key for a new request.', 'Idempotency-Key'),
+    };
   }
   switch (state?.toString()) {
     case 'done':

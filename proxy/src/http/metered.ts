@@ -64,7 +64,11 @@ export async function serveMetered(deps: MeteredDeps, call: ApiCall, endpoint: M
   let idem: IdempotentRequest | null = null;
   if (idemKey !== null) {
     const claim = await claimIdempotency(deps.redis, {
-      root: key.root, accountId: key.accountId, key: idemKey, fingerprint: requestFingerprint(endpoint, request), pendingMs: config.requestDeadlineMs + 60_000,
+      root: key.root,
+      accountId: key.accountId,
+      key: idemKey,
+      fingerprint: requestFingerprint(endpoint, request),
+      pendingMs: config.requestDeadlineMs + 60_000,
     });
     if (claim.kind === 'refused') return call.fail(claim.error);
     if (claim.kind === 'replay') {
@@ -82,9 +86,15 @@ export async function serveMetered(deps: MeteredDeps, call: ApiCall, endpoint: M
   if (!listHold.ok) return call.fail(clientErrors.invalidValue('size', `This image size is not available for ${model}.`));
   const multipliers = accounts.map((a) => a.multiplierPpm);
   const admission = await deps.admitter.admit({
-    root: key.root, path: key.path, keyId: key.keyId, holdId: call.requestId,
-    amounts: costsForPath(listHold.nano, multipliers), tokens: hold.tokens,
-    keyRpm: key.rpm, keyTpm: key.tpm, holdTtlMs: config.holdTtlMs,
+    root: key.root,
+    path: key.path,
+    keyId: key.keyId,
+    holdId: call.requestId,
+    amounts: costsForPath(listHold.nano, multipliers),
+    tokens: hold.tokens,
+    keyRpm: key.rpm,
+    keyTpm: key.tpm,
+    holdTtlMs: config.holdTtlMs,
   });
   if (!admission.ok) {
     await idem?.release();
@@ -94,8 +104,10 @@ export async function serveMetered(deps: MeteredDeps, call: ApiCall, endpoint: M
     return call.fail(admission.reason === 'funds' ? clientErrors.insufficientQuota() : clientErrors.accountDisabled());
   }
   const reset = `${Math.ceil(admission.windowResetMs / 1000)}s`;
-  if (key.rpm !== null) Object.assign(headers, { 'x-ratelimit-limit-requests': String(key.rpm), 'x-ratelimit-remaining-requests': String(admission.keyRpmRemaining ?? 0), 'x-ratelimit-reset-requests': reset });
-  if (key.tpm !== null) Object.assign(headers, { 'x-ratelimit-limit-tokens': String(key.tpm), 'x-ratelimit-remaining-tokens': String(admission.keyTpmRemaining ?? 0), 'x-ratelimit-reset-tokens': reset });
+  if (key.rpm !== null)
+    Object.assign(headers, { 'x-ratelimit-limit-requests': String(key.rpm), 'x-ratelimit-remaining-requests': String(admission.keyRpmRemaining ?? 0), 'x-ratelimit-reset-requests': reset });
+  if (key.tpm !== null)
+    Object.assign(headers, { 'x-ratelimit-limit-tokens': String(key.tpm), 'x-ratelimit-remaining-tokens': String(admission.keyTpmRemaining ?? 0), 'x-ratelimit-reset-tokens': reset });
 
   // From here on every outcome is recorded as exactly one usage event, which also
   // releases the hold; a lease learns the cost at once (an unknown one counts in full).
@@ -110,8 +122,14 @@ export async function serveMetered(deps: MeteredDeps, call: ApiCall, endpoint: M
     const beta = req.headers['openai-beta'];
     if (typeof beta === 'string') extraHeaders['openai-beta'] = beta;
     const fwd = await deps.forwarder.forward({
-      method: endpoint.method, suffix: suffixAndQuery, model, body, contentType: req.headers['content-type'],
-      extraHeaders, deadline: Date.now() + config.requestDeadlineMs, cancel,
+      method: endpoint.method,
+      suffix: suffixAndQuery,
+      model,
+      body,
+      contentType: req.headers['content-type'],
+      extraHeaders,
+      deadline: Date.now() + config.requestDeadlineMs,
+      cancel,
     });
     for (const a of fwd.attempts) metrics.attempt(a.outcome);
     const outcome = await answerClient(call, endpoint, fwd, { stream: request.stream, stripUsage, cancel, idem });
@@ -132,13 +150,30 @@ export async function serveMetered(deps: MeteredDeps, call: ApiCall, endpoint: M
       source: config.nodeId,
       accountPath: key.path,
       data: {
-        requestId: call.requestId, apiKeyId: key.keyId, endpoint: endpoint.name, model, status: outcome.status, httpStatus: outcome.httpStatus,
-        errorCode: outcome.errorCode, stream: request.stream,
-        tokens: usage.tokens, images: usage.images, imageSize: usage.imageSize, imageQuality: usage.imageQuality,
-        audioMs: usage.audioMs, speechCharacters: usage.speechCharacters, usageSource: source,
-        costs: costs.map(String), listCostNano: list.toString(), priceVersion: table.version,
-        holdId: admission.holdId, attempts: fwd.attempts as Attempt[], upstreamKeyId: upstreamKey?.id ?? null,
-        upstreamOrg: upstreamKey?.organization ?? null, latencyMs, ttftMs: outcome.ttftMs,
+        requestId: call.requestId,
+        apiKeyId: key.keyId,
+        endpoint: endpoint.name,
+        model,
+        status: outcome.status,
+        httpStatus: outcome.httpStatus,
+        errorCode: outcome.errorCode,
+        stream: request.stream,
+        tokens: usage.tokens,
+        images: usage.images,
+        imageSize: usage.imageSize,
+        imageQuality: usage.imageQuality,
+        audioMs: usage.audioMs,
+        speechCharacters: usage.speechCharacters,
+        usageSource: source,
+        costs: costs.map(String),
+        listCostNano: list.toString(),
+        priceVersion: table.version,
+        holdId: admission.holdId,
+        attempts: fwd.attempts as Attempt[],
+        upstreamKeyId: upstreamKey?.id ?? null,
+        upstreamOrg: upstreamKey?.organization ?? null,
+        latencyMs,
+        ttftMs: outcome.ttftMs,
       },
     });
     try {

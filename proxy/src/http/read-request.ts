@@ -48,7 +48,10 @@ function parseObject(bytes: Buffer): Obj | null {
 
 /** Reads the body (bounded), parses it as the endpoint expects, and checks the model against the prices and the key. */
 export async function readApiRequest(
-  endpoint: MeteredEndpoint, req: IncomingMessage, caller: { key: ClientKey; accounts: AccountView[] }, opts: { maxBodyBytes: number; prices: PriceBook },
+  endpoint: MeteredEndpoint,
+  req: IncomingMessage,
+  caller: { key: ClientKey; accounts: AccountView[] },
+  opts: { maxBodyBytes: number; prices: PriceBook },
 ): Promise<ReadResult> {
   const read = await readBody(req, opts.maxBodyBytes);
   if (!read.ok) return refuse(read.reason === 'too_large' ? clientErrors.bodyTooLarge(opts.maxBodyBytes) : null);

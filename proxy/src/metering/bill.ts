@@ -8,10 +8,7 @@ import type { Billed, EndpointRequest, Estimate, MeteredEndpoint } from '../endp
  * counted with the model's tokenizer; for requests priced by what was asked (images, speech,
  * translation minutes) the request.
  */
-export function billedUsage(
-  endpoint: MeteredEndpoint, req: EndpointRequest, hold: Estimate,
-  outcome: { status: RequestStatus; httpStatus: number; reported: unknown; delivered: string },
-): Billed {
+export function billedUsage(endpoint: MeteredEndpoint, req: EndpointRequest, hold: Estimate, outcome: { status: RequestStatus; httpStatus: number; reported: unknown; delivered: string }): Billed {
   if (outcome.reported) {
     const r = readUsage(outcome.reported, req.model.startsWith('gpt-image'));
     const usage: BillableUsage = { ...hold.usage, tokens: r.tokens, images: 0, audioMs: 0, speechCharacters: 0 };
@@ -20,6 +17,10 @@ export function billedUsage(
   }
   const served = outcome.httpStatus < 400 && outcome.status !== 'upstream_error';
   return endpoint.unreported({
-    req, hold, delivered: outcome.delivered, outcome: served ? 'served' : 'failed', partial: outcome.status === 'upstream_error' && outcome.delivered.length > 0,
+    req,
+    hold,
+    delivered: outcome.delivered,
+    outcome: served ? 'served' : 'failed',
+    partial: outcome.status === 'upstream_error' && outcome.delivered.length > 0,
   });
 }

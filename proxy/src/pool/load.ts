@@ -17,9 +17,7 @@ export interface UpstreamLoaderDeps {
 export function createUpstreamLoader(deps: UpstreamLoaderDeps): (only?: string) => Promise<void> {
   const { redis, pool, log } = deps;
   return async function load(only) {
-    const entries = only
-      ? [[only, await redis.hget(redisKeys.upstreamKeys(), only)] as const]
-      : Object.entries(await redis.hgetall(redisKeys.upstreamKeys()));
+    const entries = only ? [[only, await redis.hget(redisKeys.upstreamKeys(), only)] as const] : Object.entries(await redis.hgetall(redisKeys.upstreamKeys()));
     for (const [id, raw] of entries) {
       const p = decodeUpstreamKey(raw);
       if (!p) {
@@ -34,7 +32,17 @@ export function createUpstreamLoader(deps: UpstreamLoaderDeps): (only?: string) 
         log.error({ keyId: id }, 'cannot decrypt upstream key: was YUGONG_SECRET_KEY changed?');
         continue;
       }
-      pool.upsert({ id, poolId: p.poolId, baseUrl: p.baseUrl, organization: p.organization, models: p.models, weight: p.weight, secret, status: p.status === 'active' ? 'active' : 'disabled', reason: p.reason });
+      pool.upsert({
+        id,
+        poolId: p.poolId,
+        baseUrl: p.baseUrl,
+        organization: p.organization,
+        models: p.models,
+        weight: p.weight,
+        secret,
+        status: p.status === 'active' ? 'active' : 'disabled',
+        reason: p.reason,
+      });
     }
     deps.onLoaded?.(pool.all());
   };

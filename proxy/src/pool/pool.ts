@@ -57,12 +57,9 @@ export function retryAfterMs(headers: IncomingHttpHeaders): number | null {
   if (ms !== null) return ms;
   const s = numberHeader(headers, 'retry-after');
   if (s !== null) return s * 1000;
-  const resets = [parseResetDuration(header(headers, 'x-ratelimit-reset-requests')), parseResetDuration(header(headers, 'x-ratelimit-reset-tokens'))].filter(
-    (x): x is number => x !== null,
-  );
+  const resets = [parseResetDuration(header(headers, 'x-ratelimit-reset-requests')), parseResetDuration(header(headers, 'x-ratelimit-reset-tokens'))].filter((x): x is number => x !== null);
   return resets.length ? Math.max(...resets) : null;
 }
-
 
 type Learned = 'cooldownUntil' | 'limitRequests' | 'remainingRequests' | 'limitTokens' | 'remainingTokens' | 'requestsResetAt' | 'tokensResetAt' | 'inFlight';
 
@@ -83,7 +80,14 @@ export class UpstreamPool {
   upsert(k: Omit<UpstreamKey, Learned>): void {
     const prev = this.keys.get(k.id);
     this.keys.set(k.id, {
-      cooldownUntil: 0, limitRequests: null, remainingRequests: null, limitTokens: null, remainingTokens: null, requestsResetAt: 0, tokensResetAt: 0, inFlight: 0,
+      cooldownUntil: 0,
+      limitRequests: null,
+      remainingRequests: null,
+      limitTokens: null,
+      remainingTokens: null,
+      requestsResetAt: 0,
+      tokensResetAt: 0,
+      inFlight: 0,
       ...prev,
       ...k,
     });
@@ -135,7 +139,7 @@ export class UpstreamPool {
     let soonest: number | null = null;
     for (const k of this.keys.values()) {
       if (k.status !== 'active' || exclude.has(k.id) || !modelAllowed(k.models, model)) continue;
-      const until = Math.max(k.cooldownUntil, k.organization ? this.orgCooldowns.get(k.organization) ?? 0 : 0);
+      const until = Math.max(k.cooldownUntil, k.organization ? (this.orgCooldowns.get(k.organization) ?? 0) : 0);
       const wait = Math.max(0, until - now);
       if (soonest === null || wait < soonest) soonest = wait;
     }

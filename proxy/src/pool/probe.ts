@@ -16,13 +16,7 @@ export interface Prober {
  * Asks upstream's cheapest authenticated endpoint (GET /models) with each disabled key.
  * A short Redis lock per key makes one node probe it per interval, however many run.
  */
-export function startProber(deps: {
-  pool: UpstreamPool;
-  redis: RedisClient;
-  log: Logger;
-  intervalMs: number;
-  onWorking(keyId: string): Promise<void>;
-}): Prober {
+export function startProber(deps: { pool: UpstreamPool; redis: RedisClient; log: Logger; intervalMs: number; onWorking(keyId: string): Promise<void> }): Prober {
   async function probe(id: string): Promise<boolean> {
     const key = deps.pool.get(id);
     if (!key) return false;

@@ -18,10 +18,7 @@ export interface UpstreamBody {
 }
 
 /** How the response began: a success (its body follows), an error answer (read whole), or no answer. */
-export type Answer =
-  | { kind: 'body'; status: number; headers: IncomingHttpHeaders }
-  | { kind: 'error'; status: number; headers: IncomingHttpHeaders; text: string }
-  | { kind: 'failed'; err: Error };
+export type Answer = { kind: 'body'; status: number; headers: IncomingHttpHeaders } | { kind: 'error'; status: number; headers: IncomingHttpHeaders; text: string } | { kind: 'failed'; err: Error };
 
 /** Error bodies are read whole to classify them; OpenAI's are a few hundred bytes. */
 const MAX_ERROR_BODY = 64 * 1024;

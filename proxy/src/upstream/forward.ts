@@ -1,9 +1,9 @@
 import type { IncomingHttpHeaders } from 'node:http';
-import { Pool, type Dispatcher } from 'undici';
+import { Pool } from 'undici';
 import type { Attempt } from '@yugong/schemas';
 import { clientErrors, type ApiError } from '../errors.js';
 import { retryAfterMs, type UpstreamPool, type UpstreamKey } from '../pool/pool.js';
-import { Cancellation, CancelledError } from './cancellation.js';
+import { type Cancellation, CancelledError } from './cancellation.js';
 import { Exchange, type UpstreamBody } from './exchange.js';
 
 export type { BodySink, UpstreamBody } from './exchange.js';
@@ -40,8 +40,7 @@ export interface RetryPolicy {
 
 type Verdict =
   /** The answer goes to the client; `errorCode` names an error answer (its code, or http_<status>). */
-  | { kind: 'return'; errorCode: string | null }
-  | { kind: 'retry'; cooldownMs: number; orgWide: boolean; disable?: string; outcome: Attempt['outcome']; errorCode: string | null };
+  { kind: 'return'; errorCode: string | null } | { kind: 'retry'; cooldownMs: number; orgWide: boolean; disable?: string; outcome: Attempt['outcome']; errorCode: string | null };
 
 const SERVER_ERROR_COOLDOWN_MS = 1_000;
 
@@ -162,14 +161,17 @@ export function createForwarder(pool: UpstreamPool, policy: RetryPolicy, hooks: 
           }
         };
         const exchange = new Exchange(req.cancel, release);
-        dispatcher.dispatch({
-          method: req.method,
-          path: basePath + req.suffix,
-          headers,
-          body: req.body,
-          headersTimeout: Math.min(policy.headersTimeoutMs, remaining),
-          bodyTimeout: policy.headersTimeoutMs,
-        }, exchange);
+        dispatcher.dispatch(
+          {
+            method: req.method,
+            path: basePath + req.suffix,
+            headers,
+            body: req.body,
+            headersTimeout: Math.min(policy.headersTimeoutMs, remaining),
+            bodyTimeout: policy.headersTimeoutMs,
+          },
+          exchange,
+        );
         const answer = await exchange.answered;
         if (answer.kind === 'failed') {
           release();

@@ -16,7 +16,6 @@ const listCost = (u: OpenAI.CompletionUsage | undefined) => BigInt(u?.prompt_tok
 /** cost × ppm / 1e6, rounded half up once, as the ledger does. */
 const priced = (list: bigint, ppm: bigint) => (list * ppm + 500_000n) / 1_000_000n;
 
-
 /** The part of a self-service account's id that its creator chose: ids are named under their parent. */
 const seg = (id: string) => id.slice(id.lastIndexOf('.') + 1);
 describe('accounts: self-service sub-accounts, operator API, prices and CLI', function () {
@@ -57,7 +56,10 @@ describe('accounts: self-service sub-accounts, operator API, prices and CLI', fu
     assert.equal(childKey.status, 201);
     assert.match(childKey.json.key, /^sk-yg-[0-9A-Za-z]{32}$/);
     const listed = await acmeApi('GET', `/accounts/${child}/keys`);
-    assert.deepEqual(listed.json.data.map((k: { id: string }) => k.id), [childKey.json.id]);
+    assert.deepEqual(
+      listed.json.data.map((k: { id: string }) => k.id),
+      [childKey.json.id],
+    );
     assert.ok(!JSON.stringify(listed.json).includes(childKey.json.key), 'a key is shown only once');
 
     const client = s.client(childKey.json.key);
@@ -72,7 +74,9 @@ describe('accounts: self-service sub-accounts, operator API, prices and CLI', fu
     const sub = (await (await fetch(`${s.url}/v1/dashboard/billing/subscription`, { headers: { authorization: `Bearer ${childKey.json.key}` } })).json()) as Record<string, any>;
     assert.equal(sub.hard_limit_usd, 0.0001);
     const usage = await waitFor('the child usage to match the ledger', async () => {
-      const u = (await (await fetch(`${s.url}/v1/dashboard/billing/usage?start_date=${today()}&end_date=${tomorrow()}`, { headers: { authorization: `Bearer ${childKey.json.key}` } })).json()) as Record<string, any>;
+      const u = (await (
+        await fetch(`${s.url}/v1/dashboard/billing/usage?start_date=${today()}&end_date=${tomorrow()}`, { headers: { authorization: `Bearer ${childKey.json.key}` } })
+      ).json()) as Record<string, any>;
       return u.total_usage === Number(kid.spent) / 1e7 ? u : null;
     });
     assert.equal(usage.total_usage, Number(kid.spent) / 1e7);
@@ -111,7 +115,10 @@ describe('accounts: self-service sub-accounts, operator API, prices and CLI', fu
     // The level-2 account manages its own child with its own key.
     const made = await as(bKey)('POST', '/accounts', { id: seg(c), multiplier: '1.1', credit_limit_usd: '1' });
     assert.equal(made.status, 201, JSON.stringify(made.json));
-    assert.deepEqual((await api('GET', `/accounts?under=${a}`)).json.data.map((x: { id: string }) => x.id), [a, b, c]);
+    assert.deepEqual(
+      (await api('GET', `/accounts?under=${a}`)).json.data.map((x: { id: string }) => x.id),
+      [a, b, c],
+    );
     const cKey = (await as(bKey)('POST', `/accounts/${c}/keys`, {})).json.key as string;
     assert.equal((await api('POST', `/accounts/${a}/credits`, { amount_usd: '1', idempotency_key: randomUUID() })).status, 201);
 
@@ -177,7 +184,10 @@ describe('accounts: self-service sub-accounts, operator API, prices and CLI', fu
     assert.deepEqual(await snapshot(), before, 'nothing changed');
 
     // What it may do: see itself, create and revoke its own keys.
-    assert.deepEqual((await mine('GET', '/accounts')).json.data.map((a: { id: string }) => a.id), [me]);
+    assert.deepEqual(
+      (await mine('GET', '/accounts')).json.data.map((a: { id: string }) => a.id),
+      [me],
+    );
     const own = await mine('POST', `/accounts/${me}/keys`, { name: 'second' });
     assert.equal(own.status, 201);
     assert.equal((await mine('DELETE', `/accounts/${me}/keys/${own.json.id}`)).json.status, 'revoked');
@@ -252,8 +262,15 @@ describe('accounts: self-service sub-accounts, operator API, prices and CLI', fu
     assert.equal(disabled.json.status, 'disabled');
     for (const n of s.nodes) {
       const c = new OpenAI({ apiKey: key, baseURL: `${n.url}/v1`, maxRetries: 0 });
-      await waitFor('the disable to reach the node', async () =>
-        c.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'no' }] }).then(() => null, (e: unknown) => (e instanceof OpenAI.PermissionDeniedError && e.code === 'account_disabled' ? true : null)), 1000);
+      await waitFor(
+        'the disable to reach the node',
+        async () =>
+          c.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'no' }] }).then(
+            () => null,
+            (e: unknown) => (e instanceof OpenAI.PermissionDeniedError && e.code === 'account_disabled' ? true : null),
+          ),
+        1000,
+      );
     }
   });
 
@@ -301,7 +318,13 @@ describe('accounts: self-service sub-accounts, operator API, prices and CLI', fu
     const out: string[] = [];
     const err: string[] = [];
     const env = { YUGONG_URL: s.url, YUGONG_ADMIN_TOKEN: ADMIN_TOKEN };
-    const yg = (...argv: string[]) => cli(argv, env, (t) => out.push(t), (t) => err.push(t));
+    const yg = (...argv: string[]) =>
+      cli(
+        argv,
+        env,
+        (t) => out.push(t),
+        (t) => err.push(t),
+      );
     const id = uid('cli');
     assert.equal(await yg('accounts', 'create', id, '--name', 'From CLI', '--rpm', '60', '--models', 'gpt-4o-mini,gpt-4o'), 0, err.join(''));
     assert.equal(await yg('accounts', 'credit', id, '2.5', '--note', 'wire'), 0, err.join(''));
@@ -312,14 +335,32 @@ describe('accounts: self-service sub-accounts, operator API, prices and CLI', fu
     assert.deepEqual([shown.balance_usd, shown.rpm, shown.models], ['2.500000000', 60, ['gpt-4o-mini', 'gpt-4o']]);
     // With an account key the same commands manage its sub-accounts.
     const sub = uid('clisub');
-    assert.equal(await cli(['accounts', 'create', sub, '--multiplier', '1.2'], { YUGONG_URL: s.url, YUGONG_API_KEY: key }, (t) => out.push(t), (t) => err.push(t)), 0, err.join(''));
+    assert.equal(
+      await cli(
+        ['accounts', 'create', sub, '--multiplier', '1.2'],
+        { YUGONG_URL: s.url, YUGONG_API_KEY: key },
+        (t) => out.push(t),
+        (t) => err.push(t),
+      ),
+      0,
+      err.join(''),
+    );
     assert.equal((JSON.parse(out.at(-1) ?? '{}') as { parent_id: string }).parent_id, id);
     // Errors are the API's message and a non-zero exit.
     err.length = 0;
     assert.equal(await yg('accounts', 'credit', id, '0.0000000001'), 1);
     assert.match(err.join(''), /Error 400: Invalid 'amount_usd'/);
     assert.equal(await yg('accounts', 'frobnicate'), 2);
-    assert.equal(await cli(['accounts', 'get', id], { YUGONG_URL: s.url }, () => undefined, () => undefined), 2, 'no credentials');
+    assert.equal(
+      await cli(
+        ['accounts', 'get', id],
+        { YUGONG_URL: s.url },
+        () => undefined,
+        () => undefined,
+      ),
+      2,
+      'no credentials',
+    );
     // And as the executable scripts call.
     const bin = fileURLToPath(new URL('../../src/cli.js', import.meta.url));
     const { stdout } = await promisify(execFile)(process.execPath, [bin, 'accounts', 'get', id], { env: { ...process.env, ...env } });

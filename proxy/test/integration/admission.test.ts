@@ -57,7 +57,7 @@ describe('admission script on real Redis', () => {
     assert.equal(await field(poor, 'held'), '400');
   });
 
-  it('a lease and its requests\' settlements meet at zero in either order, and an expired lease releases itself', async () => {
+  it("a lease and its requests' settlements meet at zero in either order, and an expired lease releases itself", async () => {
     const scripts = createAdmissionScripts(redis);
     const req = { ...(await account('1000000')), keyRpm: null };
     const id = `lease-${randomUUID()}`;
@@ -81,7 +81,13 @@ describe('admission script on real Redis', () => {
   it('admits in memory under a lease, gives back what was not spent, and decides in Redis near the end of the funds', async () => {
     const scripts = createAdmissionScripts(redis);
     let calls = 0;
-    const counted = { admit: (...a: Parameters<typeof scripts.admit>) => (calls++, scripts.admit(...a)), returnLease: scripts.returnLease };
+    const counted = {
+      admit: (...a: Parameters<typeof scripts.admit>) => {
+        calls++;
+        return scripts.admit(...a);
+      },
+      returnLease: scripts.returnLease,
+    };
     const admitter = createAdmitter({ scripts: counted, nodeId: 'test', leases: { ...DEFAULT_LEASES, windowMs: 60_000 }, log: pino({ level: 'silent' }) });
     const req = { ...(await account('1000000')), keyRpm: null };
     const admitted = [];
@@ -98,8 +104,15 @@ describe('admission script on real Redis', () => {
     const fresh = createAdmitter({ scripts, nodeId: 'test', leases: { ...DEFAULT_LEASES, windowMs: 60_000 }, log: pino({ level: 'silent' }) });
     const verdicts = [];
     for (let i = 0; i < 6; i++) verdicts.push(await fresh.admit({ ...poor, keyRpm: null, holdId: `p${i}` }));
-    assert.deepEqual(verdicts.map((v) => v.ok), [true, true, true, true, true, false], 'five holds of 400 and no more');
-    assert.ok(verdicts.every((v) => !v.ok || v.holdId.startsWith('p')), 'each held alone');
+    assert.deepEqual(
+      verdicts.map((v) => v.ok),
+      [true, true, true, true, true, false],
+      'five holds of 400 and no more',
+    );
+    assert.ok(
+      verdicts.every((v) => !v.ok || v.holdId.startsWith('p')),
+      'each held alone',
+    );
     await fresh.close();
   });
 });

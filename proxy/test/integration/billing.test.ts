@@ -37,7 +37,10 @@ describe('OpenAI-compatible balance endpoints', function () {
     });
     assert.equal(usage.json.total_usage, spentCents);
     const items = usage.json.daily_costs.flatMap((d: { line_items: { name: string; cost: number }[] }) => d.line_items);
-    assert.deepEqual(items.map((i: { name: string }) => i.name), ['gpt-4o-mini']);
+    assert.deepEqual(
+      items.map((i: { name: string }) => i.name),
+      ['gpt-4o-mini'],
+    );
     // A range that excludes today reports nothing.
     const before = await get(key, '/v1/dashboard/billing/usage?start_date=2020-01-01&end_date=2020-02-01');
     assert.equal(before.json.total_usage, 0);

@@ -20,7 +20,10 @@ describe('proxy: chat completions through the official SDK', function () {
   it('answers like OpenAI and bills prompt, cached and completion tokens exactly', async () => {
     s.mock.script('sk-upstream-a', { cachedTokens: 4 });
     const { accountId, key } = await s.fundedKey({ usd: '5' });
-    const { data, response } = await s.client(key).chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'Hello there, how are you?' }] }).withResponse();
+    const { data, response } = await s
+      .client(key)
+      .chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'Hello there, how are you?' }] })
+      .withResponse();
     assert.equal(data.choices[0]?.message.content, 'Hello! This is a reply from the mock upstream.');
     assert.match(response.headers.get('x-request-id') ?? '', /^req_[0-9a-f]{32}$/);
     assert.equal(response.headers.get('openai-organization'), null, 'the upstream organization is not revealed');
@@ -47,7 +50,10 @@ describe('proxy: chat completions through the official SDK', function () {
     const chunks = [];
     for await (const c of stream) chunks.push(c);
     assert.ok(chunks.length > 5);
-    assert.ok(chunks.every((c) => !('usage' in c) && c.choices.length === 1), 'no usage field, no usage chunk');
+    assert.ok(
+      chunks.every((c) => !('usage' in c) && c.choices.length === 1),
+      'no usage field, no usage chunk',
+    );
     assert.equal(chunks.map((c) => c.choices[0]?.delta.content ?? '').join(''), 'Hello! This is a reply from the mock upstream.');
     assert.deepEqual(s.mock.requests[0]?.json?.stream_options, { include_usage: true }, 'usage was asked of upstream');
     const after = await s.settled(accountId, 1);
@@ -105,8 +111,14 @@ describe('proxy: chat completions through the official SDK', function () {
     });
 
     it('unknown model → 404, model not allowed for the key → 403', async () => {
-      await assert.rejects(s.client(key).chat.completions.create({ model: 'gpt-9-ultra', messages: [{ role: 'user', content: 'x' }] }), (e: unknown) => e instanceof OpenAI.NotFoundError && e.code === 'model_not_found');
-      await assert.rejects(s.client(key).chat.completions.create({ model: 'gpt-4.1', messages: [{ role: 'user', content: 'x' }] }), (e: unknown) => e instanceof OpenAI.PermissionDeniedError && e.code === 'model_not_allowed');
+      await assert.rejects(
+        s.client(key).chat.completions.create({ model: 'gpt-9-ultra', messages: [{ role: 'user', content: 'x' }] }),
+        (e: unknown) => e instanceof OpenAI.NotFoundError && e.code === 'model_not_found',
+      );
+      await assert.rejects(
+        s.client(key).chat.completions.create({ model: 'gpt-4.1', messages: [{ role: 'user', content: 'x' }] }),
+        (e: unknown) => e instanceof OpenAI.PermissionDeniedError && e.code === 'model_not_allowed',
+      );
     });
 
     it('body too large → 413 before parsing', async () => {
@@ -119,7 +131,10 @@ describe('proxy: chat completions through the official SDK', function () {
       const none = await fetch(`${s.url}/v1/chat/completions`, { method: 'POST', body: '{}' });
       const e1 = await expectError(none, 401, 'missing_api_key');
       assert.ok(e1.message.includes(`${s.nodes[0]?.config.publicUrl}/v1`));
-      await assert.rejects(s.client('sk-yg-not-a-real-key').chat.completions.create({ model: 'gpt-4o', messages: [] }), (e: unknown) => e instanceof OpenAI.AuthenticationError && e.code === 'invalid_api_key' && /base URL/.test(e.message));
+      await assert.rejects(
+        s.client('sk-yg-not-a-real-key').chat.completions.create({ model: 'gpt-4o', messages: [] }),
+        (e: unknown) => e instanceof OpenAI.AuthenticationError && e.code === 'invalid_api_key' && /base URL/.test(e.message),
+      );
       await assert.rejects(s.client('sk-proj-an-openai-key').models.list(), (e: unknown) => e instanceof OpenAI.AuthenticationError);
       const unknown = await fetch(`${s.url}/v1/fine_tuning/jobs`, { headers: { authorization: `Bearer ${key}` } });
       await expectError(unknown, 404, 'unknown_url');
@@ -140,7 +155,8 @@ describe('proxy: chat completions through the official SDK', function () {
       const { accountId, key } = await s.fundedKey();
       s.mock.requests.length = 0;
       const res = await fetch(`${s.url}/v1/chat/completions`, {
-        method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+        method: 'POST',
+        headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
         body: JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'x' }] }),
       });
       assert.equal(res.status, 404);
@@ -163,16 +179,25 @@ describe('proxy: chat completions through the official SDK', function () {
 
   it('no funds → 429 insufficient_quota, and nothing is billed', async () => {
     const { key, accountId } = await s.fundedKey({ usd: '0' });
-    await assert.rejects(s.client(key).chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'x' }] }), (e: unknown) => e instanceof OpenAI.RateLimitError && e.code === 'insufficient_quota');
+    await assert.rejects(
+      s.client(key).chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'x' }] }),
+      (e: unknown) => e instanceof OpenAI.RateLimitError && e.code === 'insufficient_quota',
+    );
     assert.equal((await s.account(accountId)).spent, '0');
   });
 
   it('rate limited by the key RPM → 429 with retry-after and x-ratelimit-* of the client', async () => {
     const { key } = await s.fundedKey({ key: { rpm: 2 } });
-    const first = await s.client(key).chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'x' }] }).withResponse();
+    const first = await s
+      .client(key)
+      .chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'x' }] })
+      .withResponse();
     assert.equal(first.response.headers.get('x-ratelimit-limit-requests'), '2');
     assert.equal(first.response.headers.get('x-ratelimit-remaining-requests'), '1');
     await s.client(key).chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'x' }] });
-    await assert.rejects(s.client(key).chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'x' }] }), (e: unknown) => e instanceof OpenAI.RateLimitError && e.code === 'rate_limit_exceeded' && Number(e.headers.get('retry-after')) >= 1);
+    await assert.rejects(
+      s.client(key).chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'x' }] }),
+      (e: unknown) => e instanceof OpenAI.RateLimitError && e.code === 'rate_limit_exceeded' && Number(e.headers.get('retry-after')) >= 1,
+    );
   });
 });

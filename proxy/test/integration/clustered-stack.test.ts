@@ -53,7 +53,11 @@ describe('on the clustered stack: a Redis Cluster, 3 Kafka brokers and 2 ClickHo
     kafkaCluster = await startKafkaCluster(profile, { basePort: KAFKA_BASE_PORT, fresh: true });
     clickhouseCluster = await startClickHouseCluster(profile, { basePort: CLICKHOUSE_BASE_PORT, fresh: true });
     s = await startStack({
-      nodes: 2, redisUrl: redisCluster.url, kafkaBrokers: kafkaCluster.brokers, clickhouse: { urls: clickhouseCluster.urls, cluster: clickhouseCluster.name }, ledgerProcesses: 2,
+      nodes: 2,
+      redisUrl: redisCluster.url,
+      kafkaBrokers: kafkaCluster.brokers,
+      clickhouse: { urls: clickhouseCluster.urls, cluster: clickhouseCluster.name },
+      ledgerProcesses: 2,
       env: { YUGONG_REDIS_REPLICAS: '1', YUGONG_KAFKA_REPLICATION_FACTOR: '3' },
     });
     // A new cluster creates its offsets topic (3 replicas) when the ledger's groups first join.
@@ -71,12 +75,17 @@ describe('on the clustered stack: a Redis Cluster, 3 Kafka brokers and 2 ClickHo
     }
   });
 
-  const noDrift = (accountId: string) => waitFor(`reconcile of ${accountId} without drift`, async () => {
-    const [d] = await reconcile(s.redis, s.clickhouse, [accountId]);
-    return d && d.drift === 0n && d.creditDrift === 0n ? d : null;
-  }, 30_000);
+  const noDrift = (accountId: string) =>
+    waitFor(
+      `reconcile of ${accountId} without drift`,
+      async () => {
+        const [d] = await reconcile(s.redis, s.clickhouse, [accountId]);
+        return d && d.drift === 0n && d.creditDrift === 0n ? d : null;
+      },
+      30_000,
+    );
 
-  it('serves, bills each request once and reconciles, with sub-accounts and leases across the cluster\'s slots', async () => {
+  it("serves, bills each request once and reconciles, with sub-accounts and leases across the cluster's slots", async () => {
     const parents = await Promise.all([1, 2, 3].map(() => s.fundedKey({ usd: '20' })));
     for (const p of parents) {
       const sub = await s.admin('POST', '/accounts', { id: `${p.accountId}-sub`, parent_id: p.accountId, credit_limit_usd: '5' });
@@ -149,7 +158,9 @@ describe('on the clustered stack: a Redis Cluster, 3 Kafka brokers and 2 ClickHo
     const steadyAnswers = (await load).flat();
 
     const served = steadyAnswers.filter((a) => a.status === 200).length;
-    console.log(`      (killed the primary on ${victim}: ${served} of ${steadyAnswers.length} steady requests served, ${raceAnswers.filter((a) => a.status === 200).length} of 200 racing ones admitted; ${[...new Set(raceAnswers.map((a) => `${a.status} ${a.code}`))].join(', ')})`);
+    console.log(
+      `      (killed the primary on ${victim}: ${served} of ${steadyAnswers.length} steady requests served, ${raceAnswers.filter((a) => a.status === 200).length} of 200 racing ones admitted; ${[...new Set(raceAnswers.map((a) => `${a.status} ${a.code}`))].join(', ')})`,
+    );
     assert.ok(served > 0);
     // Every answer the clients saw as served is billed once, and nothing else.
     await waitFor('every served request billed', async () => ((await s.billed(steady.accountId)).count >= served ? true : null), 60_000);
@@ -228,13 +239,15 @@ describe('on the clustered stack: a Redis Cluster, 3 Kafka brokers and 2 ClickHo
     const { key, accountId } = await s.fundedKey({ usd: '50' });
     const [first, second] = clickhouseCluster.urls.map((url) => createClient({ url, database: s.database, log: { level: ClickHouseLogLevel.OFF } }));
     const totals = async (ch: ClickHouseClient) => {
-      const [row] = await (await ch.query({
-        query: `SELECT toString(count()) AS n, toString(sum(costs_nano[1])) AS cost,
+      const [row] = await (
+        await ch.query({
+          query: `SELECT toString(count()) AS n, toString(sum(costs_nano[1])) AS cost,
           (SELECT toString(sum(requests)) FROM usage_hourly WHERE account_id = ${sqlString(accountId)}) AS hourly_requests,
           (SELECT toString(sum(cost_nano)) FROM usage_daily WHERE account_id = ${sqlString(accountId)}) AS daily_cost
           FROM line_items WHERE root_account_id = ${sqlString(accountId)}`,
-        format: 'JSONEachRow',
-      })).json<{ n: string; cost: string; hourly_requests: string; daily_cost: string }>();
+          format: 'JSONEachRow',
+        })
+      ).json<{ n: string; cost: string; hourly_requests: string; daily_cost: string }>();
       return row;
     };
     try {
@@ -252,14 +265,20 @@ describe('on the clustered stack: a Redis Cluster, 3 Kafka brokers and 2 ClickHo
       const statuses = await load.stop();
 
       const served = statuses.filter((x) => x === 200).length;
-      console.log(`      (replica 1 down for ${CLICKHOUSE_DOWN_MS / 1000} s: ${served} of ${statuses.length} requests served; line items on replica 2: ${atKill} at the kill, ${midway} 30 s later, ${beforeRestart} at the restart)`);
+      console.log(
+        `      (replica 1 down for ${CLICKHOUSE_DOWN_MS / 1000} s: ${served} of ${statuses.length} requests served; line items on replica 2: ${atKill} at the kill, ${midway} 30 s later, ${beforeRestart} at the restart)`,
+      );
       assert.deepEqual([...new Set(statuses)], [200], 'no client saw an error');
       assert.ok(midway > atKill && beforeRestart > midway, 'line items kept arriving through the other replica');
       await billedOnce(accountId, served);
-      const caughtUp = await waitFor('the restarted replica to catch up', async () => {
-        const [a, b] = await Promise.all([totals(first!), totals(second!)]);
-        return JSON.stringify(a) === JSON.stringify(b) ? a : null;
-      }, 120_000);
+      const caughtUp = await waitFor(
+        'the restarted replica to catch up',
+        async () => {
+          const [a, b] = await Promise.all([totals(first!), totals(second!)]);
+          return JSON.stringify(a) === JSON.stringify(b) ? a : null;
+        },
+        120_000,
+      );
       assert.deepEqual(caughtUp, { n: String(served), cost: caughtUp?.cost, hourly_requests: String(served), daily_cost: caughtUp?.cost }, 'totals equal on both; rollups equal raw sums');
     } finally {
       await Promise.all([first?.close(), second?.close()]);
@@ -292,11 +311,29 @@ describe('on the clustered stack: a Redis Cluster, 3 Kafka brokers and 2 ClickHo
   const start = async (i: number) => {
     const n = processes[i]!;
     const child = spawn(process.execPath, [MAIN], {
-      env: { ...process.env, ...s.nodes[0]!.env, YUGONG_PROXY_PORT: String(n.port), YUGONG_NODE_ID: `rolling-${i}-${process.pid}-${Date.now()}`, YUGONG_SPOOL_DIR: mkdtempSync(join(tmpdir(), 'yg-rolling-')), YUGONG_SHUTDOWN_GRACE_MS: '10000', YUGONG_LOG_LEVEL: 'warn' },
+      env: {
+        ...process.env,
+        ...s.nodes[0]!.env,
+        YUGONG_PROXY_PORT: String(n.port),
+        YUGONG_NODE_ID: `rolling-${i}-${process.pid}-${Date.now()}`,
+        YUGONG_SPOOL_DIR: mkdtempSync(join(tmpdir(), 'yg-rolling-')),
+        YUGONG_SHUTDOWN_GRACE_MS: '10000',
+        YUGONG_LOG_LEVEL: 'warn',
+      },
       stdio: ['ignore', 'ignore', 'inherit'],
     });
     n.child = child;
-    await waitFor(`node ${i} ready`, async () => ((await fetch(`http://127.0.0.1:${n.port}/readyz`).then((r) => r.status, () => 0)) === 200 ? true : null), 30_000);
+    await waitFor(
+      `node ${i} ready`,
+      async () =>
+        (await fetch(`http://127.0.0.1:${n.port}/readyz`).then(
+          (r) => r.status,
+          () => 0,
+        )) === 200
+          ? true
+          : null,
+      30_000,
+    );
   };
   const stop = async (i: number) => {
     const child = processes[i]!.child;
@@ -322,7 +359,8 @@ describe('on the clustered stack: a Redis Cluster, 3 Kafka brokers and 2 ClickHo
         let r: Response;
         try {
           r = await fetch(`http://127.0.0.1:${port}/v1/chat/completions`, {
-            method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+            method: 'POST',
+            headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
             body: JSON.stringify({ model: 'gpt-4o-mini', max_tokens: 20, stream, messages: [{ role: 'user', content: 'hello' }] }),
           });
         } catch {

@@ -21,10 +21,27 @@ describe('control plane apart from the data plane', function () {
     const port = await freePort();
     controlUrl = `http://127.0.0.1:${port}`;
     control = spawn(process.execPath, [CONTROL_MAIN], {
-      env: { ...process.env, ...dataOnly.env, YUGONG_CONTROL_PORT: String(port), YUGONG_NODE_ID: 'control-test', YUGONG_SPOOL_DIR: `${dataOnly.env.YUGONG_SPOOL_DIR}-control`, YUGONG_LOG_LEVEL: 'warn' },
+      env: {
+        ...process.env,
+        ...dataOnly.env,
+        YUGONG_CONTROL_PORT: String(port),
+        YUGONG_NODE_ID: 'control-test',
+        YUGONG_SPOOL_DIR: `${dataOnly.env.YUGONG_SPOOL_DIR}-control`,
+        YUGONG_LOG_LEVEL: 'warn',
+      },
       stdio: ['ignore', 'ignore', 'inherit'],
     });
-    await waitFor('the control plane to serve', async () => ((await fetch(`${controlUrl}/healthz`).then((r) => r.status, () => 0)) === 200 ? true : null), 60_000);
+    await waitFor(
+      'the control plane to serve',
+      async () =>
+        (await fetch(`${controlUrl}/healthz`).then(
+          (r) => r.status,
+          () => 0,
+        )) === 200
+          ? true
+          : null,
+      60_000,
+    );
   });
   after(async () => {
     if (control && control.exitCode === null) {
@@ -36,7 +53,9 @@ describe('control plane apart from the data plane', function () {
 
   const admin = async (method: string, path: string, body?: unknown) => {
     const res = await fetch(`${controlUrl}/admin/v1${path}`, {
-      method, headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body),
+      method,
+      headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' },
+      body: body === undefined ? undefined : JSON.stringify(body),
     });
     return { status: res.status, json: (await res.json()) as any };
   };
@@ -71,20 +90,31 @@ describe('control plane apart from the data plane', function () {
     assert.equal(((await me.json()) as { id: string }).id, accountId);
 
     assert.equal((await admin('DELETE', `/accounts/${accountId}/keys/${created.json.id}`)).status, 200);
-    await waitFor('the revoke to reach the data-plane node', async () => {
-      const r = await fetch(`${dataOnly.url}/v1/models`, { headers: { authorization: `Bearer ${key}` } });
-      return r.status === 401 ? true : null;
-    }, 30_000);
+    await waitFor(
+      'the revoke to reach the data-plane node',
+      async () => {
+        const r = await fetch(`${dataOnly.url}/v1/models`, { headers: { authorization: `Bearer ${key}` } });
+        return r.status === 401 ? true : null;
+      },
+      30_000,
+    );
   });
 
   it('the control process lists the pool the nodes seeded, with their health', async () => {
     // The seed travels as an event through the ledger, which announces it.
-    const keys = await waitFor('the seeded upstream key', async () => {
-      const list = await admin('GET', '/upstreams');
-      assert.equal(list.status, 200);
-      const data = list.json.data as { id: string; status: string; key_prefix: string }[];
-      return data.length > 0 ? data : null;
-    }, 30_000);
-    assert.deepEqual(keys.map((k) => [k.status, k.key_prefix]), [['active', 'sk-ups']]);
+    const keys = await waitFor(
+      'the seeded upstream key',
+      async () => {
+        const list = await admin('GET', '/upstreams');
+        assert.equal(list.status, 200);
+        const data = list.json.data as { id: string; status: string; key_prefix: string }[];
+        return data.length > 0 ? data : null;
+      },
+      30_000,
+    );
+    assert.deepEqual(
+      keys.map((k) => [k.status, k.key_prefix]),
+      [['active', 'sk-ups']],
+    );
   });
 });

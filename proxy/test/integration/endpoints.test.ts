@@ -5,8 +5,10 @@ import { silentWav } from '@yugong/metering';
 
 /** List prices written out independently of the price table (nano-USD per token / unit). */
 const P = {
-  miniIn: 150n, miniOut: 600n, // gpt-4o-mini $0.15 / $0.60
-  instructIn: 1500n, instructOut: 2000n, // gpt-3.5-turbo-instruct $1.50 / $2
+  miniIn: 150n,
+  miniOut: 600n, // gpt-4o-mini $0.15 / $0.60
+  instructIn: 1500n,
+  instructOut: 2000n, // gpt-3.5-turbo-instruct $1.50 / $2
   embedSmall: 20n, // text-embedding-3-small $0.02
   whisperPerSecond: 100_000n, // $0.006 / minute
   tts1PerChar: 15_000n, // $15 / 1M characters
@@ -38,7 +40,10 @@ describe('proxy: every OpenAI endpoint through the official SDK, billed exactly'
     const spent = await spentAfter(accountId, 2);
     assert.ok(spent > cost1, 'the stream was billed too');
     const items = await s.lineItems(accountId, 2);
-    assert.deepEqual(items.map((i) => i.endpoint), ['completions', 'completions']);
+    assert.deepEqual(
+      items.map((i) => i.endpoint),
+      ['completions', 'completions'],
+    );
   });
 
   it('embeddings (the SDK asks for base64)', async () => {
@@ -111,7 +116,15 @@ describe('proxy: every OpenAI endpoint through the official SDK, billed exactly'
     const tools = [{ type: 'function' as const, function: { name: 'lookup', parameters: { type: 'object', properties: { q: { type: 'string' } } } } }];
     const r = await s.client(key).chat.completions.create({
       model: 'gpt-4o',
-      messages: [{ role: 'user', content: [{ type: 'text', text: 'what is this?' }, { type: 'image_url', image_url: { url: 'data:image/png;base64,iVBORw0KGgo=' } }] }],
+      messages: [
+        {
+          role: 'user',
+          content: [
+            { type: 'text', text: 'what is this?' },
+            { type: 'image_url', image_url: { url: 'data:image/png;base64,iVBORw0KGgo=' } },
+          ],
+        },
+      ],
       tools,
     });
     const call = r.choices[0]?.message.tool_calls?.[0];
@@ -122,15 +135,26 @@ describe('proxy: every OpenAI endpoint through the official SDK, billed exactly'
 
   it('CORS: allowed origins get headers, others a 403', async () => {
     const { key } = await s.fundedKey({ key: { origins: ['https://app.example.com'] } });
-    const pre = await fetch(`${s.url}/v1/chat/completions`, { method: 'OPTIONS', headers: { origin: 'https://app.example.com', 'access-control-request-headers': 'authorization, content-type, x-stainless-os' } });
+    const pre = await fetch(`${s.url}/v1/chat/completions`, {
+      method: 'OPTIONS',
+      headers: { origin: 'https://app.example.com', 'access-control-request-headers': 'authorization, content-type, x-stainless-os' },
+    });
     assert.equal(pre.status, 204);
     assert.equal(pre.headers.get('access-control-allow-origin'), 'https://app.example.com');
     assert.match(pre.headers.get('access-control-allow-headers') ?? '', /x-stainless-os/);
     const body = JSON.stringify({ model: 'gpt-4o', messages: [{ role: 'user', content: 'x' }] });
-    const ok = await fetch(`${s.url}/v1/chat/completions`, { method: 'POST', body, headers: { origin: 'https://app.example.com', authorization: `Bearer ${key}`, 'content-type': 'application/json' } });
+    const ok = await fetch(`${s.url}/v1/chat/completions`, {
+      method: 'POST',
+      body,
+      headers: { origin: 'https://app.example.com', authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+    });
     assert.equal(ok.status, 200);
     assert.equal(ok.headers.get('access-control-allow-origin'), 'https://app.example.com');
-    const bad = await fetch(`${s.url}/v1/chat/completions`, { method: 'POST', body, headers: { origin: 'https://evil.example.com', authorization: `Bearer ${key}`, 'content-type': 'application/json' } });
+    const bad = await fetch(`${s.url}/v1/chat/completions`, {
+      method: 'POST',
+      body,
+      headers: { origin: 'https://evil.example.com', authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+    });
     assert.equal(bad.status, 403);
     assert.equal(((await bad.json()) as { error: { code: string } }).error.code, 'origin_not_allowed');
   });

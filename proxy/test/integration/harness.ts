@@ -13,7 +13,7 @@ import { endpointsFromEnv, waitFor } from '@yugong/infra';
 import { createMetrics as ledgerMetrics, startLedger, type LedgerMetrics, type StartOffsets } from '@yugong/ledger-consumer';
 import { createMockOpenAI, type MockOpenAI } from '@yugong/mock-openai';
 import { connectRedis, redisKeys, sqlString, topics, type RedisClient } from '@yugong/schemas';
-import { createProxy, type Proxy } from '../../src/app.js';
+import { createProxy, type Proxy as ProxyNode } from '../../src/app.js';
 import { loadConfig, type ProxyConfig } from '../../src/config.js';
 
 export const ADMIN_TOKEN = 'test-admin-token-0123456789abcdef';
@@ -25,7 +25,7 @@ export interface UpstreamSpec {
 }
 
 export interface Node {
-  proxy: Proxy;
+  proxy: ProxyNode;
   url: string;
   config: ProxyConfig;
   /** The environment the node's configuration was read from (to start the same node as a process). */
@@ -62,7 +62,6 @@ export interface Stack {
   close(): Promise<void>;
 }
 
-
 /** A ledger-consumer process of the stack: both consumer groups, spread over all of them. */
 export interface LedgerProcess {
   child: ChildProcess | null;
@@ -89,11 +88,23 @@ function ledgerProcess(env: Record<string, string>, logFile: string): LedgerProc
       const child = spawn(process.execPath, [LEDGER_MAIN], { env: { ...process.env, ...env, ...extra, YUGONG_LEDGER_PORT: port }, stdio: ['ignore', log, log] });
       closeSync(log);
       p.child = child;
-      exit = new Promise((resolve) => child.once('exit', () => {
-        if (p.child === child) p.child = null;
-        resolve();
-      }));
-      await waitFor(`a ledger process to serve (its log: ${logFile})`, async () => ((await fetch(`http://127.0.0.1:${port}/healthz`).then((r) => r.status, () => 0)) === 200 ? true : null), 60_000);
+      exit = new Promise((resolve) =>
+        child.once('exit', () => {
+          if (p.child === child) p.child = null;
+          resolve();
+        }),
+      );
+      await waitFor(
+        `a ledger process to serve (its log: ${logFile})`,
+        async () =>
+          (await fetch(`http://127.0.0.1:${port}/healthz`).then(
+            (r) => r.status,
+            () => 0,
+          )) === 200
+            ? true
+            : null,
+        60_000,
+      );
     },
     async kill() {
       p.child?.kill('SIGKILL');
@@ -104,12 +115,13 @@ function ledgerProcess(env: Record<string, string>, logFile: string): LedgerProc
   return p;
 }
 
-export const freePort = () => new Promise<number>((resolve) => {
-  const srv = createServer().listen(0, '127.0.0.1', () => {
-    const { port } = srv.address() as AddressInfo;
-    srv.close(() => resolve(port));
+export const freePort = () =>
+  new Promise<number>((resolve) => {
+    const srv = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as AddressInfo;
+      srv.close(() => resolve(port));
+    });
   });
-});
 
 /**
  * A stack's ledger needs only the events of its own tests. Its new consumer groups would
@@ -139,10 +151,18 @@ async function currentEnds(kafka: Kafka): Promise<StartOffsets> {
  * `ledgerProcesses` the ledger runs as that many processes from the topics' beginning (a
  * fresh cluster's), not in this one. The stack reads ClickHouse through the last replica.
  */
-export async function startStack(opts: {
-  upstreams?: UpstreamSpec[]; nodes?: number; env?: Record<string, string>; log?: Logger; redisUrl?: string; kafkaBrokers?: string[];
-  clickhouse?: { urls: string[]; cluster: string }; ledgerProcesses?: number;
-} = {}): Promise<Stack> {
+export async function startStack(
+  opts: {
+    upstreams?: UpstreamSpec[];
+    nodes?: number;
+    env?: Record<string, string>;
+    log?: Logger;
+    redisUrl?: string;
+    kafkaBrokers?: string[];
+    clickhouse?: { urls: string[]; cluster: string };
+    ledgerProcesses?: number;
+  } = {},
+): Promise<Stack> {
   const endpoints = { ...endpointsFromEnv(), ...(opts.redisUrl ? { redisUrl: opts.redisUrl } : {}), ...(opts.kafkaBrokers ? { kafkaBrokers: opts.kafkaBrokers } : {}) };
   const chUrls = opts.clickhouse?.urls ?? [endpoints.clickhouseUrl];
   const mock = await createMockOpenAI();
@@ -157,22 +177,46 @@ export async function startStack(opts: {
   const replicaSettings = { redisReplicas: Number(opts.env?.YUGONG_REDIS_REPLICAS ?? 0), kafkaReplicationFactor: Number(opts.env?.YUGONG_KAFKA_REPLICATION_FACTOR ?? 1) };
   const groupSuffix = `-${randomUUID()}`;
   const spoolRoot = mkdtempSync(join(tmpdir(), 'yugong-spool-'));
-  const ledgers = Array.from({ length: opts.ledgerProcesses ?? 0 }, (_, i) => ledgerProcess({
-    YUGONG_KAFKA_BROKERS: endpoints.kafkaBrokers.join(','), YUGONG_REDIS_URL: endpoints.redisUrl, YUGONG_CLICKHOUSE_URL: chUrls.join(','),
-    YUGONG_CLICKHOUSE_DATABASE: database, ...(opts.clickhouse ? { YUGONG_CLICKHOUSE_CLUSTER: opts.clickhouse.cluster } : {}),
-    YUGONG_GROUP_SUFFIX: groupSuffix, YUGONG_REDIS_REPLICAS: String(replicaSettings.redisReplicas), YUGONG_KAFKA_REPLICATION_FACTOR: String(replicaSettings.kafkaReplicationFactor),
-    YUGONG_CLICKHOUSE_BATCH_MAX_WAIT_MS: '50', YUGONG_KAFKA_SESSION_TIMEOUT_MS: '6000', YUGONG_LOG_LEVEL: 'warn', KAFKAJS_NO_PARTITIONER_WARNING: '1',
-  }, join(spoolRoot, `ledger-${i + 1}.log`)));
+  const ledgers = Array.from({ length: opts.ledgerProcesses ?? 0 }, (_, i) =>
+    ledgerProcess(
+      {
+        YUGONG_KAFKA_BROKERS: endpoints.kafkaBrokers.join(','),
+        YUGONG_REDIS_URL: endpoints.redisUrl,
+        YUGONG_CLICKHOUSE_URL: chUrls.join(','),
+        YUGONG_CLICKHOUSE_DATABASE: database,
+        ...(opts.clickhouse ? { YUGONG_CLICKHOUSE_CLUSTER: opts.clickhouse.cluster } : {}),
+        YUGONG_GROUP_SUFFIX: groupSuffix,
+        YUGONG_REDIS_REPLICAS: String(replicaSettings.redisReplicas),
+        YUGONG_KAFKA_REPLICATION_FACTOR: String(replicaSettings.kafkaReplicationFactor),
+        YUGONG_CLICKHOUSE_BATCH_MAX_WAIT_MS: '50',
+        YUGONG_KAFKA_SESSION_TIMEOUT_MS: '6000',
+        YUGONG_LOG_LEVEL: 'warn',
+        KAFKAJS_NO_PARTITIONER_WARNING: '1',
+      },
+      join(spoolRoot, `ledger-${i + 1}.log`),
+    ),
+  );
   for (const l of ledgers) await l.start();
   const metrics = ledgerMetrics();
-  const ledger = ledgers.length ? null : await startLedger({
-    startAt: await currentEnds(kafka),
-    config: { dedupeTtlSeconds: 3600, clickhouseMaxWaitMs: 50, groupSuffix, clickhouseCluster: opts.clickhouse?.cluster, ...replicaSettings },
-    kafka, redis, clickhouse: replicas, log: pino({ level: TRACE ? 'info' : 'silent' }), metrics,
-  });
+  const ledger = ledgers.length
+    ? null
+    : await startLedger({
+        startAt: await currentEnds(kafka),
+        config: { dedupeTtlSeconds: 3600, clickhouseMaxWaitMs: 50, groupSuffix, clickhouseCluster: opts.clickhouse?.cluster, ...replicaSettings },
+        kafka,
+        redis,
+        clickhouse: replicas,
+        log: pino({ level: TRACE ? 'info' : 'silent' }),
+        metrics,
+      });
   const poolId = `p${randomUUID().replace(/-/g, '').slice(0, 12)}`;
   const upstreams = (opts.upstreams ?? [{ key: 'sk-upstream-a', organization: 'org-a' }]).map((u) => ({
-    baseUrl: mock.baseURL, key: u.key, organization: u.organization ?? null, models: u.models ?? null, weight: 1, poolId,
+    baseUrl: mock.baseURL,
+    key: u.key,
+    organization: u.organization ?? null,
+    models: u.models ?? null,
+    weight: 1,
+    poolId,
   }));
   const secret = randomBytes(32).toString('hex');
   const nodes: Node[] = [];
@@ -209,7 +253,16 @@ export async function startStack(opts: {
   const url = nodes[0]?.url ?? '';
 
   const stack: Stack = {
-    mock, nodes, url, redis, clickhouse, database, kafka, ledgers, ledgerMetrics: metrics, addNode,
+    mock,
+    nodes,
+    url,
+    redis,
+    clickhouse,
+    database,
+    kafka,
+    ledgers,
+    ledgerMetrics: metrics,
+    addNode,
     async admin(method, path, body) {
       const res = await fetch(`${url}/admin/v1${path}`, {
         method,
@@ -238,22 +291,33 @@ export async function startStack(opts: {
       return redis.hgetall(redisKeys.account(root, accountId));
     },
     settled(accountId, requests, root, timeoutMs) {
-      return waitFor(`${requests} settled requests on ${accountId}`, async () => {
-        const h = await redis.hgetall(redisKeys.account(root ?? accountId, accountId));
-        return Number(h.requests ?? 0) >= requests ? h : null;
-      }, timeoutMs);
+      return waitFor(
+        `${requests} settled requests on ${accountId}`,
+        async () => {
+          const h = await redis.hgetall(redisKeys.account(root ?? accountId, accountId));
+          return Number(h.requests ?? 0) >= requests ? h : null;
+        },
+        timeoutMs,
+      );
     },
     async billed(accountId) {
-      const rs = await clickhouse.query({ query: `SELECT toString(count()) AS n, toString(uniqExact(request_id)) AS u FROM line_items WHERE has(account_path, ${sqlString(accountId)})`, format: 'JSONEachRow' });
+      const rs = await clickhouse.query({
+        query: `SELECT toString(count()) AS n, toString(uniqExact(request_id)) AS u FROM line_items WHERE has(account_path, ${sqlString(accountId)})`,
+        format: 'JSONEachRow',
+      });
       const [row] = await rs.json<{ n: string; u: string }>();
       return { count: Number(row?.n ?? 0), distinct: Number(row?.u ?? 0) };
     },
     lineItems(accountId, expected, timeoutMs) {
-      return waitFor(`${expected} line items of ${accountId}`, async () => {
-        const rs = await clickhouse.query({ query: `SELECT * FROM line_items WHERE has(account_path, '${accountId}') ORDER BY time, event_id`, format: 'JSONEachRow' });
-        const rows = await rs.json<Record<string, any>>();
-        return rows.length >= expected ? rows : null;
-      }, timeoutMs);
+      return waitFor(
+        `${expected} line items of ${accountId}`,
+        async () => {
+          const rs = await clickhouse.query({ query: `SELECT * FROM line_items WHERE has(account_path, '${accountId}') ORDER BY time, event_id`, format: 'JSONEachRow' });
+          const rows = await rs.json<Record<string, any>>();
+          return rows.length >= expected ? rows : null;
+        },
+        timeoutMs,
+      );
     },
     async close() {
       for (const n of nodes) {

@@ -16,7 +16,11 @@ const TRUNCATED = '--bx\r\nContent-Disposition: form-data; name="file"; filename
 
 function part(boundary: string, name: string, value: string | Buffer, filename?: string): Buffer {
   const disposition = `form-data; name="${name}"${filename ? `; filename="${filename}"` : ''}`;
-  return Buffer.concat([Buffer.from(`--${boundary}\r\nContent-Disposition: ${disposition}\r\n${filename ? 'Content-Type: application/octet-stream\r\n' : ''}\r\n`), Buffer.from(value), Buffer.from('\r\n')]);
+  return Buffer.concat([
+    Buffer.from(`--${boundary}\r\nContent-Disposition: ${disposition}\r\n${filename ? 'Content-Type: application/octet-stream\r\n' : ''}\r\n`),
+    Buffer.from(value),
+    Buffer.from('\r\n'),
+  ]);
 }
 
 function form(boundary: string, parts: Buffer[]): Buffer {
@@ -30,13 +34,31 @@ function hostileBodies(): { name: string; contentType: string; body: Buffer; sta
   return [
     { name: 'truncated before the closing boundary', contentType: 'multipart/form-data; boundary=bx', body: Buffer.from(TRUNCATED), status: 400, code: 'invalid_multipart_body' },
     { name: 'truncated inside a part header', contentType: 'multipart/form-data; boundary=bx', body: Buffer.from('--bx\r\nContent-Disposition: form-da'), status: 400, code: 'invalid_multipart_body' },
-    { name: 'a boundary that is not the declared one', contentType: 'multipart/form-data; boundary=bx', body: form('by', [part('by', 'model', 'whisper-1'), part('by', 'file', wav, 'a.wav')]), status: 400, code: 'invalid_multipart_body' },
+    {
+      name: 'a boundary that is not the declared one',
+      contentType: 'multipart/form-data; boundary=bx',
+      body: form('by', [part('by', 'model', 'whisper-1'), part('by', 'file', wav, 'a.wav')]),
+      status: 400,
+      code: 'invalid_multipart_body',
+    },
     { name: 'no boundary at all', contentType: 'multipart/form-data', body: form('bx', [part('bx', 'file', wav, 'a.wav')]), status: 400, code: 'invalid_content_type' },
     { name: 'JSON sent as the form', contentType: 'application/json', body: Buffer.from('{"model":"whisper-1","file":"a.wav"}'), status: 400, code: 'invalid_content_type' },
     { name: 'plain text', contentType: 'text/plain', body: Buffer.from('hello'), status: 400, code: 'invalid_content_type' },
     { name: 'more parts than any client sends', contentType: 'multipart/form-data; boundary=bx', body: form('bx', manyFields), status: 400, code: 'invalid_multipart_body' },
-    { name: 'a field larger than a form field may be', contentType: 'multipart/form-data; boundary=bx', body: form('bx', [part('bx', 'prompt', 'p'.repeat(1024 * 1024 + 10))]), status: 400, code: 'invalid_multipart_body' },
-    { name: 'a body over the size limit', contentType: 'multipart/form-data; boundary=bx', body: form('bx', [part('bx', 'model', 'whisper-1'), part('bx', 'file', Buffer.alloc(MAX_BODY + 1), 'a.wav')]), status: 413, code: 'request_too_large' },
+    {
+      name: 'a field larger than a form field may be',
+      contentType: 'multipart/form-data; boundary=bx',
+      body: form('bx', [part('bx', 'prompt', 'p'.repeat(1024 * 1024 + 10))]),
+      status: 400,
+      code: 'invalid_multipart_body',
+    },
+    {
+      name: 'a body over the size limit',
+      contentType: 'multipart/form-data; boundary=bx',
+      body: form('bx', [part('bx', 'model', 'whisper-1'), part('bx', 'file', Buffer.alloc(MAX_BODY + 1), 'a.wav')]),
+      status: 413,
+      code: 'request_too_large',
+    },
     { name: 'garbage bytes', contentType: 'multipart/form-data; boundary=bx', body: Buffer.from([0xff, 0x00, 0x2d, 0x2d, 0x62, 0x78, 0x0d, 0xfe]), status: 400, code: 'invalid_multipart_body' },
   ];
 }
@@ -145,19 +167,25 @@ describe('proxy: idle and slow connections cannot crowd out other clients', func
     const { port } = new URL(node.url);
     // 500 sockets from another loopback address: half idle, half sending a body a byte at a time.
     const sockets: { socket: Socket; connectedAt: number; closedAt: number | null; answer: string; slow: boolean }[] = [];
-    await Promise.all(Array.from({ length: 500 }, (_, i) => new Promise<void>((resolve) => {
-      const entry = { socket: connect({ port: Number(port), host: '127.0.0.1', localAddress: '127.0.0.2' }), connectedAt: 0, closedAt: null as number | null, answer: '', slow: i % 2 === 1 };
-      sockets.push(entry);
-      entry.socket.on('error', () => undefined);
-      entry.socket.on('data', (c: Buffer) => (entry.answer += c.toString()));
-      entry.socket.on('close', () => (entry.closedAt = Date.now()));
-      entry.socket.on('connect', () => {
-        entry.connectedAt = Date.now();
-        if (entry.slow) entry.socket.write(`POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${key}\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{`);
-        resolve();
-      });
-      entry.socket.on('close', () => resolve());
-    })));
+    await Promise.all(
+      Array.from(
+        { length: 500 },
+        (_, i) =>
+          new Promise<void>((resolve) => {
+            const entry = { socket: connect({ port: Number(port), host: '127.0.0.1', localAddress: '127.0.0.2' }), connectedAt: 0, closedAt: null as number | null, answer: '', slow: i % 2 === 1 };
+            sockets.push(entry);
+            entry.socket.on('error', () => undefined);
+            entry.socket.on('data', (c: Buffer) => (entry.answer += c.toString()));
+            entry.socket.on('close', () => (entry.closedAt = Date.now()));
+            entry.socket.on('connect', () => {
+              entry.connectedAt = Date.now();
+              if (entry.slow) entry.socket.write(`POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${key}\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{`);
+              resolve();
+            });
+            entry.socket.on('close', () => resolve());
+          }),
+      ),
+    );
     const drip = setInterval(() => {
       for (const e of sockets) if (e.slow && e.closedAt === null) e.socket.write(' ');
     }, 250);

@@ -73,7 +73,15 @@ describe('idempotent requests: one charge per (account, Idempotency-Key)', funct
   it('tells the official SDK not to retry a refusal for missing funds', async () => {
     const { key } = await s.fundedKey({ usd: '0' });
     let calls = 0;
-    const client = new OpenAI({ apiKey: key, baseURL: `${s.url}/v1`, maxRetries: 3, fetch: (url, init) => (calls++, fetch(url, init)) });
+    const client = new OpenAI({
+      apiKey: key,
+      baseURL: `${s.url}/v1`,
+      maxRetries: 3,
+      fetch: (url, init) => {
+        calls++;
+        return fetch(url, init);
+      },
+    });
     await assert.rejects(client.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'x' }] }), (e: unknown) => e instanceof OpenAI.RateLimitError);
     assert.equal(calls, 1);
   });
@@ -113,7 +121,7 @@ describe('self-service account ids stay inside the caller subtree', function () 
     assert.equal(made.status, 201, 'an id taken outside the subtree is no obstacle and no hint');
     assert.equal(made.json.id, `${accountId}.${elsewhere}`);
     assert.equal((await s.admin('GET', `/accounts/${elsewhere}`)).json.parent_id, null, 'the other account is untouched');
-    assert.equal((await self(key, { id: elsewhere })).status, 409, 'a clash can only be with the caller\'s own sub-accounts');
+    assert.equal((await self(key, { id: elsewhere })).status, 409, "a clash can only be with the caller's own sub-accounts");
     const nested = await self(key, { id: 'team', parent_id: made.json.id });
     assert.equal(nested.json.id, `${accountId}.${elsewhere}.team`);
     for (const id of ['a.b', 'UPPER', '']) assert.equal((await self(key, { id })).status, 400, id);

@@ -21,13 +21,15 @@ async function post(url: string, key: string): Promise<{ status: number; code: s
 /** Sends through every node every 50 ms until each answers as `wanted` says; returns the ms it took on the slowest node. */
 async function untilEveryNode(nodes: Node[], key: string, wanted: (a: Awaited<ReturnType<typeof post>>) => boolean): Promise<number> {
   const t0 = Date.now();
-  const times = await Promise.all(nodes.map(async (n) => {
-    while (Date.now() - t0 < 10_000) {
-      if (wanted(await post(n.url, key))) return Date.now() - t0;
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    return Infinity;
-  }));
+  const times = await Promise.all(
+    nodes.map(async (n) => {
+      while (Date.now() - t0 < 10_000) {
+        if (wanted(await post(n.url, key))) return Date.now() - t0;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      return Infinity;
+    }),
+  );
   return Math.max(...times);
 }
 
@@ -41,7 +43,7 @@ describe('admission leases: memory-only decisions that keep every limit', functi
   const nodes = () => s.nodes;
   const field = async (accountId: string, name: string) => (await s.account(accountId))[name] ?? '0';
 
-  it('a key\'s RPM holds across two nodes to within one slice', async () => {
+  it("a key's RPM holds across two nodes to within one slice", async () => {
     // A minute window that ends mid-test would start the count again.
     const left = 60_000 - (Date.now() % 60_000);
     if (left < 25_000) await new Promise((r) => setTimeout(r, left + 100));
@@ -61,7 +63,7 @@ describe('admission leases: memory-only decisions that keep every limit', functi
     assert.ok(admitted >= RPM - RPM / 4, `admitted ${admitted}: more than one slice (${RPM / 4}) of the limit went unused`);
   });
 
-  it('a top-up, a multiplier change, a disable and a key revocation reach both nodes\' decisions within a second', async () => {
+  it("a top-up, a multiplier change, a disable and a key revocation reach both nodes' decisions within a second", async () => {
     // Funds for a few requests: the nodes decide these in Redis, one by one.
     const poor = await s.fundedKey({ usd: '0.0003' });
     // Spend it all: a refusal counts only once every admitted request has settled (a settled
@@ -111,7 +113,14 @@ describe('admission leases: memory-only decisions that keep every limit', functi
     const { key, accountId } = await s.fundedKey({ usd: '100' });
     const main = fileURLToPath(new URL('../../src/main.js', import.meta.url));
     const child: ChildProcess = spawn(process.execPath, [main], {
-      env: { ...process.env, ...nodes()[0]!.env, YUGONG_PROXY_PORT: '0', YUGONG_NODE_ID: `killed-${process.pid}`, YUGONG_SPOOL_DIR: mkdtempSync(join(tmpdir(), 'yg-killed-')), YUGONG_LOG_LEVEL: 'info' },
+      env: {
+        ...process.env,
+        ...nodes()[0]!.env,
+        YUGONG_PROXY_PORT: '0',
+        YUGONG_NODE_ID: `killed-${process.pid}`,
+        YUGONG_SPOOL_DIR: mkdtempSync(join(tmpdir(), 'yg-killed-')),
+        YUGONG_LOG_LEVEL: 'info',
+      },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let out = '';
@@ -138,14 +147,26 @@ describe('admission leases: memory-only decisions that keep every limit', functi
     await new Promise((r) => setTimeout(r, Math.max(0, leasedAt + LEASE_MS + HOLD_TTL_MS + 500 - Date.now())));
     assert.equal((await post(nodes()[0]!.url, key)).status, 200);
     const left = await s.redis.hkeys(redisKeys.leaseAmounts(accountId, accountId));
-    assert.deepEqual(left.filter((id) => leases.includes(id)), [], 'the killed node\'s leases were released');
+    assert.deepEqual(
+      left.filter((id) => leases.includes(id)),
+      [],
+      "the killed node's leases were released",
+    );
     const after = await s.settled(accountId, 6);
     const own = await s.redis.hvals(redisKeys.leaseAmounts(accountId, accountId));
-    assert.equal(BigInt(after.leased ?? '0'), own.reduce((a, b) => a + BigInt(b), 0n), 'leased is exactly what live leases reserve');
-    const drift = await waitFor('reconcile without drift', async () => {
-      const [d] = await reconcile(s.redis, s.clickhouse, [accountId]);
-      return d && d.drift === 0n && d.creditDrift === 0n ? d : null;
-    }, 20_000);
+    assert.equal(
+      BigInt(after.leased ?? '0'),
+      own.reduce((a, b) => a + BigInt(b), 0n),
+      'leased is exactly what live leases reserve',
+    );
+    const drift = await waitFor(
+      'reconcile without drift',
+      async () => {
+        const [d] = await reconcile(s.redis, s.clickhouse, [accountId]);
+        return d && d.drift === 0n && d.creditDrift === 0n ? d : null;
+      },
+      20_000,
+    );
     assert.equal(drift.redisSpentNano, BigInt(after.spent ?? '0'));
   });
 });

@@ -68,7 +68,10 @@ describe('proxy: failures and lifecycle', function () {
       assert.equal(items.length, total);
       assert.equal(new Set(items.map((i) => i.event_id)).size, total, 'none twice downstream');
       const h = await s.account(accountId);
-      assert.equal(BigInt(h.spent ?? '0'), items.reduce((sum, i) => sum + BigInt(i.cost_nano), 0n));
+      assert.equal(
+        BigInt(h.spent ?? '0'),
+        items.reduce((sum, i) => sum + BigInt(i.cost_nano), 0n),
+      );
       assert.equal(h.held, '0');
       assert.equal((await ask(s, key, tiny.url)).status, 200, 'the tiny node serves again once its spool is empty');
     } finally {
@@ -108,7 +111,7 @@ describe('proxy: failures and lifecycle', function () {
       const items = await s.lineItems(accountId, sent, 120_000);
       console.log(`      (${sent} requests, ${sent - 5} during a ${Math.round(outageMs / 1000)} s outage; line items caught up ${Date.now() - back} ms after ClickHouse returned)`);
       assert.equal(items.length, sent);
-      const one = async <T>(query: string) => ((await (await s.clickhouse.query({ query, format: 'JSONEachRow' })).json<T>())[0]) as T;
+      const one = async <T>(query: string) => (await (await s.clickhouse.query({ query, format: 'JSONEachRow' })).json<T>())[0] as T;
       const li = await one<{ n: string; u: string; cost: string }>(`SELECT count() AS n, uniqExact(event_id) AS u, toString(sum(cost_nano)) AS cost FROM line_items WHERE account_id = '${accountId}'`);
       assert.deepEqual([Number(li.n), Number(li.u)], [sent, sent], 'count() = uniqExact(event_id)');
       const h = await s.settled(accountId, sent);

@@ -57,7 +57,7 @@ describe('ledger: no overdraft under concurrency, whatever the prompt', function
         Array.from({ length: 200 }, (_, i) =>
           post(s.nodes[i % 2]?.url, key, body).then(async (r) => {
             const b = (await r.json()) as { error?: { code: string } };
-            return { status: r.status === 200 ? 'ok' : b.error?.code ?? String(r.status), at: Date.now() };
+            return { status: r.status === 200 ? 'ok' : (b.error?.code ?? String(r.status)), at: Date.now() };
           }),
         ),
       );
@@ -98,10 +98,12 @@ describe('ledger: no overdraft under concurrency, whatever the prompt', function
       }
     })();
     const answers = await Promise.all(
-      Array.from({ length: 400 }, (_, i) => post(s.nodes[i % 2]?.url, key, body).then(async (r) => {
-        await r.arrayBuffer();
-        return r.status;
-      })),
+      Array.from({ length: 400 }, (_, i) =>
+        post(s.nodes[i % 2]?.url, key, body).then(async (r) => {
+          await r.arrayBuffer();
+          return r.status;
+        }),
+      ),
     );
     burst = false;
     await watching;

@@ -13,7 +13,12 @@ describe('proxy: upstream key pool and transparent retries', function () {
   describe('with two organizations', () => {
     let s: Stack;
     beforeEach(async () => {
-      s = await startStack({ upstreams: [{ key: 'sk-a', organization: 'org-a' }, { key: 'sk-b', organization: 'org-b' }] });
+      s = await startStack({
+        upstreams: [
+          { key: 'sk-a', organization: 'org-a' },
+          { key: 'sk-b', organization: 'org-b' },
+        ],
+      });
     });
     afterEach(() => s.close());
 
@@ -29,7 +34,13 @@ describe('proxy: upstream key pool and transparent retries', function () {
       assert.equal(retried.length, hits(s, 'sk-a'));
       for (const r of retried) {
         const attempts = JSON.parse(r.attempts_json) as { status: number; outcome: string }[];
-        assert.deepEqual(attempts.map((a) => [a.status, a.outcome]), [[429, 'retryable'], [200, 'ok']]);
+        assert.deepEqual(
+          attempts.map((a) => [a.status, a.outcome]),
+          [
+            [429, 'retryable'],
+            [200, 'ok'],
+          ],
+        );
       }
     });
 
@@ -107,9 +118,12 @@ describe('proxy: upstream key pool and transparent retries', function () {
       const { key, accountId } = await s.fundedKey();
       const stream = await s.client(key).chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'x' }], stream: true });
       let text = '';
-      await assert.rejects(async () => {
-        for await (const c of stream) text += c.choices[0]?.delta.content ?? '';
-      }, (e: unknown) => e instanceof OpenAI.APIError);
+      await assert.rejects(
+        async () => {
+          for await (const c of stream) text += c.choices[0]?.delta.content ?? '';
+        },
+        (e: unknown) => e instanceof OpenAI.APIError,
+      );
       assert.equal(text, 'Hello! This');
       const [item] = await s.lineItems(accountId, 1);
       assert.equal(item?.status, 'upstream_error');
@@ -153,7 +167,13 @@ describe('proxy: upstream key pool and transparent retries', function () {
   describe('two proxy nodes', () => {
     let s: Stack;
     before(async () => {
-      s = await startStack({ nodes: 2, upstreams: [{ key: 'sk-a', organization: 'org-a' }, { key: 'sk-b', organization: 'org-b' }] });
+      s = await startStack({
+        nodes: 2,
+        upstreams: [
+          { key: 'sk-a', organization: 'org-a' },
+          { key: 'sk-b', organization: 'org-b' },
+        ],
+      });
     });
     after(() => s.close());
 
@@ -164,7 +184,17 @@ describe('proxy: upstream key pool and transparent retries', function () {
       // Node 1 meets the 429 (sk-a is first choice while nothing is known about either key).
       for (let i = 0; i < 4 && hits(s, 'sk-a') === 0; i++) await ask(s, key);
       assert.equal(hits(s, 'sk-a'), 1);
-      const orgCooled = async () => n2?.proxy.pool.pick('gpt-4o', new Set())?.id === n2?.proxy.pool.all().find((k) => k.organization === 'org-b')?.id && n2?.proxy.pool.pick('gpt-4o', new Set(n2.proxy.pool.all().filter((k) => k.organization === 'org-b').map((k) => k.id))) === null;
+      const orgCooled = async () =>
+        n2?.proxy.pool.pick('gpt-4o', new Set())?.id === n2?.proxy.pool.all().find((k) => k.organization === 'org-b')?.id &&
+        n2?.proxy.pool.pick(
+          'gpt-4o',
+          new Set(
+            n2.proxy.pool
+              .all()
+              .filter((k) => k.organization === 'org-b')
+              .map((k) => k.id),
+          ),
+        ) === null;
       const t0 = Date.now();
       await waitFor('node 2 hears of the cooldown', orgCooled, 1000);
       assert.ok(Date.now() - t0 <= 1000);
@@ -180,10 +210,14 @@ describe('proxy: upstream key pool and transparent retries', function () {
       assert.equal(revoked.status, 200);
       const t0 = Date.now();
       for (const n of s.nodes) {
-        await waitFor('revoked everywhere', async () => {
-          const r = await fetch(`${n.url}/v1/models`, { headers: { authorization: `Bearer ${key}` } });
-          return r.status === 401;
-        }, 1000);
+        await waitFor(
+          'revoked everywhere',
+          async () => {
+            const r = await fetch(`${n.url}/v1/models`, { headers: { authorization: `Bearer ${key}` } });
+            return r.status === 401;
+          },
+          1000,
+        );
       }
       assert.ok(Date.now() - t0 <= 1000);
     });

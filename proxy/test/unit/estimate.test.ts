@@ -17,11 +17,7 @@ const ADVERSARIAL = [
 ];
 
 /** Strings from every plane, not only the characters tokenizers know well. */
-const anyText = fc.oneof(
-  fc.string({ unit: 'binary', maxLength: 400 }),
-  fc.string({ unit: 'grapheme', maxLength: 200 }),
-  fc.constantFrom(...ADVERSARIAL),
-);
+const anyText = fc.oneof(fc.string({ unit: 'binary', maxLength: 400 }), fc.string({ unit: 'grapheme', maxLength: 200 }), fc.constantFrom(...ADVERSARIAL));
 
 /** What OpenAI (and the mock) would count as the prompt of a chat request. */
 function chatPromptTokens(model: string, body: Record<string, unknown>): number {
@@ -49,7 +45,8 @@ describe('the hold is an upper bound of the cost', function () {
       fc.assert(
         fc.property(fc.array(fc.record({ role: fc.constantFrom('system', 'user', 'assistant'), content: anyText }), { minLength: 1, maxLength: 4 }), fc.option(anyText), (messages, toolText) => {
           const body: Record<string, unknown> = { model, messages, max_tokens: 10 };
-          if (toolText !== null) body.tools = [{ type: 'function', function: { name: 'f', description: toolText, parameters: { type: 'object', properties: { q: { type: 'string', description: toolText } } } } }];
+          if (toolText !== null)
+            body.tools = [{ type: 'function', function: { name: 'f', description: toolText, parameters: { type: 'object', properties: { q: { type: 'string', description: toolText } } } } }];
           const est = bound('chat.completions', model, body);
           const real = chatPromptTokens(model, body);
           return est.usage.tokens.prompt >= real;
@@ -95,14 +92,19 @@ describe('the hold is an upper bound of the cost', function () {
 
   it('bounds input audio by its length and prices spoken answers at the audio rate', () => {
     const wav = silentWav(3000).toString('base64');
-    const est = bound('chat.completions', 'gpt-4o-audio-preview', { modalities: ['text', 'audio'], max_tokens: 100, messages: [{ role: 'user', content: [{ type: 'input_audio', input_audio: { data: wav, format: 'wav' } }] }] });
+    const est = bound('chat.completions', 'gpt-4o-audio-preview', {
+      modalities: ['text', 'audio'],
+      max_tokens: 100,
+      messages: [{ role: 'user', content: [{ type: 'input_audio', input_audio: { data: wav, format: 'wav' } }] }],
+    });
     assert.ok(est.usage.tokens.audioPrompt >= 30, 'three seconds at ten tokens a second');
     assert.ok(est.usage.tokens.prompt < 200);
     assert.equal(est.usage.tokens.audioCompletion, 100);
   });
 
   it('bounds a transcription by its audio: exact for WAV, the lowest bitrate otherwise; bills the likely length', () => {
-    const upload = (data: Buffer) => endpoint('audio.transcriptions').hold({ model: 'whisper-1', json: {}, multipart: { fields: {}, files: [{ field: 'file', filename: 'a.wav', data }] }, bodyBytes: 0 }, 1024);
+    const upload = (data: Buffer) =>
+      endpoint('audio.transcriptions').hold({ model: 'whisper-1', json: {}, multipart: { fields: {}, files: [{ field: 'file', filename: 'a.wav', data }] }, bodyBytes: 0 }, 1024);
     const wav = upload(silentWav(2000));
     assert.equal(wav.usage.audioMs, 2000);
     assert.equal(wav.audioMs, 2000);

@@ -24,7 +24,18 @@ describe('upstream pool', () => {
     pool.upsert(key('a'));
     pool.upsert(key('b'));
     const t0 = 1_000_000;
-    pool.observe('a', { 'x-ratelimit-limit-requests': '100', 'x-ratelimit-remaining-requests': '0', 'x-ratelimit-reset-requests': '2s', 'x-ratelimit-limit-tokens': '1000', 'x-ratelimit-remaining-tokens': '1000', 'x-ratelimit-reset-tokens': '1s' }, t0);
+    pool.observe(
+      'a',
+      {
+        'x-ratelimit-limit-requests': '100',
+        'x-ratelimit-remaining-requests': '0',
+        'x-ratelimit-reset-requests': '2s',
+        'x-ratelimit-limit-tokens': '1000',
+        'x-ratelimit-remaining-tokens': '1000',
+        'x-ratelimit-reset-tokens': '1s',
+      },
+      t0,
+    );
     pool.observe('b', { 'x-ratelimit-limit-requests': '100', 'x-ratelimit-remaining-requests': '50', 'x-ratelimit-limit-tokens': '1000', 'x-ratelimit-remaining-tokens': '1000' }, t0);
     assert.equal(pool.pick('gpt-4o', new Set(), t0 + 1000)?.id, 'b', 'before its reset, a has no headroom');
     assert.equal(pool.pick('gpt-4o', new Set(), t0 + 2001)?.id, 'a', 'after its reset, a is full again and b is half used');
@@ -32,7 +43,10 @@ describe('upstream pool', () => {
 
   it('spreads load evenly over keys that score the same', () => {
     let seed = 42;
-    const random = () => ((seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31) / 2 ** 31);
+    const random = () => {
+      seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31;
+      return seed / 2 ** 31;
+    };
     const pool = new UpstreamPool(undefined, random);
     for (const id of ['a', 'b', 'c', 'd']) pool.upsert(key(id));
     const picks = new Map<string, number>();

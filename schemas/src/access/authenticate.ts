@@ -16,14 +16,17 @@ export interface AccessDenial {
 }
 
 const deny = (status: number, code: string, message: string, headers?: Record<string, string>): AccessDenial => ({
-  status, type: status === 429 ? 'requests' : 'invalid_request_error', code, message, param: null, ...(headers ? { headers } : {}),
+  status,
+  type: status === 429 ? 'requests' : 'invalid_request_error',
+  code,
+  message,
+  param: null,
+  ...(headers ? { headers } : {}),
 });
 
 export const accessDenials = {
-  missingKey: (base: string) =>
-    deny(401, 'missing_api_key', `You didn't provide an API key. Send your Yugong key (sk-yg-…) as "Authorization: Bearer <key>", with the base URL ${base}/v1.`),
-  invalidKey: (base: string) =>
-    deny(401, 'invalid_api_key', `Incorrect API key provided. Use a Yugong key (sk-yg-…) with the base URL ${base}/v1; OpenAI keys do not work here.`),
+  missingKey: (base: string) => deny(401, 'missing_api_key', `You didn't provide an API key. Send your Yugong key (sk-yg-…) as "Authorization: Bearer <key>", with the base URL ${base}/v1.`),
+  invalidKey: (base: string) => deny(401, 'invalid_api_key', `Incorrect API key provided. Use a Yugong key (sk-yg-…) with the base URL ${base}/v1; OpenAI keys do not work here.`),
   keyRevoked: () => deny(401, 'invalid_api_key', 'This API key has been revoked.'),
   keyExpired: () => deny(401, 'invalid_api_key', 'This API key has expired.'),
   accountDisabled: () => deny(403, 'account_disabled', 'The account of this API key is disabled.'),

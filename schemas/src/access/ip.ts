@@ -144,7 +144,10 @@ export function limiterSubject(ip: string): string {
 
 /** `YUGONG_TRUSTED_PROXIES`: comma-separated addresses or ranges; throws naming a bad entry. */
 export function parseTrustedProxies(text: string): Cidr[] {
-  const entries = text.split(',').map((s) => s.trim()).filter(Boolean);
+  const entries = text
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   return entries.map((e) => {
     const c = parseCidr(e);
     if (!c) throw new Error(`YUGONG_TRUSTED_PROXIES: "${e}" is not an IP address or CIDR range`);

@@ -24,8 +24,17 @@ export function decodeClientKey(h: Record<string, string>): ClientKey | null {
   const k = decodeApiKey(h);
   if (!k) return null;
   return {
-    keyId: k.keyId, accountId: k.accountId, root: k.root, path: k.path, status: k.status,
-    models: k.models, rpm: k.rpm, tpm: k.tpm, ipAllowlist: k.ipAllowlist, origins: k.origins, expiresAt: time(k.expiresAt),
+    keyId: k.keyId,
+    accountId: k.accountId,
+    root: k.root,
+    path: k.path,
+    status: k.status,
+    models: k.models,
+    rpm: k.rpm,
+    tpm: k.tpm,
+    ipAllowlist: k.ipAllowlist,
+    origins: k.origins,
+    expiresAt: time(k.expiresAt),
   };
 }
 

@@ -70,9 +70,8 @@ export function replicatedStatements(statement: string, cluster: string, databas
     ENGINE,
     (_, kind: string) => `ENGINE = Replicated${kind}MergeTree('/clickhouse/tables/{shard}/${database}/${table}/${tag}', '{replica}')`,
   );
-  const feed = table === 'line_items' && /^\s*CREATE TABLE\b/.test(qualified)
-    ? [`CREATE TABLE IF NOT EXISTS ${database}.${LINE_ITEMS_FEED} ON CLUSTER ${cluster} AS ${database}.line_items ENGINE = Null`]
-    : [];
+  const feed =
+    table === 'line_items' && /^\s*CREATE TABLE\b/.test(qualified) ? [`CREATE TABLE IF NOT EXISTS ${database}.${LINE_ITEMS_FEED} ON CLUSTER ${cluster} AS ${database}.line_items ENGINE = Null`] : [];
   return [replicated, ...feed];
 }
 

@@ -161,7 +161,11 @@ function perPathAccount(bucket: Bucket, measures: string[], dims: string[]): str
 }
 
 function accountRollup(table: string, bucket: Bucket): string[] {
-  const select = perPathAccount(bucket, sums.map(([n, , e]) => `${e} AS ${n}`), accountDims);
+  const select = perPathAccount(
+    bucket,
+    sums.map(([n, , e]) => `${e} AS ${n}`),
+    accountDims,
+  );
   return [
     `CREATE TABLE ${table} (
       account_id String, bucket ${bucketType(bucket)}, model String, api_key_id String, child_account_id String, caller_account_id String,
@@ -175,7 +179,11 @@ function accountRollup(table: string, bucket: Bucket): string[] {
 /** Percentile states need AggregatingMergeTree: SummingMergeTree on 18.16 keeps one state of many. */
 function latencyRollup(table: string, bucket: Bucket): string[] {
   const dims = accountDims.slice(0, 5);
-  const select = perPathAccount(bucket, states.map(([n, , e]) => `${e} AS ${n}`), dims).replace(/\n\s*account_path\[length\(account_path\)\] AS caller_account_id,/, '');
+  const select = perPathAccount(
+    bucket,
+    states.map(([n, , e]) => `${e} AS ${n}`),
+    dims,
+  ).replace(/\n\s*account_path\[length\(account_path\)\] AS caller_account_id,/, '');
   return [
     `CREATE TABLE ${table} (
       account_id String, bucket ${bucketType(bucket)}, model String, api_key_id String, child_account_id String,

@@ -63,9 +63,7 @@ function convertPrices(prices: PackagePrice): Pick<ModelPrice, 'rates' | 'tiers'
     }
   }
   const sorted = [...tiers.entries()].sort((a, b) => a[0] - b[0]);
-  return sorted.length
-    ? { rates, tiers: sorted.map(([minPromptTokens, r]) => ({ minPromptTokens, rates: r })) }
-    : { rates };
+  return sorted.length ? { rates, tiers: sorted.map(([minPromptTokens, r]) => ({ minPromptTokens, rates: r })) } : { rates };
 }
 
 /** Conditional prices: the latest whose start date is on or before `asOf`. */

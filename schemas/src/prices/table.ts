@@ -28,14 +28,7 @@ export const ratesSchema = z
   .strict();
 export type Rates = z.infer<typeof ratesSchema>;
 
-export type MatchRule =
-  | { equals: string }
-  | { starts_with: string }
-  | { ends_with: string }
-  | { contains: string }
-  | { regex: string }
-  | { or: MatchRule[] }
-  | { and: MatchRule[] };
+export type MatchRule = { equals: string } | { starts_with: string } | { ends_with: string } | { contains: string } | { regex: string } | { or: MatchRule[] } | { and: MatchRule[] };
 
 export const matchRuleSchema: z.ZodType<MatchRule> = z.lazy(() =>
   z.union([
@@ -112,9 +105,7 @@ export interface BillableUsage {
   speechCharacters: number;
 }
 
-export type CostResult =
-  | { ok: true; nano: Nano; modelId: string }
-  | { ok: false; reason: 'unknown_model' | 'unpriced_image_size' };
+export type CostResult = { ok: true; nano: Nano; modelId: string } | { ok: false; reason: 'unknown_model' | 'unpriced_image_size' };
 
 function ratesFor(price: ModelPrice, promptTokens: number): Rates {
   let chosen = price.rates;

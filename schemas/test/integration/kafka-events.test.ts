@@ -21,7 +21,10 @@ describe('events through real Kafka', function () {
       const listed = await admin.listTopics();
       for (const t of Object.values(topics)) assert.ok(listed.includes(t), `${t} exists`);
       // The event log keeps everything: the rebuild tool replays it from the beginning.
-      const described = await admin.describeConfigs({ includeSynonyms: false, resources: [topics.usage, topics.accounts, topics.control].map((name) => ({ type: kafkajs.ConfigResourceTypes.TOPIC, name, configNames: ['retention.ms'] })) });
+      const described = await admin.describeConfigs({
+        includeSynonyms: false,
+        resources: [topics.usage, topics.accounts, topics.control].map((name) => ({ type: kafkajs.ConfigResourceTypes.TOPIC, name, configNames: ['retention.ms'] })),
+      });
       for (const r of described.resources) assert.equal(r.configEntries.find((c) => c.configName === 'retention.ms')?.configValue, '-1', r.resourceName);
 
       const event = makeEvent('usage.recorded', { id: `usage:${Date.now()}`, source: 'test', accountPath: ['acme'], data: sampleUsage({ costs: ['1'] }) });

@@ -4,7 +4,6 @@ import { sampleUsage } from '../../src/testing.js';
 import { partitionKeyFor, topicFor, topics } from '../../src/topics.js';
 import { redisKeys } from '../../src/redis-keys.js';
 
-
 describe('events', () => {
   it('round-trips a valid usage event through JSON', () => {
     const e = makeEvent('usage.recorded', { id: 'usage:req_1', source: 'proxy-1', accountPath: ['root', 'child'], data: sampleUsage() });
@@ -22,7 +21,9 @@ describe('events', () => {
 
   it('rejects unknown types, unknown fields, non-JSON and cost/path mismatches', () => {
     const e = makeEvent('credit.granted', {
-      id: 'c1', source: 'admin', accountPath: ['root'],
+      id: 'c1',
+      source: 'admin',
+      accountPath: ['root'],
       data: { accountId: 'root', amountNano: '1000', note: '', idempotencyKey: 'k', grantedBy: 'op' },
     });
     assert.ok(parseEvent(e).ok);
@@ -40,9 +41,15 @@ describe('events', () => {
     assert.equal(packEvents([a]), JSON.stringify(a), 'a message of one event is the event, as before packing');
     const packed = packEvents([a, b]);
     assert.equal(packed.split('\n').length, 2, 'a newline inside a string is escaped, never raw');
-    assert.deepEqual(unpackEvents(Buffer.from(packed)).map((l) => (l.decoded.ok ? l.decoded.value : null)), [a, b]);
+    assert.deepEqual(
+      unpackEvents(Buffer.from(packed)).map((l) => (l.decoded.ok ? l.decoded.value : null)),
+      [a, b],
+    );
     const spoiled = unpackEvents(`${JSON.stringify(a)}\ngarbage\n${JSON.stringify(b)}`);
-    assert.deepEqual(spoiled.map((l) => l.decoded.ok), [true, false, true]);
+    assert.deepEqual(
+      spoiled.map((l) => l.decoded.ok),
+      [true, false, true],
+    );
     assert.equal(spoiled[1]?.text, 'garbage');
     assert.equal(unpackEvents(Buffer.alloc(0))[0]?.decoded.ok, false, 'an empty message is one invalid event');
   });

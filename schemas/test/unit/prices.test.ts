@@ -3,11 +3,22 @@ import { costOf, findModelPrice, type BillableUsage } from '../../src/prices/tab
 import { seedPriceTable, withOverrides } from '../../src/prices/seed.js';
 
 const zeroTokens = {
-  prompt: 0, cached: 0, completion: 0, reasoning: 0, audioPrompt: 0, audioCompletion: 0, imagePrompt: 0, imageCompletion: 0,
+  prompt: 0,
+  cached: 0,
+  completion: 0,
+  reasoning: 0,
+  audioPrompt: 0,
+  audioCompletion: 0,
+  imagePrompt: 0,
+  imageCompletion: 0,
 };
 function usage(over: Omit<Partial<BillableUsage>, 'tokens'> & { tokens?: Partial<BillableUsage['tokens']> } = {}): BillableUsage {
   return {
-    images: 0, imageSize: null, imageQuality: null, audioMs: 0, speechCharacters: 0,
+    images: 0,
+    imageSize: null,
+    imageQuality: null,
+    audioMs: 0,
+    speechCharacters: 0,
     ...over,
     tokens: { ...zeroTokens, ...over.tokens },
   };
@@ -44,10 +55,7 @@ describe('price table seeded from @pydantic/genai-prices', () => {
     assert.equal(nano(table, 'whisper-1', usage({ audioMs: 90_400 })), 90n * 100_000n); // $0.006/min
     assert.equal(nano(table, 'tts-1', usage({ speechCharacters: 1000 })), 15_000_000n);
     assert.equal(nano(table, 'tts-1-hd', usage({ speechCharacters: 1000 })), 30_000_000n);
-    assert.equal(
-      nano(table, 'dall-e-3', usage({ images: 2, imageSize: '1024x1792', imageQuality: 'hd' })),
-      240_000_000n,
-    );
+    assert.equal(nano(table, 'dall-e-3', usage({ images: 2, imageSize: '1024x1792', imageQuality: 'hd' })), 240_000_000n);
     assert.equal(nano(table, 'dall-e-2', usage({ images: 1, imageSize: '512x512' })), 18_000_000n);
     const bad = costOf(table, 'dall-e-2', usage({ images: 1, imageSize: '999x999' }));
     assert.deepEqual(bad, { ok: false, reason: 'unpriced_image_size' });

@@ -4,9 +4,17 @@ import { eventSchema, makeEvent, parseEvent, tokenCounts, usageRecorded } from '
 import { sampleUsage } from '../../src/testing.js';
 import { fastPathFields, isValidUsageEvent } from '../../src/usage-fast-path.js';
 
-const valid = () => JSON.parse(JSON.stringify(makeEvent('usage.recorded', {
-  id: 'usage:req_1', source: 'node-1', accountPath: ['root', 'kid'], data: sampleUsage({ costs: ['75000', '112500'], holdId: 'req_1', ttftMs: 12 }),
-}))) as Record<string, unknown>;
+const valid = () =>
+  JSON.parse(
+    JSON.stringify(
+      makeEvent('usage.recorded', {
+        id: 'usage:req_1',
+        source: 'node-1',
+        accountPath: ['root', 'kid'],
+        data: sampleUsage({ costs: ['75000', '112500'], holdId: 'req_1', ttftMs: 12 }),
+      }),
+    ),
+  ) as Record<string, unknown>;
 
 /** Every place in a JSON value, as a path of keys and indexes. */
 function paths(v: unknown, at: (string | number)[] = []): (string | number)[][] {
@@ -24,8 +32,36 @@ function setAt(root: Record<string, unknown>, path: (string | number)[], value: 
 }
 
 const oddValues: unknown[] = [
-  null, true, false, 0, -1, 1.5, 599, 600, Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER + 2, '', 'x', 'x'.repeat(21), 'x'.repeat(65), 'x'.repeat(101),
-  'x'.repeat(201), '12', '-12', '1.5', 'Root', 'ok', 'cut', 'chat.completions', 'upstream', '2026-11-23T10:00:00Z', '2026-13-01T00:00:00Z', [], ['12'], {}, { a: 1 },
+  null,
+  true,
+  false,
+  0,
+  -1,
+  1.5,
+  599,
+  600,
+  Number.MAX_SAFE_INTEGER,
+  Number.MAX_SAFE_INTEGER + 2,
+  '',
+  'x',
+  'x'.repeat(21),
+  'x'.repeat(65),
+  'x'.repeat(101),
+  'x'.repeat(201),
+  '12',
+  '-12',
+  '1.5',
+  'Root',
+  'ok',
+  'cut',
+  'chat.completions',
+  'upstream',
+  '2026-11-23T10:00:00Z',
+  '2026-13-01T00:00:00Z',
+  [],
+  ['12'],
+  {},
+  { a: 1 },
 ];
 
 describe('usage event fast path', () => {
@@ -75,22 +111,25 @@ describe('usage event fast path', () => {
     const value = fc.oneof(fc.constantFrom(...oddValues), fc.string({ maxLength: 40 }), fc.integer(), fc.double(), fc.boolean(), fc.constant(null), fc.array(fc.string(), { maxLength: 2 }));
     const change = fc.record({ at: fc.constantFrom(...places), value, remove: fc.boolean() });
     let fast = 0;
-    fc.assert(fc.property(fc.array(change, { maxLength: 3 }), (changes) => {
-      const e = valid();
-      for (const c of changes) {
-        try {
-          setAt(e, c.at, c.value, c.remove);
-        } catch {
-          // an earlier change replaced a parent of this place
+    fc.assert(
+      fc.property(fc.array(change, { maxLength: 3 }), (changes) => {
+        const e = valid();
+        for (const c of changes) {
+          try {
+            setAt(e, c.at, c.value, c.remove);
+          } catch {
+            // an earlier change replaced a parent of this place
+          }
         }
-      }
-      const zodOk = eventSchema.safeParse(e).success && (e.data as { costs?: unknown[] }).costs?.length === (e.accountPath as unknown[]).length;
-      if (isValidUsageEvent(e)) {
-        fast++;
-        if (!zodOk) return false;
-      }
-      return parseEvent(e).ok === zodOk;
-    }), { numRuns: 5000 });
+        const zodOk = eventSchema.safeParse(e).success && (e.data as { costs?: unknown[] }).costs?.length === (e.accountPath as unknown[]).length;
+        if (isValidUsageEvent(e)) {
+          fast++;
+          if (!zodOk) return false;
+        }
+        return parseEvent(e).ok === zodOk;
+      }),
+      { numRuns: 5000 },
+    );
     assert.ok(fast > 100, `the fast path took ${fast} events`);
   });
 });

@@ -40,11 +40,19 @@ function audioRoute(path: RegExp, task: 'transcribe' | 'translate'): Route {
         return;
       }
       if (format === 'verbose_json') {
-        sendJson(ctx.res, 200, {
-          task, language: 'english', duration: seconds, text,
-          segments: [{ id: 0, seek: 0, start: 0, end: seconds, text, tokens: [], temperature: 0, avg_logprob: -0.2, compression_ratio: 1.2, no_speech_prob: 0.01 }],
-          ...(task === 'transcribe' ? { usage } : {}),
-        }, ctx.headers);
+        sendJson(
+          ctx.res,
+          200,
+          {
+            task,
+            language: 'english',
+            duration: seconds,
+            text,
+            segments: [{ id: 0, seek: 0, start: 0, end: seconds, text, tokens: [], temperature: 0, avg_logprob: -0.2, compression_ratio: 1.2, no_speech_prob: 0.01 }],
+            ...(task === 'transcribe' ? { usage } : {}),
+          },
+          ctx.headers,
+        );
         return;
       }
       sendJson(ctx.res, 200, task === 'transcribe' ? { text, usage } : { text }, ctx.headers);
@@ -66,7 +74,7 @@ export const speechRoute: Route = {
   async handle(ctx) {
     const input = ctx.json.input;
     if (typeof input !== 'string' || input.length === 0) return badRequest(ctx, 'input', "Missing required parameter: 'input'.");
-    if (input.length > 4096) return badRequest(ctx, 'input', "String too long. Expected a string with maximum length 4096, but got a string with length " + input.length + ' instead.');
+    if (input.length > 4096) return badRequest(ctx, 'input', `String too long. Expected a string with maximum length 4096, but got a string with length ${input.length} instead.`);
     if (typeof ctx.json.voice !== 'string') return badRequest(ctx, 'voice', "Missing required parameter: 'voice'.");
     const format = typeof ctx.json.response_format === 'string' ? ctx.json.response_format : 'mp3';
     const type = SPEECH_TYPES[format];

@@ -2,7 +2,7 @@ import { countChatPromptTokens, countTokens } from '../tokens.js';
 import { badRequest, int, streamEvents, type Ctx, type Route } from '../context.js';
 import { replyPieces, reasoningTokensFor } from '../text.js';
 import { nowSeconds, openaiId, sendJson, startSse } from '../wire.js';
-import { type ChatMessageLike } from '@yugong/metering';
+import type { ChatMessageLike } from '@yugong/metering';
 
 interface ToolDef {
   type?: string;
@@ -52,7 +52,7 @@ export const chatRoute: Route = {
   estimateTokens: (ctx) => (Array.isArray(ctx.json.messages) ? promptTokens(ctx) : 0) + (int(ctx.json.max_completion_tokens ?? ctx.json.max_tokens) ?? 16),
   async handle(ctx) {
     const b = ctx.json;
-    if (!Array.isArray(b.messages)) return badRequest(ctx, 'messages', "Invalid type for 'messages': expected an array of objects, but got a " + typeof b.messages + ' instead.');
+    if (!Array.isArray(b.messages)) return badRequest(ctx, 'messages', `Invalid type for 'messages': expected an array of objects, but got a ${typeof b.messages} instead.`);
     if (b.messages.length === 0) return badRequest(ctx, 'messages', "Invalid 'messages': empty array. Expected an array with minimum length 1, but got an empty array instead.");
     const model = ctx.model;
     const n = int(b.n) ?? 1;
@@ -87,13 +87,29 @@ export const chatRoute: Route = {
 
     const includeUsage = (b.stream_options as { include_usage?: unknown } | undefined)?.include_usage === true;
     const chunk = (choices: unknown[], extra: Record<string, unknown> = {}) => ({
-      id, object: 'chat.completion.chunk', created, model, service_tier: 'default', system_fingerprint: fingerprint, choices,
-      ...(includeUsage ? { usage: null } : {}), ...extra,
+      id,
+      object: 'chat.completion.chunk',
+      created,
+      model,
+      service_tier: 'default',
+      system_fingerprint: fingerprint,
+      choices,
+      ...(includeUsage ? { usage: null } : {}),
+      ...extra,
     });
     const events: { data: unknown; content?: boolean }[] = [];
     for (let index = 0; index < n; index++) {
       if (tool) {
-        events.push({ data: chunk([{ index, delta: { role: 'assistant', content: null, tool_calls: [{ index: 0, id: callId, type: 'function', function: { name: tool.function?.name ?? 'tool', arguments: '' } }], refusal: null }, logprobs: null, finish_reason: null }]) });
+        events.push({
+          data: chunk([
+            {
+              index,
+              delta: { role: 'assistant', content: null, tool_calls: [{ index: 0, id: callId, type: 'function', function: { name: tool.function?.name ?? 'tool', arguments: '' } }], refusal: null },
+              logprobs: null,
+              finish_reason: null,
+            },
+          ]),
+        });
         for (const piece of args.match(/.{1,8}/g) ?? []) {
           events.push({ content: true, data: chunk([{ index, delta: { tool_calls: [{ index: 0, function: { arguments: piece } }] }, logprobs: null, finish_reason: null }]) });
         }

@@ -23,7 +23,9 @@ function tokensOf(ctx: Ctx, input: Input): number {
 /** A unit vector derived from the input's hash: the same text always embeds the same. */
 function vector(input: Input, dims: number): Float32Array {
   const out = new Float32Array(dims);
-  let seed = createHash('sha256').update(typeof input === 'string' ? input : input.join(',')).digest();
+  let seed = createHash('sha256')
+    .update(typeof input === 'string' ? input : input.join(','))
+    .digest();
   let norm = 0;
   for (let i = 0; i < dims; i++) {
     if (i % 32 === 0 && i > 0) seed = createHash('sha256').update(seed).digest();
@@ -45,7 +47,8 @@ export const embeddingsRoute: Route = {
   handle(ctx) {
     const list = inputs(ctx.json.input);
     if (!list) return badRequest(ctx, 'input', "'$.input' is invalid. Please check the API reference: https://platform.openai.com/docs/api-reference.");
-    if (list.some((i) => (typeof i === 'string' ? i.length === 0 : i.length === 0))) return badRequest(ctx, 'input', "'$.input' is invalid. Please check the API reference: https://platform.openai.com/docs/api-reference.");
+    if (list.some((i) => (typeof i === 'string' ? i.length === 0 : i.length === 0)))
+      return badRequest(ctx, 'input', "'$.input' is invalid. Please check the API reference: https://platform.openai.com/docs/api-reference.");
     const dims = int(ctx.json.dimensions) ?? DIMENSIONS[ctx.model] ?? 1536;
     const base64 = ctx.json.encoding_format === 'base64';
     const data = list.map((input, index) => {

@@ -2,7 +2,7 @@ import { countChatPromptTokens, countTokens } from '../tokens.js';
 import { badRequest, int, streamEvents, type Ctx, type Route } from '../context.js';
 import { reasoningTokensFor, replyPieces } from '../text.js';
 import { nowSeconds, openaiId, sendJson, startSse } from '../wire.js';
-import { type ChatMessageLike } from '@yugong/metering';
+import type { ChatMessageLike } from '@yugong/metering';
 
 function inputMessages(ctx: Ctx): ChatMessageLike[] | null {
   const input = ctx.json.input;
@@ -13,9 +13,7 @@ function inputMessages(ctx: Ctx): ChatMessageLike[] | null {
       ...instructions,
       ...(input as { role?: unknown; content?: unknown }[]).map((m) => ({
         role: m.role,
-        content: Array.isArray(m.content)
-          ? (m.content as { type?: string; text?: unknown }[]).map((p) => (p.type === 'input_image' ? { type: 'image_url' } : { text: p.text }))
-          : m.content,
+        content: Array.isArray(m.content) ? (m.content as { type?: string; text?: unknown }[]).map((p) => (p.type === 'input_image' ? { type: 'image_url' } : { text: p.text })) : m.content,
       })),
     ];
   }
@@ -44,20 +42,41 @@ export const responsesRoute: Route = {
     const id = openaiId('resp_', 48);
     const msgId = openaiId('msg_', 48);
     const base = {
-      id, object: 'response', created_at: nowSeconds(), background: false, error: null,
+      id,
+      object: 'response',
+      created_at: nowSeconds(),
+      background: false,
+      error: null,
       incomplete_details: truncated ? { reason: 'max_output_tokens' } : null,
       instructions: typeof ctx.json.instructions === 'string' ? ctx.json.instructions : null,
-      max_output_tokens: int(ctx.json.max_output_tokens) ?? null, model, parallel_tool_calls: true, previous_response_id: null,
-      reasoning: { effort: null, summary: null }, store: true, temperature: 1, text: { format: { type: 'text' } }, tool_choice: 'auto',
-      tools: [], top_p: 1, truncation: 'disabled', user: null, metadata: {},
+      max_output_tokens: int(ctx.json.max_output_tokens) ?? null,
+      model,
+      parallel_tool_calls: true,
+      previous_response_id: null,
+      reasoning: { effort: null, summary: null },
+      store: true,
+      temperature: 1,
+      text: { format: { type: 'text' } },
+      tool_choice: 'auto',
+      tools: [],
+      top_p: 1,
+      truncation: 'disabled',
+      user: null,
+      metadata: {},
     };
     const item = (status: string, t: string) => ({
-      id: msgId, type: 'message', status, role: 'assistant',
+      id: msgId,
+      type: 'message',
+      status,
+      role: 'assistant',
       content: status === 'in_progress' ? [] : [{ type: 'output_text', annotations: [], logprobs: [], text: t }],
     });
     const usage = {
-      input_tokens: inputTokens, input_tokens_details: { cached_tokens: cached },
-      output_tokens: outputTokens, output_tokens_details: { reasoning_tokens: reasoning }, total_tokens: inputTokens + outputTokens,
+      input_tokens: inputTokens,
+      input_tokens_details: { cached_tokens: cached },
+      output_tokens: outputTokens,
+      output_tokens_details: { reasoning_tokens: reasoning },
+      total_tokens: inputTokens + outputTokens,
     };
     const done = { ...base, status: truncated ? 'incomplete' : 'completed', output: [item('completed', text)], usage };
     if (ctx.json.stream !== true) {

@@ -6,8 +6,7 @@ import { countChatPromptTokens, countTokens, silentWav } from '@yugong/metering'
 describe('mock OpenAI upstream, through the official SDK', function () {
   this.timeout(20_000);
   let mock: MockOpenAI;
-  const client = (key = 'sk-test-good', opts: Partial<ConstructorParameters<typeof OpenAI>[0]> = {}) =>
-    new OpenAI({ apiKey: key, baseURL: mock.baseURL, maxRetries: 0, ...opts });
+  const client = (key = 'sk-test-good', opts: Partial<ConstructorParameters<typeof OpenAI>[0]> = {}) => new OpenAI({ apiKey: key, baseURL: mock.baseURL, maxRetries: 0, ...opts });
 
   before(async () => {
     mock = await createMockOpenAI();
@@ -32,7 +31,10 @@ describe('mock OpenAI upstream, through the official SDK', function () {
 
     it('streams chunks and adds the usage chunk only when asked', async () => {
       const withUsage = await client().chat.completions.create({
-        model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }], stream: true, stream_options: { include_usage: true },
+        model: 'gpt-4o-mini',
+        messages: [{ role: 'user', content: 'hi' }],
+        stream: true,
+        stream_options: { include_usage: true },
       });
       const chunks = [];
       for await (const c of withUsage) chunks.push(c);
@@ -75,7 +77,15 @@ describe('mock OpenAI upstream, through the official SDK', function () {
     it('accepts vision inputs', async () => {
       const r = await client().chat.completions.create({
         model: 'gpt-4o',
-        messages: [{ role: 'user', content: [{ type: 'text', text: 'what is this?' }, { type: 'image_url', image_url: { url: 'data:image/png;base64,AAAA', detail: 'low' } }] }],
+        messages: [
+          {
+            role: 'user',
+            content: [
+              { type: 'text', text: 'what is this?' },
+              { type: 'image_url', image_url: { url: 'data:image/png;base64,AAAA', detail: 'low' } },
+            ],
+          },
+        ],
       });
       assert.equal(r.usage?.prompt_tokens, 3 + 3 + 1 + countTokens('gpt-4o', 'what is this?') + 85);
     });
@@ -130,7 +140,10 @@ describe('mock OpenAI upstream, through the official SDK', function () {
 
     it('moderations', async () => {
       const r = await client().moderations.create({ model: 'omni-moderation-latest', input: ['I will kill the process', 'hello'] });
-      assert.deepEqual(r.results.map((x) => x.flagged), [true, false]);
+      assert.deepEqual(
+        r.results.map((x) => x.flagged),
+        [true, false],
+      );
       assert.equal(r.results[0]?.categories.violence, true);
     });
 
@@ -193,7 +206,9 @@ describe('mock OpenAI upstream, through the official SDK', function () {
 
     it('enforces RPM per key and per organization, with x-ratelimit headers', async () => {
       mock.script('sk-rpm', { rpm: 2 });
-      const first = await client('sk-rpm').chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'x' }] }).withResponse();
+      const first = await client('sk-rpm')
+        .chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'x' }] })
+        .withResponse();
       assert.equal(first.response.headers.get('x-ratelimit-limit-requests'), '2');
       assert.equal(first.response.headers.get('x-ratelimit-remaining-requests'), '1');
       await ask('sk-rpm');
@@ -246,7 +261,10 @@ describe('mock OpenAI upstream, through the official SDK', function () {
       const r = await client('sk-remote').chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'x' }] });
       assert.equal(r.choices[0]?.message.content, 'scripted!');
       const recorded = (await (await fetch(`${mock.url}/__mock/requests`)).json()) as { data: { key: string; path: string }[] };
-      assert.deepEqual(recorded.data.map((x) => [x.key, x.path]), [['sk-remote', '/v1/chat/completions']]);
+      assert.deepEqual(
+        recorded.data.map((x) => [x.key, x.path]),
+        [['sk-remote', '/v1/chat/completions']],
+      );
     });
   });
 });

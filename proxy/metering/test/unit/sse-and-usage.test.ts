@@ -9,11 +9,11 @@ describe('metering', () => {
   it('strips what the proxy added to a stream, and keeps the usage for billing', () => {
     const m = new SseMeter('chat.completions', true);
     const usage = '{"prompt_tokens":5,"completion_tokens":2,"total_tokens":7}';
-    const input = chunk('Hel') + chunk('lo') + chunk(null, usage) + 'data: [DONE]\n\n';
+    const input = `${chunk('Hel') + chunk('lo') + chunk(null, usage)}data: [DONE]\n\n`;
     // Fed in awkward pieces, as TCP delivers them.
     let out = '';
     for (let i = 0; i < input.length; i += 7) out += m.feed(Buffer.from(input.slice(i, i + 7)));
-    assert.equal(out, chunk('Hel').replace(',"usage":null', '') + chunk('lo').replace(',"usage":null', '') + 'data: [DONE]\n\n');
+    assert.equal(out, `${chunk('Hel').replace(',"usage":null', '') + chunk('lo').replace(',"usage":null', '')}data: [DONE]\n\n`);
     assert.deepEqual(m.usage, JSON.parse(usage));
     assert.equal(m.delivered, 'Hello');
     assert.equal(m.done, true);
@@ -45,7 +45,12 @@ describe('metering', () => {
   });
 
   it('maps every OpenAI usage shape onto token kinds', () => {
-    const chat = readUsage({ prompt_tokens: 100, completion_tokens: 50, prompt_tokens_details: { cached_tokens: 40, audio_tokens: 5 }, completion_tokens_details: { reasoning_tokens: 20, audio_tokens: 3 } });
+    const chat = readUsage({
+      prompt_tokens: 100,
+      completion_tokens: 50,
+      prompt_tokens_details: { cached_tokens: 40, audio_tokens: 5 },
+      completion_tokens_details: { reasoning_tokens: 20, audio_tokens: 3 },
+    });
     assert.deepEqual(chat.tokens, { prompt: 100, cached: 40, completion: 50, reasoning: 20, audioPrompt: 5, audioCompletion: 3, imagePrompt: 0, imageCompletion: 0 });
     const responses = readUsage({ input_tokens: 10, input_tokens_details: { cached_tokens: 2 }, output_tokens: 7, output_tokens_details: { reasoning_tokens: 3 } });
     assert.equal(responses.tokens.prompt, 10);
