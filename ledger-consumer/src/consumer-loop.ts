@@ -26,6 +26,8 @@ export interface LoopOptions {
   fault?: (point: FaultPoint) => void;
   /** Where a new group starts instead of the beginning (per topic, partition → offset): nothing before it is applied; a restart resumes from the commits. */
   startAt?: StartOffsets;
+  /** How long a consumer may show no sign of work (a fetch, a batch, a join) before it counts as stuck. */
+  stallMs?: number;
 }
 
 export type StartOffsets = Record<string, { partition: number; offset: string }[]>;
@@ -40,6 +42,15 @@ export interface RunningLoop {
 }
 
 const RESTART_DELAY_MS = 1000;
+/**
+ * kafkajs can hang without crashing, in a rejoin after a broker loss (tulios/kafkajs#659; seen
+ * here: a balances member silent for minutes after "re-joining the group"). An idle consumer
+ * still fetches every few seconds (maxWaitTime 5 s), and a rebalance waits at most for a dead
+ * member's session, so this much silence means stuck: it is restarted like a crashed one.
+ */
+const STALL_MS = 45_000;
+/** A consumer stuck inside a batch may never finish disconnecting: the restart does not wait for it longer. */
+const DISCONNECT_WAIT_MS = 10_000;
 const EMPTY = Buffer.alloc(0);
 
 /**
@@ -58,6 +69,22 @@ export async function startLoop(opts: LoopOptions): Promise<RunningLoop> {
   let stopped = false;
   let restarting = false;
   let current: Consumer | undefined;
+  let lastSign = Date.now();
+
+  /** Only the current consumer restarts the loop, once: a second restart would leave a consumer connected that nothing stops. */
+  function restartFrom(consumer: Consumer, why: string, err: string): void {
+    if (stopped || consumer !== current || restarting) return;
+    restarting = true;
+    opts.log.error({ group, err }, `${why}; restarting from the last committed offset`);
+    setTimeout(
+      () =>
+        void restart().finally(() => {
+          restarting = false;
+          lastSign = Date.now();
+        }),
+      RESTART_DELAY_MS,
+    );
+  }
 
   async function launch(startAt?: StartOffsets): Promise<Consumer> {
     // A short, capped backoff: balances catch up seconds after Kafka returns.
@@ -66,14 +93,12 @@ export async function startLoop(opts: LoopOptions): Promise<RunningLoop> {
       retry: { initialRetryTime: 250, maxRetryTime: 3000, retries: 8, restartOnFailure: async () => false },
       ...opts.consumerConfig,
     });
-    consumer.on(consumer.events.CRASH, (e) => {
-      // Only the current consumer restarts the loop, once: a second restart would leave a
-      // consumer connected that nothing stops.
-      if (stopped || consumer !== current || restarting) return;
-      restarting = true;
-      opts.log.error({ group, err: e.payload.error.message }, 'consumer crashed; restarting from the last committed offset');
-      setTimeout(() => void restart().finally(() => (restarting = false)), RESTART_DELAY_MS);
-    });
+    consumer.on(consumer.events.CRASH, (e) => restartFrom(consumer, 'consumer crashed', e.payload.error.message));
+    for (const sign of [consumer.events.FETCH_START, consumer.events.START_BATCH_PROCESS, consumer.events.END_BATCH_PROCESS, consumer.events.GROUP_JOIN]) {
+      consumer.on(sign, () => {
+        if (consumer === current) lastSign = Date.now();
+      });
+    }
     try {
       await consumer.connect();
       for (const topic of opts.topics) await consumer.subscribe({ topic, fromBeginning: true });
@@ -90,7 +115,7 @@ export async function startLoop(opts: LoopOptions): Promise<RunningLoop> {
 
   async function restart(): Promise<void> {
     for (let attempt = 1; !stopped; attempt++) {
-      await current?.disconnect().catch(() => undefined);
+      if (current) await Promise.race([current.disconnect().catch(() => undefined), new Promise((r) => setTimeout(r, DISCONNECT_WAIT_MS))]);
       if (stopped) return;
       try {
         const next = await launch();
@@ -159,10 +184,21 @@ export async function startLoop(opts: LoopOptions): Promise<RunningLoop> {
 
   const first = await launch(opts.startAt);
   current = first;
+  lastSign = Date.now();
+  const stallMs = opts.stallMs ?? STALL_MS;
+  const watchdog = setInterval(
+    () => {
+      const silent = Date.now() - lastSign;
+      if (current && silent > stallMs) restartFrom(current, 'consumer stalled', `no fetch, batch or join for ${silent} ms`);
+    },
+    Math.min(5000, stallMs / 2),
+  );
+  watchdog.unref();
   return {
     consumer: () => current ?? first,
     async stop() {
       stopped = true;
+      clearInterval(watchdog);
       await current?.disconnect();
     },
   };
