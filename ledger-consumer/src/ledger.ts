@@ -1,7 +1,7 @@
 import type { ClickHouseClient } from '@clickhouse/client';
 import type { Kafka } from 'kafkajs';
 import type { Logger } from 'pino';
-import { confirmReplicated, ensureTopics, migrate, retry, topics, type RedisClient } from '@yugong/schemas';
+import { confirmReplicated, ensureTopics, migrate, producerOptions, retry, topics, type RedisClient } from '@yugong/schemas';
 import { createBalanceApplier } from './balances/apply.js';
 import { startLoop, type FaultPoint, type RunningLoop, type StartOffsets } from './consumer-loop.js';
 import { DEFAULT_SESSION_TIMEOUT_MS, type LedgerConfig } from './config.js';
@@ -55,7 +55,7 @@ export async function startLedger(deps: LedgerDeps): Promise<Ledger> {
   const report = await replicas.run('migrations', (ch) => migrate(ch, undefined, { cluster }));
   deps.log.info({ applied: report.applied, server: report.serverVersion }, 'clickhouse migrations');
 
-  const dlq = deps.kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+  const dlq = deps.kafka.producer(producerOptions);
   await dlq.connect();
   const applier = createBalanceApplier(deps.redis, deps.config.dedupeTtlSeconds);
   const sink = createLineItemSink(replicas, deps.metrics, { feed: cluster !== undefined });

@@ -1,6 +1,6 @@
 import { Kafka, logLevel, type Producer } from 'kafkajs';
 import { pino, type Logger } from 'pino';
-import { connectRedis, guardProcess, type RedisClient } from '@yugong/schemas';
+import { connectRedis, guardProcess, producerOptions, type RedisClient } from '@yugong/schemas';
 import { loadConfig, type ProxyConfig } from './config.js';
 
 export interface ProcessDeps {
@@ -32,7 +32,7 @@ export async function runProcess(role: 'proxy' | 'control', start: (deps: Proces
     retry: { retries: 2, initialRetryTime: 100, maxRetryTime: 1000 },
     requestTimeout: 5000,
   });
-  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
+  const producer = kafka.producer(producerOptions);
   await producer.connect();
   // Admission scripts issued in the same tick share one write: fewer syscalls under load.
   const redis = connectRedis(config.redisUrl, { enableAutoPipelining: true });

@@ -29,6 +29,13 @@ describe('deployment files', function () {
     for (const s of ['kafka', 'redis', 'clickhouse', 'proxy', 'ledger-consumer', 'analytics', 'grafana']) assert.match(services.stdout, new RegExp(`^${s}$`, 'm'));
   });
 
+  it("the image installs every workspace: each one's package.json is copied before npm ci", () => {
+    const dockerfile = readFileSync(join(repoRoot, 'infra', 'deploy', 'Dockerfile'), 'utf8');
+    const workspaces = (JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as { workspaces: string[] }).workspaces;
+    const beforeInstall = dockerfile.slice(0, dockerfile.indexOf('RUN npm ci'));
+    for (const ws of workspaces) assert.ok(beforeInstall.includes(`COPY ${ws}/package.json ${ws}/`), `the Dockerfile copies ${ws}/package.json`);
+  });
+
   it('refuses to run without the required secrets', () => {
     const cmd = composeCommand();
     assert.ok(cmd);

@@ -12,7 +12,7 @@ import { pino, type Logger } from 'pino';
 import { endpointsFromEnv, waitFor } from '@yugong/infra';
 import { createMetrics as ledgerMetrics, startLedger, type LedgerMetrics, type StartOffsets } from '@yugong/ledger-consumer';
 import { createMockOpenAI, type MockOpenAI } from '@yugong/mock-openai';
-import { connectRedis, redisKeys, sqlString, topics, type RedisClient } from '@yugong/schemas';
+import { connectRedis, producerOptions, redisKeys, sqlString, topics, type RedisClient } from '@yugong/schemas';
 import { createProxy, type Proxy as ProxyNode } from '../../src/app.js';
 import { loadConfig, type ProxyConfig } from '../../src/config.js';
 
@@ -241,7 +241,7 @@ export async function startStack(
     const config = loadConfig(env);
     const nodeRedis = connectRedis(endpoints.redisUrl);
     const subscriber = connectRedis(endpoints.redisUrl);
-    const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, retry: { retries: 2, initialRetryTime: 100, maxRetryTime: 500 } });
+    const producer = kafka.producer({ ...producerOptions, retry: { retries: 2, initialRetryTime: 100, maxRetryTime: 500 } });
     await producer.connect();
     const proxy = await createProxy({ config, redis: nodeRedis, subscriber, producer, clickhouse, log: opts.log ?? pino({ level: TRACE ? 'info' : 'silent' }) });
     const url = await proxy.listen(0, '127.0.0.1');
