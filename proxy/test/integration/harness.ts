@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { ClickHouseLogLevel, createClient, type ClickHouseClient } from '@clickhouse/client';
 import { Kafka, logLevel, type Producer } from 'kafkajs';
 import OpenAI from 'openai';
-import { pino, type Logger } from 'pino';
+import { destination, pino, type Logger } from 'pino';
 import { endpointsFromEnv, waitFor } from '@yugong/infra';
 import { createMetrics as ledgerMetrics, startLedger, type LedgerMetrics, type StartOffsets } from '@yugong/ledger-consumer';
 import { createMockOpenAI, type MockOpenAI } from '@yugong/mock-openai';
@@ -75,6 +75,8 @@ export interface LedgerProcess {
 
 /** YUGONG_TEST_TRACE=1 prints the in-process services' logs and kafkajs' own (how the Kafka outage's recovery was timed). */
 const TRACE = process.env.YUGONG_TEST_TRACE === '1';
+/** A node's errors go to a file beside its spool (kept after the run, for a failure's reason); everything with YUGONG_TEST_TRACE=1. */
+const nodeLog = (file: string) => (TRACE ? pino({ level: 'info' }) : pino({ level: 'error' }, destination({ dest: file, sync: false, mkdir: true })));
 const LEDGER_MAIN = fileURLToPath(new URL('./main.js', import.meta.resolve('@yugong/ledger-consumer')));
 
 /** Its output goes to `logFile` (kafkajs reports every rebalance and lost broker there). */
@@ -243,7 +245,7 @@ export async function startStack(
     const subscriber = connectRedis(endpoints.redisUrl);
     const producer = kafka.producer({ ...producerOptions, retry: { retries: 2, initialRetryTime: 100, maxRetryTime: 500 } });
     await producer.connect();
-    const proxy = await createProxy({ config, redis: nodeRedis, subscriber, producer, clickhouse, log: opts.log ?? pino({ level: TRACE ? 'info' : 'silent' }) });
+    const proxy = await createProxy({ config, redis: nodeRedis, subscriber, producer, clickhouse, log: opts.log ?? nodeLog(join(spoolRoot, `node-${nodes.length + 1}.log`)) });
     const url = await proxy.listen(0, '127.0.0.1');
     const node = { proxy, url, config, env, redis: nodeRedis, subscriber, producer };
     nodes.push(node);
