@@ -1,6 +1,5 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import express from 'express';
 import type { ClickHouseClient } from '@clickhouse/client';
 import type { Producer } from 'kafkajs';
 import type { Logger } from 'pino';
@@ -12,7 +11,8 @@ import type { ProxyConfig } from './config.js';
 import { mountControlApi } from './control/routes.js';
 import { AccountsService } from './control/service.js';
 import { isApiPath } from './endpoints/index.js';
-import { clientErrors, expressFallbacks, sendError } from './errors.js';
+import { clientErrors, sendError } from './errors.js';
+import { createExpressApp } from './express-app.js';
 import { followChanges } from './events/notices.js';
 import { createEventSink, type EventSink } from './events/sink.js';
 import { capConnectionsPerAddress } from './http/connections.js';
@@ -160,34 +160,29 @@ export async function createProxy(deps: ProxyDeps): Promise<Proxy> {
     draining: () => draining,
   });
 
-  const app = express();
-  app.disable('x-powered-by');
-  app.use(express.json({ limit: '1mb' }));
-  app.get('/healthz', (_req, res) => {
-    res.json({ status: 'ok' });
-  });
-  app.get('/readyz', async (_req, res) => {
-    const redisOk = await redis.ping().then(
-      () => true,
-      () => false,
-    );
-    const ready = !draining && redisOk && sink.accepting();
-    res
-      .status(ready ? 200 : 503)
-      .json({ status: ready ? 'ready' : 'not_ready', redis: redisOk, spool_bytes: sink.spoolBytes(), draining, upstream_keys: pool.all().filter((k) => k.status === 'active').length });
-  });
-  app.get('/metrics', async (_req, res) => {
-    res.set('content-type', metrics.registry.contentType).send(await metrics.registry.metrics());
-  });
-  if (config.controlApi) {
-    mountControlApi(app, {
-      service: new AccountsService(redis, sink, config.nodeId, config.secretKey),
-      auth,
-      adminToken: config.adminToken,
-      hooks: { upstreamKeys: () => pool.all(), upstreamChanged: loadUpstream, pricesPublished: async (version) => void (await prices.reload(version)) },
+  const app = createExpressApp(config.publicUrl, log, (app) => {
+    app.get('/readyz', async (_req, res) => {
+      const redisOk = await redis.ping().then(
+        () => true,
+        () => false,
+      );
+      const ready = !draining && redisOk && sink.accepting();
+      res
+        .status(ready ? 200 : 503)
+        .json({ status: ready ? 'ready' : 'not_ready', redis: redisOk, spool_bytes: sink.spoolBytes(), draining, upstream_keys: pool.all().filter((k) => k.status === 'active').length });
     });
-  }
-  expressFallbacks(app, config.publicUrl, log);
+    app.get('/metrics', async (_req, res) => {
+      res.set('content-type', metrics.registry.contentType).send(await metrics.registry.metrics());
+    });
+    if (config.controlApi) {
+      mountControlApi(app, {
+        service: new AccountsService(redis, sink, config.nodeId, config.secretKey),
+        auth,
+        adminToken: config.adminToken,
+        hooks: { upstreamKeys: () => pool.all(), upstreamChanged: loadUpstream, pricesPublished: async (version) => void (await prices.reload(version)) },
+      });
+    }
+  });
 
   const server = createServer(
     {

@@ -1,12 +1,11 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import express from 'express';
 import type { Producer } from 'kafkajs';
 import type { Logger } from 'pino';
 import { createAuthenticator, FailedAuthLimiter, type RedisClient } from '@yugong/schemas';
 import { Projections } from '../auth/projections.js';
 import type { ProxyConfig } from '../config.js';
-import { expressFallbacks } from '../errors.js';
+import { createExpressApp } from '../express-app.js';
 import { followChanges } from '../events/notices.js';
 import { createEventSink } from '../events/sink.js';
 import { createUpstreamLoader } from '../pool/load.js';
@@ -53,19 +52,14 @@ export async function createControlPlane(deps: ControlPlaneDeps): Promise<Contro
   });
   await loadUpstream();
 
-  const app = express();
-  app.disable('x-powered-by');
-  app.use(express.json({ limit: '1mb' }));
-  app.get('/healthz', (_req, res) => {
-    res.json({ status: 'ok' });
-  });
-  mountControlApi(app, {
-    service: new AccountsService(redis, sink, config.nodeId, config.secretKey),
-    auth: createAuthenticator({ reader: projections, limiter: new FailedAuthLimiter(redis), trustedProxies: config.trustedProxies, publicUrl: config.publicUrl }),
-    adminToken: config.adminToken,
-    hooks: { upstreamKeys: () => pool.all(), upstreamChanged: loadUpstream, pricesPublished: async () => undefined },
-  });
-  expressFallbacks(app, config.publicUrl, log);
+  const app = createExpressApp(config.publicUrl, log, (app) =>
+    mountControlApi(app, {
+      service: new AccountsService(redis, sink, config.nodeId, config.secretKey),
+      auth: createAuthenticator({ reader: projections, limiter: new FailedAuthLimiter(redis), trustedProxies: config.trustedProxies, publicUrl: config.publicUrl }),
+      adminToken: config.adminToken,
+      hooks: { upstreamKeys: () => pool.all(), upstreamChanged: loadUpstream, pricesPublished: async () => undefined },
+    }),
+  );
   const server = createServer({ headersTimeout: config.headersTimeoutMs, requestTimeout: config.requestBodyTimeoutMs }, app);
   server.keepAliveTimeout = 65_000;
 

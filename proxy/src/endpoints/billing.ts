@@ -12,10 +12,12 @@ import type { Answer, ReadRoute } from './read-route.js';
  */
 const SUFFIXES: readonly string[] = ['/dashboard/billing/subscription', '/dashboard/billing/usage', '/dashboard/billing/credit_grants'];
 
+export const isBillingSuffix = (suffix: string): boolean => SUFFIXES.includes(suffix);
+
 export function billingRoute(redis: RedisClient, clickhouse: ClickHouseClient | null): ReadRoute {
   return {
     label: 'billing',
-    matches: (suffix) => SUFFIXES.includes(suffix),
+    matches: isBillingSuffix,
     answer: ({ suffix, query, key }) => billingAnswer(suffix, query, key, redis, clickhouse),
   };
 }

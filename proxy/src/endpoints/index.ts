@@ -1,3 +1,5 @@
+import { billingRoute, isBillingSuffix } from './billing.js';
+import { isModelsSuffix, modelsRoute } from './models.js';
 import { audioSpeech, audioTranscriptions, audioTranslations } from './audio.js';
 import { chatCompletions } from './chat-completions.js';
 import { completions } from './completions.js';
@@ -9,8 +11,7 @@ import { responses } from './responses.js';
 
 export type { MeteredEndpoint, EndpointRequest, Estimate, Billed, MultipartView } from './endpoint.js';
 export type { ReadRoute, Answer } from './read-route.js';
-export { billingRoute } from './billing.js';
-export { modelsRoute } from './models.js';
+export { billingRoute, modelsRoute };
 
 export const meteredEndpoints: readonly MeteredEndpoint[] = [
   chatCompletions,
@@ -26,19 +27,15 @@ export const meteredEndpoints: readonly MeteredEndpoint[] = [
   responses,
 ];
 
-const bySuffix = new Map(meteredEndpoints.map((e) => [e.suffix, e]));
+const meteredSuffixes = new Set(meteredEndpoints.map((e) => e.suffix));
 
 /** "/v1/chat/completions" and the forgetful "/chat/completions" both name the same route. */
 export function apiSuffix(path: string): string {
   return path.startsWith('/v1/') || path === '/v1' ? path.slice(3) : path;
 }
 
-export function findEndpoint(suffix: string): MeteredEndpoint | undefined {
-  return bySuffix.get(suffix);
-}
-
 /** What the API handler serves rather than the control plane's express app: every path under /v1, and the metered routes, models and billing without it. */
 export function isApiPath(path: string): boolean {
   const s = apiSuffix(path);
-  return bySuffix.has(s) || s === '/models' || s.startsWith('/models/') || s.startsWith('/dashboard/billing/') || path.startsWith('/v1/');
+  return meteredSuffixes.has(s) || isModelsSuffix(s) || isBillingSuffix(s) || path.startsWith('/v1/');
 }

@@ -12,11 +12,13 @@ function safeDecode(segment: string): string {
   }
 }
 
+export const isModelsSuffix = (suffix: string): boolean => suffix === '/models' || suffix.startsWith('/models/');
+
 /** `/models` and `/models/{id}`: the priced models this key and every account above it may use. */
 export function modelsRoute(prices: PriceBook): ReadRoute {
   return {
     label: 'models',
-    matches: (suffix) => suffix === '/models' || suffix.startsWith('/models/'),
+    matches: isModelsSuffix,
     answer({ suffix, key, accounts }) {
       const table = prices.current;
       const created = Math.floor(Date.parse(table.createdAt) / 1000);

@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ClickHouseClient } from '@clickhouse/client';
 import { corsAllowed, isDenial, type Authenticator } from '@yugong/schemas';
-import { apiSuffix, billingRoute, findEndpoint, modelsRoute, type MeteredEndpoint, type ReadRoute } from '../endpoints/index.js';
+import { apiSuffix, billingRoute, meteredEndpoints, modelsRoute, type MeteredEndpoint, type ReadRoute } from '../endpoints/index.js';
 import { clientErrors } from '../errors.js';
 import { openCall } from './call.js';
 import { serveMetered, type MeteredDeps } from './metered.js';
@@ -20,13 +20,11 @@ type Route = { kind: 'metered'; endpoint: MeteredEndpoint } | { kind: 'read'; ro
  */
 export function createApiHandler(deps: HandlerDeps) {
   const { metrics } = deps;
-  const reads = [modelsRoute(deps.prices), billingRoute(deps.redis, deps.clickhouse)];
+  const metered = new Map<string, Route>(meteredEndpoints.map((endpoint) => [endpoint.suffix, { kind: 'metered', endpoint }]));
+  const reads: Route[] = [modelsRoute(deps.prices), billingRoute(deps.redis, deps.clickhouse)].map((route) => ({ kind: 'read', route }));
 
   function findRoute(suffix: string): Route | undefined {
-    const endpoint = findEndpoint(suffix);
-    if (endpoint) return { kind: 'metered', endpoint };
-    const route = reads.find((r) => r.matches(suffix));
-    return route && { kind: 'read', route };
+    return metered.get(suffix) ?? reads.find((r) => r.kind === 'read' && r.route.matches(suffix));
   }
 
   return async function handle(req: IncomingMessage, res: ServerResponse, path: string, query: string): Promise<void> {
