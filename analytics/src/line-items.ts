@@ -1,6 +1,6 @@
 import type { Readable } from 'node:stream';
 import type { ClickHouseClient } from '@clickhouse/client';
-import { requestStatuses, sqlDateTime, sqlInt, sqlString, sqlStringSet } from '@yugong/schemas';
+import { lineItemColumns, requestStatuses, sqlDateTime, sqlInt, sqlString, sqlStringSet } from '@yugong/schemas';
 import type { Target } from './auth.js';
 import { encodeCursor, type Cursor } from './params.js';
 
@@ -15,6 +15,9 @@ export interface LineItemFilter {
   subAccount: string | null;
   status: string | null;
 }
+
+/** Stored columns every caller sees as they are: from the price version on, but the attempts' detail and the operator's own. */
+const stored = lineItemColumns.slice(lineItemColumns.indexOf('price_version')).filter((c) => c !== 'attempts_json' && c !== 'upstream_key_id' && c !== 'upstream_org');
 
 /**
  * The columns a caller sees. Costs are the target account's own (its price); the path is cut
@@ -31,31 +34,7 @@ function columns(target: Target, operator: boolean): string[] {
     'account_id AS caller_account_id',
     `arraySlice(account_path, indexOf(account_path, ${me})) AS path`,
     `toString(costs_nano[indexOf(account_path, ${me})]) AS cost_nano`,
-    'price_version',
-    'api_key_id',
-    'endpoint',
-    'model',
-    'status',
-    'http_status',
-    'error_code',
-    'stream',
-    'prompt_tokens',
-    'cached_tokens',
-    'completion_tokens',
-    'reasoning_tokens',
-    'audio_prompt_tokens',
-    'audio_completion_tokens',
-    'image_prompt_tokens',
-    'image_completion_tokens',
-    'images',
-    'image_size',
-    'image_quality',
-    'audio_ms',
-    'speech_characters',
-    'usage_source',
-    'attempts',
-    'latency_ms',
-    'ttft_ms',
+    ...stored,
   ];
   return operator ? [...common, 'arrayMap(c -> toString(c), costs_nano) AS path_costs_nano', 'toString(list_cost_nano) AS upstream_cost_nano', 'upstream_key_id', 'upstream_org'] : common;
 }
