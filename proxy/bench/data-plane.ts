@@ -5,13 +5,15 @@
  *   direct   the load generator talks to the mock OpenAI upstream
  *   floor    node:http + undici, no logic (bench/floor.ts)
  *   yugong   the real proxy: key lookup, Redis admission with a hold, usage metering, Kafka
+ *   baseline with YUGONG_BENCH_BASELINE=<another built checkout>, that checkout's proxy
  *
  * Each proxy runs alone on core 0 (taskset); the mock, the load generator, Redis, Kafka,
  * ClickHouse and the ledger share core 1. Prints a table and writes docs/benchmarks.md.
  */
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { Pool } from 'undici';
 import { acquireTestStack, endpointsToEnv, loadProfile, machineLine, markdownTable, writeBenchmarkSection } from '@yugong/infra';
 import { holdCpuIdleLatency, measurePauses } from './machine.js';
@@ -22,7 +24,10 @@ pinToCore(1);
 
 // Below the ephemeral range (32768+), where a client connection could already hold the port.
 const ROUNDS = Number(process.env.YUGONG_BENCH_ROUNDS ?? 10);
-const PORTS = { mock: 27090, floor: 27095, proxy: 27080, ledger: 27082, portkey: 27096, litellm: 27097 };
+const PORTS = { mock: 27090, floor: 27095, proxy: 27080, baseline: 27081, ledger: 27082, portkey: 27096, litellm: 27097 };
+// Another checkout of Yugong, built: its proxy joins the same rounds as "baseline", so a change
+// is judged against the code before it under the same drift, not against an older run's table.
+const BASELINE = process.env.YUGONG_BENCH_BASELINE ? resolve(process.env.YUGONG_BENCH_BASELINE) : null;
 const ADMIN = `bench-admin-${randomBytes(12).toString('hex')}`;
 const BODY = JSON.stringify({
   model: 'gpt-4o-mini',
@@ -72,6 +77,13 @@ const READING = `Reading the table:
   hop between processes. A loopback ping-pong between the two cores took 86–94 µs at p50 with
   idle states allowed and 19–20 µs with them held (2026-12-02), so the script holds them, for
   all three, when it may (root); the first line of the section says which.
+- Regressions are judged against a baseline in the same rounds (YUGONG_BENCH_BASELINE=<another
+  built checkout>; the two alternate which goes first, from the third run below). The
+  endpoints-as-modules and control-plane refactor (issue #20) against the commit before it
+  (c495142), three runs on 2026-12-03 (5, 8 and 10 rounds): Yugong ÷ baseline requests/s 1.04, 1.11 and 1.67 (median of
+  the rounds; single rounds 0.38–3.51), CPU per request 0.73, 1.09 and 0.83, added p50 at
+  concurrency 1 0.77, 0.89 and 0.92. No regression shows through the drift; nor does a gain
+  that could be claimed.
 `;
 
 function pct(sorted: number[], p: number): number {
@@ -175,18 +187,24 @@ async function main(): Promise<void> {
     const ledger = start('ledger', 'ledger-consumer/dist/src/main.js', 1, { ...env, YUGONG_LEDGER_PORT: String(PORTS.ledger), YUGONG_GROUP_SUFFIX: `-bench-${Date.now()}` });
     await until(`http://127.0.0.1:${PORTS.ledger}/healthz`, 60_000);
     const floor = start('floor', 'proxy/dist/bench/floor.js', 0, { FLOOR_PORT: String(PORTS.floor), FLOOR_UPSTREAM: `http://127.0.0.1:${PORTS.mock}/v1`, FLOOR_KEY: 'sk-bench' });
-    const proxy = start('proxy', 'proxy/dist/src/main.js', 0, {
+    const secretKey = randomBytes(32).toString('hex');
+    const proxyEnv = (port: number, node: string) => ({
       ...env,
-      YUGONG_PROXY_PORT: String(PORTS.proxy),
+      YUGONG_PROXY_PORT: String(port),
+      YUGONG_NODE_ID: node,
       YUGONG_ADMIN_TOKEN: ADMIN,
-      YUGONG_SECRET_KEY: randomBytes(32).toString('hex'),
+      YUGONG_SECRET_KEY: secretKey,
       YUGONG_UPSTREAMS: JSON.stringify([{ baseUrl: `http://127.0.0.1:${PORTS.mock}/v1`, key: 'sk-bench', poolId: 'bench' }]),
       YUGONG_POOL_IDS: 'bench',
-      YUGONG_SPOOL_DIR: join(profile.dir, 'bench-spool'),
+      YUGONG_SPOOL_DIR: join(profile.dir, `${node}-spool`),
       // One load generator opens 1,000 streams from one address.
       YUGONG_MAX_CONNECTIONS_PER_IP: '5000',
     });
+    const proxy = start('proxy', 'proxy/dist/src/main.js', 0, proxyEnv(PORTS.proxy, 'bench'));
+    const baseline = BASELINE ? start('baseline', join(BASELINE, 'proxy/dist/src/main.js'), 0, proxyEnv(PORTS.baseline, 'bench-baseline')) : null;
+    const baselineCommit = BASELINE ? spawnSync('git', ['-C', BASELINE, 'log', '-1', '--format=%h']).stdout.toString().trim() : '';
     await until(`http://127.0.0.1:${PORTS.proxy}/readyz`);
+    if (baseline) await until(`http://127.0.0.1:${PORTS.baseline}/readyz`);
     await new Promise((r) => setTimeout(r, 500));
     const key = await fundedBenchKey(`http://127.0.0.1:${PORTS.proxy}`, ADMIN, `bench-${Date.now()}`);
     // The ledger consumer has its own benchmark; here it would only compete with the mock and
@@ -197,6 +215,7 @@ async function main(): Promise<void> {
       direct: { base: `http://127.0.0.1:${PORTS.mock}/v1`, key: 'sk-bench', headers: {}, pid: null },
       floor: { base: `http://127.0.0.1:${PORTS.floor}/v1`, key: 'ignored', headers: {}, pid: floor.pid ?? null },
       yugong: { base: `http://127.0.0.1:${PORTS.proxy}/v1`, key, headers: {}, pid: proxy.pid ?? null },
+      ...(baseline && { baseline: { base: `http://127.0.0.1:${PORTS.baseline}/v1`, key, headers: {}, pid: baseline.pid ?? null } }),
     };
     // The peers on the same core, the same mock and the same load generator; each installed on
     // first use and skipped with its reason when it cannot be.
@@ -223,7 +242,7 @@ async function main(): Promise<void> {
     // heap full of garbage can shrink while the streams are open and hide what they take.
     process.stdout.write('measuring memory of 1,000 open streams… ');
     const memory: Record<string, number | string> = {};
-    for (const name of ['yugong', 'floor', ...peers.map((p) => p.name)]) {
+    for (const name of ['yugong', ...(baseline ? ['baseline'] : []), 'floor', ...peers.map((p) => p.name)]) {
       const t = targets[name] as Target;
       for (const p of peers) p.process.kill(p.name === name ? 'SIGCONT' : 'SIGSTOP');
       try {
@@ -252,7 +271,10 @@ async function main(): Promise<void> {
     };
     for (let round = 1; round <= ROUNDS; round++) {
       process.stdout.write(`round ${round}/${ROUNDS}… `);
-      for (const name of names) {
+      // The baseline goes first in every other round: the machine's drift within a round would
+      // otherwise always favour the same one of the two.
+      const order = round % 2 === 0 && baseline ? names.map((n) => (n === 'yugong' ? 'baseline' : n === 'baseline' ? 'yugong' : n)) : names;
+      for (const name of order) {
         const t = targets[name] as Target;
         pausePeers(name);
         lat[name]?.push(...(await latencyC1(t, 300)));
@@ -366,8 +388,30 @@ async function main(): Promise<void> {
       ['core', 'pauses > 0.5 ms per second', 'median pause (ms)', 'longest (ms)'],
       pauses.map((p) => [String(p.core), p.perSecond.toFixed(1), p.medianMs.toFixed(2), p.maxMs.toFixed(1)]),
     );
+    const b = results.baseline;
+    const vsBaseline = b && ratio('baseline');
+    const baselineSection =
+      b && vsBaseline
+        ? `\n\nAgainst a baseline: the proxy of commit ${baselineCommit} (YUGONG_BENCH_BASELINE=${BASELINE}), same mock, same core, same rounds:\n\n${markdownTable(
+            ['measure', `baseline ${baselineCommit}`, 'Yugong', 'Yugong ÷ baseline'],
+            [
+              ['added p50 vs direct, concurrency 1 (ms)', ms(b.p50 - d.p50), ms(y.p50 - d.p50), ((y.p50 - d.p50) / (b.p50 - d.p50)).toFixed(2)],
+              ['latency p99 at concurrency 1 (ms)', ms(b.p99), ms(y.p99), (y.p99 / b.p99).toFixed(2)],
+              [
+                `requests/s, 64 connections (median of ${ROUNDS} rounds)`,
+                b.rps.toFixed(0),
+                y.rps.toFixed(0),
+                `${vsBaseline.median.toFixed(2)} (same rounds: ${vsBaseline.low.toFixed(2)}–${vsBaseline.high.toFixed(2)})`,
+              ],
+              ['CPU per request, all threads (µs)', b.cpuUs.toFixed(0), y.cpuUs.toFixed(0), (y.cpuUs / b.cpuUs).toFixed(2)],
+              ['added time to first byte (ms)', ms(b.ttft - d.ttft), ms(y.ttft - d.ttft), ''],
+              ['RSS per 1,000 open streams (MiB)', String(typeof memory.baseline === 'number' ? memory.baseline.toFixed(1) : memory.baseline), perThousand.toFixed(1), ''],
+              ['errors + non-2xx at 64 connections', String(b.errors), String(y.errors), ''],
+            ],
+          )}`
+        : '';
     const peersSection = `\n\nThe peers, measured in the same rounds (same mock, same core 0, same load generator):\n\n${peerTable}\n\n${peerNotes}`;
-    const body = `${machineLine()}. Each proxy pinned to core 0 with taskset; the mock upstream, the load generator (autocannon and an undici client), Redis, Kafka and ClickHouse on core 1. ${idle}. Chat completion of ${BODY.length} bytes to gpt-4o-mini; Yugong authenticates the key, admits it (funds for the path, RPM/TPM) in memory under a lease that one Redis script grants every 2 s or so (admission leases, on by default), forwards, reads usage and sends one usage event to Kafka per request. The ledger consumer is stopped during the measurements (it is measured by the ledger benchmark). The three are measured in turns, ${ROUNDS} rounds of: 300 sequential requests (latency, pooled over the rounds), 3 s at 64 connections, 50 streams (time to first byte, median of the rounds).\n\n${markdownTable(header, rows)}${peersSection}\n\nThe machine itself, before the rounds: one process per core that only reads the clock, 5 s, both at once; each pause is time the core was taken from it (by the hypervisor or the kernel), which any request in flight then waits out.\n\n${machine}\n\n${READING}`;
+    const body = `${machineLine()}. Each proxy pinned to core 0 with taskset; the mock upstream, the load generator (autocannon and an undici client), Redis, Kafka and ClickHouse on core 1. ${idle}. Chat completion of ${BODY.length} bytes to gpt-4o-mini; Yugong authenticates the key, admits it (funds for the path, RPM/TPM) in memory under a lease that one Redis script grants every 2 s or so (admission leases, on by default), forwards, reads usage and sends one usage event to Kafka per request. The ledger consumer is stopped during the measurements (it is measured by the ledger benchmark). The three are measured in turns, ${ROUNDS} rounds of: 300 sequential requests (latency, pooled over the rounds), 3 s at 64 connections, 50 streams (time to first byte, median of the rounds).\n\n${markdownTable(header, rows)}${baselineSection}${peersSection}\n\nThe machine itself, before the rounds: one process per core that only reads the clock, 5 s, both at once; each pause is time the core was taken from it (by the hypervisor or the kernel), which any request in flight then waits out.\n\n${machine}\n\n${READING}`;
     console.log(`\n${body}`);
     const file = writeBenchmarkSection('Data plane: proxy (npm run bench)', body);
     console.log(`written to ${file}`);

@@ -1,6 +1,6 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { resolve } from 'node:path';
 import autocannon from 'autocannon';
 import { loadProfile, readPid, repoRoot, stackServices } from '@yugong/infra';
 
@@ -22,11 +22,11 @@ export function moveStackToCore(core: number): void {
 /** Every process a benchmark started; they end with the run. */
 export const children: ChildProcess[] = [];
 
-/** A Node script of the repository pinned to one core (taskset). */
+/** A Node script, of the repository or at an absolute path, pinned to one core (taskset). */
 export function start(name: string, script: string, core: number, env: Record<string, string>, args: string[] = []): ChildProcess {
   // YUGONG_BENCH_PROFILE=<dir> writes a CPU profile of the proxy under test.
   const profile = name === 'proxy' && process.env.YUGONG_BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.YUGONG_BENCH_PROFILE}`] : [];
-  const child = spawn('taskset', ['-c', String(core), process.execPath, ...profile, join(repoRoot, script), ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'inherit'] });
+  const child = spawn('taskset', ['-c', String(core), process.execPath, ...profile, resolve(repoRoot, script), ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'inherit'] });
   child.once('exit', (code) => {
     if (code !== null && code !== 0) console.error(`${name} exited with ${code}`);
   });
