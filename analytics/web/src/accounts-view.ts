@@ -1,8 +1,8 @@
 import type { Account, ApiKey } from './api.js';
-import { formValues, h, mount, type Child } from './dom.js';
+import { h, mount, type Child } from './dom.js';
 import { availableNano, dateTime, money, nanoToDecimal, num, usdToNano } from './format.js';
 import { t, type MessageKey } from './i18n.js';
-import { errorText, field, notify, section } from './shell.js';
+import { actionForm, errorText, field, notify, section } from './shell.js';
 
 const list = (text: string | undefined) =>
   text
@@ -52,35 +52,6 @@ function settingsBody(v: Record<string, string>) {
     ip_allowlist: list(v.ip_allowlist),
     expires_at: when(v.expires_at),
   };
-}
-
-/** A form whose submit calls the API, shows its refusal, and re-renders on success. */
-// biome-ignore lint/suspicious/noConfusingVoidType: an action answers with a message to show, or with nothing
-function actionForm(id: string, title: string | null, fields: Child[], submit: string, act: (values: Record<string, string>) => Promise<string | void>): HTMLFormElement {
-  const button = h('button', { type: 'submit', class: 'primary' }, submit);
-  const form: HTMLFormElement = h(
-    'form',
-    {
-      id,
-      class: 'form',
-      onsubmit: async (e: Event) => {
-        e.preventDefault();
-        button.disabled = true;
-        try {
-          const done = await act(formValues(form));
-          if (done) notify(done);
-        } catch (err) {
-          notify(errorText(err), 'error');
-        } finally {
-          button.disabled = false;
-        }
-      },
-    },
-    title ? h('h3', null, title) : null,
-    h('div', { class: 'fields-grid' }, fields),
-    button,
-  );
-  return form;
 }
 
 function keyShownOnce(key: string): HTMLElement {

@@ -1,9 +1,9 @@
 import { adminSession, analyticsJson, proxyJson, type Account } from './api.js';
 import { accountsView } from './accounts-view.js';
-import { formValues, h, mount, type Child } from './dom.js';
+import { h, mount, type Child } from './dom.js';
 import { dateTime, money, num, usdToNano, utcDay } from './format.js';
 import { t, type MessageKey } from './i18n.js';
-import { errorText, field, notify, operatorSignIn, section, startPage } from './shell.js';
+import { actionForm, errorText, field, notify, operatorSignIn, section, startPage } from './shell.js';
 import './style.css';
 
 /** The admin API with the operator's token. */
@@ -102,35 +102,6 @@ const table = (id: string, head: MessageKey[], rows: Child[][]) =>
       ),
     ),
   );
-
-/** A form whose submit calls the admin API and shows the API's own refusal. */
-// biome-ignore lint/suspicious/noConfusingVoidType: an action answers with a message to show, or with nothing
-function form(id: string, title: MessageKey | null, fields: Child[], submit: MessageKey, act: (v: Record<string, string>, f: HTMLFormElement) => Promise<string | void>): HTMLFormElement {
-  const button = h('button', { type: 'submit', class: 'primary' }, t(submit));
-  const f: HTMLFormElement = h(
-    'form',
-    {
-      id,
-      class: 'form',
-      onsubmit: async (e: Event) => {
-        e.preventDefault();
-        button.disabled = true;
-        try {
-          const done = await act(formValues(f), f);
-          if (done) notify(done);
-        } catch (err) {
-          notify(errorText(err), 'error');
-        } finally {
-          button.disabled = false;
-        }
-      },
-    },
-    title ? h('h3', null, t(title)) : null,
-    h('div', { class: 'fields-grid' }, fields),
-    button,
-  );
-  return f;
-}
 
 /** A button that asks first, calls, and re-renders what it changed. */
 function action(label: MessageKey, cls: string, confirmText: string | null, act: () => Promise<void>, data: Record<string, string> = {}): HTMLButtonElement {
@@ -306,9 +277,9 @@ function pool(box: HTMLElement): Promise<void> {
               rows,
             )
           : h('p', { class: 'empty' }, t('op.noKeys')),
-        form(
+        actionForm(
           'add-upstream',
-          'op.addKey',
+          t('op.addKey'),
           [
             field('op.baseUrl', h('input', { name: 'base_url', required: true, value: 'https://api.openai.com/v1' })),
             field('op.secret', h('input', { name: 'key', type: 'password', required: true, autocomplete: 'off' })),
@@ -317,7 +288,7 @@ function pool(box: HTMLElement): Promise<void> {
             field('op.weight', h('input', { name: 'weight', inputmode: 'numeric', value: '1' })),
             field('op.poolId', h('input', { name: 'pool_id', value: 'default' })),
           ],
-          'op.add',
+          t('op.add'),
           async (v, f) => {
             const added = await admin<{ id: string; created: boolean }>('POST', '/upstreams', {
               base_url: v.base_url,
@@ -369,18 +340,18 @@ function accounts(box: HTMLElement): void {
         ]),
       );
     });
-  const searchForm = form('account-search', null, [field('op.search', h('input', { name: 'q', type: 'search', placeholder: 'acme' }))], 'op.find', async (v) => {
+  const searchForm = actionForm('account-search', null, [field('op.search', h('input', { name: 'q', type: 'search', placeholder: 'acme' }))], t('op.find'), async (v) => {
     await search(v.q ?? '');
   });
-  const create = form(
+  const create = actionForm(
     'create-root',
-    'op.createRoot',
+    t('op.createRoot'),
     [
       field('op.accountId', h('input', { name: 'id', required: true, pattern: '[a-z0-9][a-z0-9_\\-]*', maxlength: 64 })),
       field('console.name', h('input', { name: 'name', maxlength: 200 })),
       field('console.multiplier', h('input', { name: 'multiplier', inputmode: 'decimal', value: '1' })),
     ],
-    'op.createAccount',
+    t('op.createAccount'),
     async (v) => {
       const a = await admin<Account>('POST', '/accounts', { id: v.id, name: v.name || undefined, multiplier: v.multiplier || undefined });
       await search(a.id);
@@ -411,33 +382,39 @@ function prices(box: HTMLElement): Promise<void> {
           ['op.version', 'op.source', 'op.created', 'op.models', 'op.status'],
           versions.map((v) => [h('code', null, v.version.slice(0, 12)), v.source, dateTime(v.created_at), num(v.models), v.current ? h('span', { class: 'badge ok' }, t('op.inForce')) : '']),
         ),
-        form('price-compare', 'op.compare', [field('op.from', choose('a', versions[1]?.version ?? current?.version)), field('op.to', choose('b', current?.version))], 'op.compare', async (v) => {
-          const [a, b] = await Promise.all([v.a, v.b].map((x) => admin<PriceTable>('GET', `/prices/${encodeURIComponent(x ?? '')}`)));
-          // The first entry of a model is the one in force (an operator's override stands before the list price).
-          const effective = (t?: PriceTable) => {
-            const m = new Map<string, string>();
-            for (const x of t?.models ?? []) if (!m.has(x.id)) m.set(x.id, JSON.stringify(x.rates));
-            return m;
-          };
-          const [before, after] = [effective(a), effective(b)];
-          const changes: Child[][] = [];
-          for (const id of [...new Set([...before.keys(), ...after.keys()])].sort()) {
-            const [x, y] = [before.get(id), after.get(id)];
-            if (x !== y) changes.push([h('code', null, id), t(x === undefined ? 'op.new' : y === undefined ? 'op.removed' : 'op.changed'), x ?? '—', y ?? '—']);
-          }
-          mount(diffBox, changes.length ? table('price-changes', ['op.model', 'op.change', 'op.before', 'op.after'], changes) : h('p', { class: 'empty', id: 'price-same' }, t('op.noChanges')));
-        }),
+        actionForm(
+          'price-compare',
+          t('op.compare'),
+          [field('op.from', choose('a', versions[1]?.version ?? current?.version)), field('op.to', choose('b', current?.version))],
+          t('op.compare'),
+          async (v) => {
+            const [a, b] = await Promise.all([v.a, v.b].map((x) => admin<PriceTable>('GET', `/prices/${encodeURIComponent(x ?? '')}`)));
+            // The first entry of a model is the one in force (an operator's override stands before the list price).
+            const effective = (t?: PriceTable) => {
+              const m = new Map<string, string>();
+              for (const x of t?.models ?? []) if (!m.has(x.id)) m.set(x.id, JSON.stringify(x.rates));
+              return m;
+            };
+            const [before, after] = [effective(a), effective(b)];
+            const changes: Child[][] = [];
+            for (const id of [...new Set([...before.keys(), ...after.keys()])].sort()) {
+              const [x, y] = [before.get(id), after.get(id)];
+              if (x !== y) changes.push([h('code', null, id), t(x === undefined ? 'op.new' : y === undefined ? 'op.removed' : 'op.changed'), x ?? '—', y ?? '—']);
+            }
+            mount(diffBox, changes.length ? table('price-changes', ['op.model', 'op.change', 'op.before', 'op.after'], changes) : h('p', { class: 'empty', id: 'price-same' }, t('op.noChanges')));
+          },
+        ),
         diffBox,
-        form(
+        actionForm(
           'price-publish',
-          'op.publish',
+          t('op.publish'),
           [
             field('op.base', h('select', { name: 'base' }, h('option', { value: 'current' }, t('op.baseCurrent')), h('option', { value: 'package' }, t('op.basePackage')))),
             field('op.model', h('input', { name: 'model', placeholder: 'gpt-4o-mini' })),
             field('op.input', h('input', { name: 'input', inputmode: 'decimal', placeholder: '0.15' })),
             field('op.output', h('input', { name: 'output', inputmode: 'decimal', placeholder: '0.6' })),
           ],
-          'op.publishButton',
+          t('op.publishButton'),
           async (v) => {
             const rates: Record<string, string> = {};
             if (v.input) rates.input = v.input;

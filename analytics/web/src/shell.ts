@@ -1,5 +1,5 @@
 import { adminSession, ApiError, proxyJson, session, type Me } from './api.js';
-import { byId, h, mount } from './dom.js';
+import { byId, formValues, h, mount, type Child } from './dom.js';
 import { currentLang, setLang, t, type MessageKey } from './i18n.js';
 
 export type PageName = 'balance' | 'console' | 'operator';
@@ -200,4 +200,33 @@ export function startPage<W>(page: PageName, render: (who: W, main: HTMLElement)
     await render(who, main);
   };
   void run();
+}
+
+/** A form whose submit calls the API and shows the API's own refusal, or what the action answers on success. */
+// biome-ignore lint/suspicious/noConfusingVoidType: an action answers with a message to show, or with nothing
+export function actionForm(id: string, title: string | null, fields: Child[], submit: string, act: (values: Record<string, string>, form: HTMLFormElement) => Promise<string | void>): HTMLFormElement {
+  const button = h('button', { type: 'submit', class: 'primary' }, submit);
+  const form: HTMLFormElement = h(
+    'form',
+    {
+      id,
+      class: 'form',
+      onsubmit: async (e: Event) => {
+        e.preventDefault();
+        button.disabled = true;
+        try {
+          const done = await act(formValues(form), form);
+          if (done) notify(done);
+        } catch (err) {
+          notify(errorText(err), 'error');
+        } finally {
+          button.disabled = false;
+        }
+      },
+    },
+    title ? h('h3', null, title) : null,
+    h('div', { class: 'fields-grid' }, fields),
+    button,
+  );
+  return form;
 }
