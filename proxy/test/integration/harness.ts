@@ -10,7 +10,7 @@ import { Kafka, logLevel, type Producer } from 'kafkajs';
 import OpenAI from 'openai';
 import { destination, pino, type Logger } from 'pino';
 import { endpointsFromEnv, waitFor } from '@yugong/infra';
-import { createMetrics as ledgerMetrics, startLedger, type LedgerMetrics, type StartOffsets } from '@yugong/ledger-consumer';
+import { BALANCES_GROUP, createMetrics as ledgerMetrics, startLedger, type LedgerMetrics, type StartOffsets } from '@yugong/ledger-consumer';
 import { createMockOpenAI, type MockOpenAI } from '@yugong/mock-openai';
 import { connectRedis, producerOptions, redisKeys, sqlString, topics, type RedisClient } from '@yugong/schemas';
 import { createProxy, type Proxy as ProxyNode } from '../../src/app.js';
@@ -147,6 +147,36 @@ async function currentEnds(kafka: Kafka): Promise<StartOffsets> {
 }
 
 /**
+ * Where the stack's balances group stands, for the message of a write the ledger did not apply
+ * in time: its state and members, and each partition it has not committed to the end
+ * (committed offset / end), so a stalled consumer and an event never produced can be told apart.
+ */
+async function balancesStanding(kafka: Kafka, groupSuffix: string): Promise<string> {
+  const admin = kafka.admin();
+  const groupId = BALANCES_GROUP + groupSuffix;
+  try {
+    await admin.connect();
+    const eventTopics = [topics.accounts, topics.usage];
+    const [committed, described, ...ends] = await Promise.all([
+      admin.fetchOffsets({ groupId, topics: eventTopics }),
+      admin.describeGroups([groupId]),
+      ...eventTopics.map((t) => admin.fetchTopicOffsets(t)),
+    ]);
+    const behind = eventTopics.flatMap((topic, i) => {
+      const at = new Map(committed.find((c) => c.topic === topic)?.partitions.map((p) => [p.partition, p.offset]));
+      // -1 is nothing committed: a stack that starts at the topics' ends has not seen an event there, or has not applied its first.
+      return (ends[i] ?? []).filter((e) => at.get(e.partition) !== e.high).map((e) => `${topic}[${e.partition}] ${at.get(e.partition)}/${e.high}`);
+    });
+    const group = described.groups[0];
+    return `balances group ${group?.state}, ${group?.members.length} members; not at the end: ${behind.join(', ') || 'none'}`;
+  } catch (err) {
+    return `balances group not described: ${(err as Error).message}`;
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+/**
  * `redisUrl`, `kafkaBrokers` and `clickhouse` (the replicas of a replicated shard and their
  * cluster) put the stack on other servers; `env` is every node's and, for
  * YUGONG_REDIS_REPLICAS and YUGONG_KAFKA_REPLICATION_FACTOR, the ledger's. With
@@ -274,16 +304,16 @@ export async function startStack(
       return { status: res.status, json: await res.json() };
     },
     async fundedKey(o = {}) {
+      // Each write waits for the ledger to apply it; a refusal says where the ledger stood.
+      const created = async (what: string, r: { status: number; json: any }) => {
+        if (r.status !== 201) throw new Error(`${what}: ${JSON.stringify(r.json)}; ${await balancesStanding(kafka, groupSuffix)}`);
+        return r.json;
+      };
       const accountId = `acct-${randomUUID().slice(0, 8)}`;
-      const created = await stack.admin('POST', '/accounts', { id: accountId, name: 'Test', ...o.account });
-      if (created.status !== 201) throw new Error(`account: ${JSON.stringify(created.json)}`);
-      if ((o.usd ?? '10') !== '0') {
-        const credit = await stack.admin('POST', `/accounts/${accountId}/credits`, { amount_usd: o.usd ?? '10', idempotency_key: randomUUID() });
-        if (credit.status !== 201) throw new Error(`credit: ${JSON.stringify(credit.json)}`);
-      }
-      const key = await stack.admin('POST', `/accounts/${accountId}/keys`, { name: 'test', ...o.key });
-      if (key.status !== 201) throw new Error(`key: ${JSON.stringify(key.json)}`);
-      return { accountId, key: key.json.key as string, keyId: key.json.id as string };
+      await created('account', await stack.admin('POST', '/accounts', { id: accountId, name: 'Test', ...o.account }));
+      if ((o.usd ?? '10') !== '0') await created('credit', await stack.admin('POST', `/accounts/${accountId}/credits`, { amount_usd: o.usd ?? '10', idempotency_key: randomUUID() }));
+      const key = await created('key', await stack.admin('POST', `/accounts/${accountId}/keys`, { name: 'test', ...o.key }));
+      return { accountId, key: key.key as string, keyId: key.id as string };
     },
     client(key, o = {}) {
       return new OpenAI({ apiKey: key, baseURL: `${url}/v1`, maxRetries: 0, ...o });
