@@ -389,27 +389,26 @@ async function main(): Promise<void> {
       pauses.map((p) => [String(p.core), p.perSecond.toFixed(1), p.medianMs.toFixed(2), p.maxMs.toFixed(1)]),
     );
     const b = results.baseline;
-    const vsBaseline = b && ratio('baseline');
-    const baselineSection =
-      b && vsBaseline
-        ? `\n\nAgainst a baseline: the proxy of commit ${baselineCommit} (YUGONG_BENCH_BASELINE=${BASELINE}), same mock, same core, same rounds:\n\n${markdownTable(
-            ['measure', `baseline ${baselineCommit}`, 'Yugong', 'Yugong ÷ baseline'],
+    const vsBaseline = ratio('baseline');
+    const baselineSection = b
+      ? `\n\nAgainst a baseline: the proxy of commit ${baselineCommit} (YUGONG_BENCH_BASELINE=${BASELINE}), same mock, same core, same rounds:\n\n${markdownTable(
+          ['measure', `baseline ${baselineCommit}`, 'Yugong', 'Yugong ÷ baseline'],
+          [
+            ['added p50 vs direct, concurrency 1 (ms)', ms(b.p50 - d.p50), ms(y.p50 - d.p50), ((y.p50 - d.p50) / (b.p50 - d.p50)).toFixed(2)],
+            ['latency p99 at concurrency 1 (ms)', ms(b.p99), ms(y.p99), (y.p99 / b.p99).toFixed(2)],
             [
-              ['added p50 vs direct, concurrency 1 (ms)', ms(b.p50 - d.p50), ms(y.p50 - d.p50), ((y.p50 - d.p50) / (b.p50 - d.p50)).toFixed(2)],
-              ['latency p99 at concurrency 1 (ms)', ms(b.p99), ms(y.p99), (y.p99 / b.p99).toFixed(2)],
-              [
-                `requests/s, 64 connections (median of ${ROUNDS} rounds)`,
-                b.rps.toFixed(0),
-                y.rps.toFixed(0),
-                `${vsBaseline.median.toFixed(2)} (same rounds: ${vsBaseline.low.toFixed(2)}–${vsBaseline.high.toFixed(2)})`,
-              ],
-              ['CPU per request, all threads (µs)', b.cpuUs.toFixed(0), y.cpuUs.toFixed(0), (y.cpuUs / b.cpuUs).toFixed(2)],
-              ['added time to first byte (ms)', ms(b.ttft - d.ttft), ms(y.ttft - d.ttft), ''],
-              ['RSS per 1,000 open streams (MiB)', String(typeof memory.baseline === 'number' ? memory.baseline.toFixed(1) : memory.baseline), perThousand.toFixed(1), ''],
-              ['errors + non-2xx at 64 connections', String(b.errors), String(y.errors), ''],
+              `requests/s, 64 connections (median of ${ROUNDS} rounds)`,
+              b.rps.toFixed(0),
+              y.rps.toFixed(0),
+              `${vsBaseline.median.toFixed(2)} (same rounds: ${vsBaseline.low.toFixed(2)}–${vsBaseline.high.toFixed(2)})`,
             ],
-          )}`
-        : '';
+            ['CPU per request, all threads (µs)', b.cpuUs.toFixed(0), y.cpuUs.toFixed(0), (y.cpuUs / b.cpuUs).toFixed(2)],
+            ['added time to first byte (ms)', ms(b.ttft - d.ttft), ms(y.ttft - d.ttft), ''],
+            ['RSS per 1,000 open streams (MiB)', String(typeof memory.baseline === 'number' ? memory.baseline.toFixed(1) : memory.baseline), perThousand.toFixed(1), ''],
+            ['errors + non-2xx at 64 connections', String(b.errors), String(y.errors), ''],
+          ],
+        )}`
+      : '';
     const peersSection = `\n\nThe peers, measured in the same rounds (same mock, same core 0, same load generator):\n\n${peerTable}\n\n${peerNotes}`;
     const body = `${machineLine()}. Each proxy pinned to core 0 with taskset; the mock upstream, the load generator (autocannon and an undici client), Redis, Kafka and ClickHouse on core 1. ${idle}. Chat completion of ${BODY.length} bytes to gpt-4o-mini; Yugong authenticates the key, admits it (funds for the path, RPM/TPM) in memory under a lease that one Redis script grants every 2 s or so (admission leases, on by default), forwards, reads usage and sends one usage event to Kafka per request. The ledger consumer is stopped during the measurements (it is measured by the ledger benchmark). The three are measured in turns, ${ROUNDS} rounds of: 300 sequential requests (latency, pooled over the rounds), 3 s at 64 connections, 50 streams (time to first byte, median of the rounds).\n\n${markdownTable(header, rows)}${baselineSection}${peersSection}\n\nThe machine itself, before the rounds: one process per core that only reads the clock, 5 s, both at once; each pause is time the core was taken from it (by the hypervisor or the kernel), which any request in flight then waits out.\n\n${machine}\n\n${READING}`;
     console.log(`\n${body}`);

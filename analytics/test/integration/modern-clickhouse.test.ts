@@ -134,7 +134,7 @@ describe('the SQL on a modern ClickHouse (chDB) answers as it does on 18.16', fu
   before(async function () {
     const setup = ensureChdb();
     if (!setup.ok) {
-      // Said aloud, never silent: the suite names why the modern engine was not checked.
+      // Reason: the modern engine (chDB) could not be installed here; said aloud, never silent, so the suite names why it was not checked.
       console.log(`      SKIPPED: no modern ClickHouse engine here: ${setup.reason}`);
       this.skip();
     }

@@ -1,11 +1,11 @@
-import { billingRoute, isBillingSuffix } from './billing.js';
-import { isModelsSuffix, modelsRoute } from './models.js';
 import { audioSpeech, audioTranscriptions, audioTranslations } from './audio.js';
+import { billingRoute, isBillingSuffix } from './billing.js';
 import { chatCompletions } from './chat-completions.js';
 import { completions } from './completions.js';
 import { embeddings } from './embeddings.js';
 import type { MeteredEndpoint } from './endpoint.js';
 import { imagesEdits, imagesGenerations, imagesVariations } from './images.js';
+import { isModelsSuffix, modelsRoute } from './models.js';
 import { moderations } from './moderations.js';
 import { responses } from './responses.js';
 

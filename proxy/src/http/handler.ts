@@ -21,10 +21,10 @@ type Route = { kind: 'metered'; endpoint: MeteredEndpoint } | { kind: 'read'; ro
 export function createApiHandler(deps: HandlerDeps) {
   const { metrics } = deps;
   const metered = new Map<string, Route>(meteredEndpoints.map((endpoint) => [endpoint.suffix, { kind: 'metered', endpoint }]));
-  const reads: Route[] = [modelsRoute(deps.prices), billingRoute(deps.redis, deps.clickhouse)].map((route) => ({ kind: 'read', route }));
+  const reads = [modelsRoute(deps.prices), billingRoute(deps.redis, deps.clickhouse)].map((route) => ({ kind: 'read' as const, route }));
 
   function findRoute(suffix: string): Route | undefined {
-    return metered.get(suffix) ?? reads.find((r) => r.kind === 'read' && r.route.matches(suffix));
+    return metered.get(suffix) ?? reads.find((r) => r.route.matches(suffix));
   }
 
   return async function handle(req: IncomingMessage, res: ServerResponse, path: string, query: string): Promise<void> {
