@@ -7,3 +7,4 @@ export { createReplicaSet, type ReplicaSet } from './line-items/replicas.js';
 export { createMetrics, type LedgerMetrics } from './metrics.js';
 export { reconcile, type Drift } from './reconcile.js';
 export { rebuild, swap, type RebuildResult, type AccountDrift } from './rebuild.js';
+export { startLedgerService, type LedgerService } from './service.js';

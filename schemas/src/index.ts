@@ -9,6 +9,7 @@ export * from './prices/seed.js';
 export { supplementPrices } from './prices/supplement.js';
 export * from './clickhouse/sql.js';
 export * from './clickhouse/logging.js';
+export * from './kafka-logging.js';
 export * from './clickhouse/migrations.js';
 export * from './clickhouse/migrate.js';
 export * from './clickhouse/line-items.js';

@@ -1,11 +1,10 @@
 import assert from 'node:assert/strict';
-import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { pino } from 'pino';
 import { silentWav } from '@yugong/metering';
+import { READONLY_USER } from '@yugong/infra';
 import { ADMIN_TOKEN, startStack, type Stack } from '@yugong/proxy/testing';
-import { createAnalyticsApp } from '../../src/app.js';
 import { loadConfig } from '../../src/config.js';
+import { startAnalyticsService, type AnalyticsService } from '../../src/service.js';
 
 /** The test's requests all come from 127.0.0.1, which both services trust as their balancer. */
 const TRUSTED = '127.0.0.1';
@@ -62,27 +61,25 @@ const ROUTES: Route[] = [
 describe('one authorization for every route of the proxy, the self-service API and analytics', function () {
   this.timeout(180_000);
   let s: Stack;
-  let server: Server;
+  let service: AnalyticsService;
   let analytics: string;
 
   before(async () => {
     s = await startStack({ env: { YUGONG_TRUSTED_PROXIES: TRUSTED } });
     const config = loadConfig({
-      YUGONG_CLICKHOUSE_URL: 'http://127.0.0.1:1',
-      YUGONG_REDIS_URL: 'redis://127.0.0.1:1',
+      ...s.infraEnv,
+      YUGONG_CLICKHOUSE_USER: READONLY_USER,
+      YUGONG_ANALYTICS_PORT: '0',
       YUGONG_ADMIN_TOKEN: ADMIN_TOKEN,
       YUGONG_PROXY_URL: s.url,
       YUGONG_LOG_LEVEL: 'silent',
       YUGONG_TRUSTED_PROXIES: TRUSTED,
     });
-    const app = createAnalyticsApp({ config, clickhouse: s.clickhouse, redis: s.redis, log: pino({ level: 'silent' }) });
-    server = await new Promise<Server>((resolve) => {
-      const srv = app.listen(0, '127.0.0.1', () => resolve(srv));
-    });
-    analytics = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    service = await startAnalyticsService(config, pino({ level: 'silent' }));
+    analytics = service.url;
   });
   after(async () => {
-    await new Promise((r) => server?.close(r));
+    await service?.close();
     await s?.close();
   });
 

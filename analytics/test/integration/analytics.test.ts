@@ -1,14 +1,14 @@
 import assert from 'node:assert/strict';
 import { createHash, randomUUID } from 'node:crypto';
-import type { AddressInfo } from 'node:net';
 import { ClickHouseLogLevel, createClient, type ClickHouseClient } from '@clickhouse/client';
 import { Redis } from 'ioredis';
 import { Kafka, logLevel, type Producer } from 'kafkajs';
 import { pino } from 'pino';
-import { createMetrics, startLedger, type Ledger } from '@yugong/ledger-consumer';
+import { loadConfig as loadLedgerConfig, startLedgerService, type LedgerService } from '@yugong/ledger-consumer';
 import { endpointsFromEnv, READONLY_USER, waitFor } from '@yugong/infra';
 import { clickhouseSettings, makeEvent, partitionKeyFor, redisKeys, topicFor, type EventOf, type YugongEvent } from '@yugong/schemas';
-import { createAnalyticsApp } from '../../src/app.js';
+import { loadConfig } from '../../src/config.js';
+import { startAnalyticsService, type AnalyticsService } from '../../src/service.js';
 import { parseCsv } from './csv-parse.js';
 
 const TOKEN = 'analytics-test-token-0123456789';
@@ -32,9 +32,10 @@ describe('analytics API on events that went through Kafka, the ledger and ClickH
   let reader: ClickHouseClient;
   let redis: Redis;
   let producer: Producer;
-  let ledger: Ledger;
+  let ledger: LedgerService;
+  let analytics: AnalyticsService;
+  let analyticsEnv: Record<string, string>;
   let url: string;
-  let close: () => void;
 
   const R = `r-${uid()}`;
   const C1 = `c1-${uid()}`;
@@ -68,14 +69,10 @@ describe('analytics API on events that went through Kafka, the ledger and ClickH
     redis = new Redis(env.redisUrl);
     producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
     await producer.connect();
-    ledger = await startLedger({
-      config: { dedupeTtlSeconds: 3600, clickhouseMaxWaitMs: 50, groupSuffix: `-${uid()}` },
-      kafka,
-      redis,
-      clickhouse: [ch],
-      log: pino({ level: 'silent' }),
-      metrics: createMetrics(),
-    });
+    // Both services through their entry points' wiring; only their configuration is the test's.
+    const infra = { YUGONG_KAFKA_BROKERS: env.kafkaBrokers.join(','), YUGONG_REDIS_URL: env.redisUrl, YUGONG_CLICKHOUSE_URL: env.clickhouseUrl, YUGONG_CLICKHOUSE_DATABASE: database };
+    ledger = await startLedgerService(loadLedgerConfig({ ...infra, YUGONG_CLICKHOUSE_BATCH_MAX_WAIT_MS: '50', YUGONG_GROUP_SUFFIX: `-${uid()}`, YUGONG_LEDGER_PORT: '0' }), pino({ level: 'silent' }));
+    analyticsEnv = { ...infra, YUGONG_CLICKHOUSE_USER: READONLY_USER, YUGONG_ANALYTICS_PORT: '0', YUGONG_ADMIN_TOKEN: TOKEN, YUGONG_LOG_LEVEL: 'silent' };
 
     // The tree and its keys, as the proxy's admin API would emit them.
     const setup: YugongEvent[] = [];
@@ -200,32 +197,12 @@ describe('analytics API on events that went through Kafka, the ledger and ClickH
       );
     }
 
-    const server = createAnalyticsApp({
-      config: {
-        clickhouseUrl: env.clickhouseUrl,
-        clickhouseDatabase: database,
-        clickhouseUser: READONLY_USER,
-        clickhousePassword: '',
-        redisUrl: env.redisUrl,
-        port: 0,
-        host: '127.0.0.1',
-        adminToken: TOKEN,
-        proxyUrl: 'http://127.0.0.1:18080',
-        logLevel: 'silent',
-        trustedProxies: [],
-        ledgerUrl: null,
-      },
-      clickhouse: reader,
-      redis,
-      log: pino({ level: 'silent' }),
-    }).listen(0, '127.0.0.1');
-    await new Promise((r) => server.once('listening', r));
-    url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/analytics/v1`;
-    close = () => server.close();
+    analytics = await startAnalyticsService(loadConfig(analyticsEnv), pino({ level: 'silent' }));
+    url = `${analytics.url}/analytics/v1`;
   });
 
   after(async () => {
-    close?.();
+    await analytics?.close();
     await ledger?.stop();
     await producer?.disconnect();
     if (!process.env.KEEP_DB) await ch.command({ query: `DROP DATABASE IF EXISTS ${database}` });

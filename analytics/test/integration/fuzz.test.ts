@@ -1,15 +1,13 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { silentWav } from '@yugong/metering';
-import { waitFor } from '@yugong/infra';
+import { READONLY_USER, waitFor } from '@yugong/infra';
 import { ADMIN_TOKEN, startStack, type Stack } from '@yugong/proxy/testing';
 import { topics } from '@yugong/schemas';
-import { createAnalyticsApp } from '../../src/app.js';
 import { loadConfig } from '../../src/config.js';
+import { startAnalyticsService, type AnalyticsService } from '../../src/service.js';
 
 /** How many hostile requests (`YUGONG_FUZZ_REQUESTS` for a longer run, e.g. `npm run fuzz`). */
 const REQUESTS = Number(process.env.YUGONG_FUZZ_REQUESTS ?? 10_000);
@@ -229,7 +227,7 @@ describe(`fuzz: ${REQUESTS} hostile requests to every route of the proxy, the se
   });
   const log = pino({ level: 'debug' }, sink);
   let s: Stack;
-  let server: Server;
+  let service: AnalyticsService;
   let analytics: string;
   const faults: unknown[] = [];
   const onFault = (e: unknown) => faults.push(e);
@@ -237,24 +235,23 @@ describe(`fuzz: ${REQUESTS} hostile requests to every route of the proxy, the se
   before(async () => {
     s = await startStack({ log, env: { YUGONG_MAX_BODY_BYTES: String(2 * 1024 * 1024), YUGONG_TRUSTED_PROXIES: '127.0.0.1' } });
     const config = loadConfig({
-      YUGONG_CLICKHOUSE_URL: 'http://127.0.0.1:1',
-      YUGONG_REDIS_URL: 'redis://127.0.0.1:1',
+      ...s.infraEnv,
+      YUGONG_CLICKHOUSE_USER: READONLY_USER,
+      YUGONG_ANALYTICS_PORT: '0',
       YUGONG_ADMIN_TOKEN: ADMIN_TOKEN,
       YUGONG_PROXY_URL: s.url,
       YUGONG_LOG_LEVEL: 'debug',
       YUGONG_TRUSTED_PROXIES: '127.0.0.1',
     });
-    server = await new Promise<Server>((resolve) => {
-      const srv = createAnalyticsApp({ config, clickhouse: s.clickhouse, redis: s.redis, log }).listen(0, '127.0.0.1', () => resolve(srv));
-    });
-    analytics = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    service = await startAnalyticsService(config, log);
+    analytics = service.url;
     process.on('unhandledRejection', onFault);
     process.on('uncaughtExceptionMonitor', onFault);
   });
   after(async () => {
     process.off('unhandledRejection', onFault);
     process.off('uncaughtExceptionMonitor', onFault);
-    await new Promise((r) => server?.close(r));
+    await service?.close();
     await s?.close();
   });
 

@@ -1,15 +1,13 @@
 import assert from 'node:assert/strict';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { pino } from 'pino';
-import { browserPackages, ensureDebPackages, realSystem, screenshotPackages, waitFor } from '@yugong/infra';
+import { browserPackages, ensureDebPackages, READONLY_USER, realSystem, screenshotPackages, waitFor } from '@yugong/infra';
 import { ADMIN_TOKEN, startStack, type Stack } from '@yugong/proxy/testing';
 import { redisKeys } from '@yugong/schemas';
-import { createAnalyticsApp } from '../../src/app.js';
 import { loadConfig } from '../../src/config.js';
+import { startAnalyticsService, type AnalyticsService } from '../../src/service.js';
 
 const SHOTS = process.env.YUGONG_SCREENSHOTS_DIR;
 const SIZES = { desktop: { width: 1280, height: 900 }, phone: { width: 390, height: 844 } };
@@ -17,30 +15,26 @@ const SIZES = { desktop: { width: 1280, height: 900 }, phone: { width: 390, heig
 describe('operator console in a real browser against the real stack', function () {
   this.timeout(240_000);
   let s: Stack;
-  let servers: Server[] = [];
+  let service: AnalyticsService;
   let base: string;
   let browser: Browser;
   let page: Page;
   let funded: { accountId: string; key: string; keyId: string };
 
-  const listen = (srv: Server) => new Promise<string>((resolve) => srv.listen(0, '127.0.0.1', () => resolve(`http://127.0.0.1:${(srv.address() as AddressInfo).port}`)));
-
   before(async () => {
     s = await startStack();
     // The ledger's own /metrics, as its process serves them.
-    const metricsServer = createServer((_req, res) => void s.ledgerMetrics.registry.metrics().then((text) => res.end(text)));
-    const ledgerUrl = await listen(metricsServer);
     const config = loadConfig({
-      YUGONG_CLICKHOUSE_URL: 'http://127.0.0.1:1',
-      YUGONG_REDIS_URL: 'redis://127.0.0.1:1',
+      ...s.infraEnv,
+      YUGONG_CLICKHOUSE_USER: READONLY_USER,
+      YUGONG_ANALYTICS_PORT: '0',
       YUGONG_ADMIN_TOKEN: ADMIN_TOKEN,
       YUGONG_PROXY_URL: s.url,
-      YUGONG_LEDGER_URL: ledgerUrl,
+      YUGONG_LEDGER_URL: s.ledgerUrl ?? '',
       YUGONG_LOG_LEVEL: 'silent',
     });
-    const app = createServer(createAnalyticsApp({ config, clickhouse: s.clickhouse, redis: s.redis, log: pino({ level: 'silent' }) }));
-    base = await listen(app);
-    servers = [app, metricsServer];
+    service = await startAnalyticsService(config, pino({ level: 'silent' }));
+    base = service.url;
     ensureDebPackages(browserPackages);
     browser = await chromium.launch({ executablePath: realSystem.which('chromium') ?? '/usr/bin/chromium', headless: true, args: ['--no-sandbox'] });
     page = await (await browser.newContext({ locale: 'en-US', timezoneId: 'UTC', viewport: SIZES.desktop })).newPage();
@@ -52,7 +46,7 @@ describe('operator console in a real browser against the real stack', function (
 
   after(async () => {
     await browser?.close();
-    for (const srv of servers) await new Promise((r) => srv.close(r));
+    await service?.close();
     await s?.close();
   });
 

@@ -1,16 +1,14 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { mkdirSync, readFileSync } from 'node:fs';
-import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { pino } from 'pino';
-import { browserPackages, ensureDebPackages, realSystem, screenshotPackages, waitFor } from '@yugong/infra';
+import { browserPackages, ensureDebPackages, READONLY_USER, realSystem, screenshotPackages, waitFor } from '@yugong/infra';
 import { ADMIN_TOKEN, startStack, type Stack } from '@yugong/proxy/testing';
 import { formatUsd } from '@yugong/schemas';
-import { createAnalyticsApp } from '../../src/app.js';
 import { loadConfig } from '../../src/config.js';
+import { startAnalyticsService, type AnalyticsService } from '../../src/service.js';
 
 const uid = () => randomUUID().replace(/-/g, '').slice(0, 8);
 /** Set to a folder (npm run screenshots) to also save the pages as PNG, both widths and languages. */
@@ -26,7 +24,7 @@ function usdText(nano: bigint): string {
 describe('web pages in a real browser against the real stack', function () {
   this.timeout(180_000);
   let s: Stack;
-  let server: Server;
+  let service: AnalyticsService;
   let base: string;
   let browser: Browser;
   let context: BrowserContext;
@@ -36,17 +34,15 @@ describe('web pages in a real browser against the real stack', function () {
   before(async () => {
     s = await startStack();
     const config = loadConfig({
-      YUGONG_CLICKHOUSE_URL: 'http://127.0.0.1:1',
-      YUGONG_REDIS_URL: 'redis://127.0.0.1:1',
+      ...s.infraEnv,
+      YUGONG_CLICKHOUSE_USER: READONLY_USER,
+      YUGONG_ANALYTICS_PORT: '0',
       YUGONG_ADMIN_TOKEN: ADMIN_TOKEN,
       YUGONG_PROXY_URL: s.url,
       YUGONG_LOG_LEVEL: 'silent',
     });
-    const app = createAnalyticsApp({ config, clickhouse: s.clickhouse, redis: s.redis, log: pino({ level: 'silent' }) });
-    server = await new Promise<Server>((resolve) => {
-      const srv = app.listen(0, '127.0.0.1', () => resolve(srv));
-    });
-    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    service = await startAnalyticsService(config, pino({ level: 'silent' }));
+    base = service.url;
     ensureDebPackages(browserPackages);
     browser = await chromium.launch({ executablePath: realSystem.which('chromium') ?? '/usr/bin/chromium', headless: true, args: ['--no-sandbox'] });
     context = await browser.newContext({ locale: 'en-US', timezoneId: 'Asia/Shanghai', acceptDownloads: true, viewport: { width: 1280, height: 900 } });
@@ -57,7 +53,7 @@ describe('web pages in a real browser against the real stack', function () {
 
   after(async () => {
     await browser?.close();
-    await new Promise((r) => server?.close(r));
+    await service?.close();
     await s?.close();
   });
 

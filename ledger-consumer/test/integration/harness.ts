@@ -5,8 +5,10 @@ import { Kafka, logLevel, type Producer } from 'kafkajs';
 import { pino } from 'pino';
 import { endpointsFromEnv, waitFor } from '@yugong/infra';
 import { partitionKeyFor, topicFor, type YugongEvent } from '@yugong/schemas';
-import { startLedger, type Ledger } from '../../src/ledger.js';
-import { createMetrics, type LedgerMetrics } from '../../src/metrics.js';
+import { loadConfig } from '../../src/config.js';
+import type { Ledger } from '../../src/ledger.js';
+import type { LedgerMetrics } from '../../src/metrics.js';
+import { startLedgerService } from '../../src/service.js';
 
 export interface Harness {
   kafka: Kafka;
@@ -32,16 +34,21 @@ export async function startHarness(): Promise<Harness> {
   const kafka = new Kafka({ clientId: 'ledger-test', brokers: endpoints.kafkaBrokers, logLevel: logLevel.NOTHING });
   const redis = new Redis(endpoints.redisUrl);
   const clickhouse = createClient({ url: endpoints.clickhouseUrl, database });
-  const metrics = createMetrics();
   const groupSuffix = `-${randomUUID()}`;
-  const ledger = await startLedger({
-    config: { dedupeTtlSeconds: 3600, clickhouseMaxWaitMs: 100, groupSuffix },
-    kafka,
-    redis,
-    clickhouse: [clickhouse],
-    log: pino({ level: 'silent' }),
-    metrics,
-  });
+  // The wiring the ledger's entry point runs; only the configuration is the test's.
+  const service = await startLedgerService(
+    loadConfig({
+      YUGONG_KAFKA_BROKERS: endpoints.kafkaBrokers.join(','),
+      YUGONG_REDIS_URL: endpoints.redisUrl,
+      YUGONG_CLICKHOUSE_URL: endpoints.clickhouseUrl,
+      YUGONG_CLICKHOUSE_DATABASE: database,
+      YUGONG_CLICKHOUSE_BATCH_MAX_WAIT_MS: '100',
+      YUGONG_GROUP_SUFFIX: groupSuffix,
+      YUGONG_LEDGER_PORT: '0',
+    }),
+    pino({ level: 'silent' }),
+  );
+  const { ledger, metrics } = service;
   const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
   await producer.connect();
   return {
@@ -61,7 +68,7 @@ export async function startHarness(): Promise<Harness> {
     waitFor,
 
     async close() {
-      await ledger.stop();
+      await service.stop();
       await producer.disconnect();
       await clickhouse.command({ query: `DROP DATABASE IF EXISTS ${database}` });
       await clickhouse.close();

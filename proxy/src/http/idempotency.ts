@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { Command } from 'ioredis';
 import { redisKeys, type RedisClient } from '@yugong/schemas';
 import { apiError, type ApiError } from '../errors.js';
 
@@ -51,7 +52,9 @@ export async function claimIdempotency(redis: RedisClient, opts: { root: string;
   const id = createHash('sha256').update(opts.key).digest('hex');
   const rkey = redisKeys.idempotentRequest(opts.root, opts.accountId, id);
   const fingerprint = createHash('sha256').update(opts.fingerprint).digest('hex');
-  const found = (await redis.callBuffer('EVAL', CLAIM, '1', rkey, fingerprint, String(opts.pendingMs))) as (Buffer | null)[] | null;
+  // A Command of its own, not callBuffer('EVAL', …): the node's connection is auto-pipelined,
+  // and there ioredis drops a generic call's command name (Redis took the script for the command).
+  const found = (await redis.sendCommand(new Command('eval', [CLAIM, 1, rkey, fingerprint, String(opts.pendingMs)], { replyEncoding: null }))) as (Buffer | null)[] | null;
   if (!found) {
     return {
       kind: 'new',

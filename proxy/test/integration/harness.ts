@@ -6,15 +6,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ClickHouseLogLevel, createClient, type ClickHouseClient } from '@clickhouse/client';
-import { Kafka, logLevel, type Producer } from 'kafkajs';
+import { Kafka, logLevel } from 'kafkajs';
 import OpenAI from 'openai';
 import { destination, pino, type Logger } from 'pino';
 import { endpointsFromEnv, waitFor } from '@yugong/infra';
-import { BALANCES_GROUP, createMetrics as ledgerMetrics, startLedger, type LedgerMetrics, type StartOffsets } from '@yugong/ledger-consumer';
+import { BALANCES_GROUP, createMetrics as ledgerMetrics, loadConfig as loadLedgerConfig, startLedgerService, type LedgerMetrics, type StartOffsets } from '@yugong/ledger-consumer';
 import { createMockOpenAI, type MockOpenAI } from '@yugong/mock-openai';
-import { connectRedis, producerOptions, redisKeys, sqlString, topics, type RedisClient } from '@yugong/schemas';
-import { createProxy, type Proxy as ProxyNode } from '../../src/app.js';
+import { connectRedis, redisKeys, sqlString, topics, type RedisClient } from '@yugong/schemas';
+import type { Proxy as ProxyNode } from '../../src/app.js';
 import { loadConfig, type ProxyConfig } from '../../src/config.js';
+import { startProxyNode } from '../../src/wiring.js';
 
 export const ADMIN_TOKEN = 'test-admin-token-0123456789abcdef';
 
@@ -30,9 +31,8 @@ export interface Node {
   config: ProxyConfig;
   /** The environment the node's configuration was read from (to start the same node as a process). */
   env: Record<string, string>;
-  redis: RedisClient;
-  subscriber: RedisClient;
-  producer: Producer;
+  /** Drains the node and closes its connections. */
+  close(): Promise<void>;
 }
 
 export interface Stack {
@@ -44,10 +44,14 @@ export interface Stack {
   /** The stack's own ClickHouse database. */
   database: string;
   kafka: Kafka;
+  /** Where the stack's servers are, as every service's configuration names them (its own ClickHouse database included). */
+  infraEnv: Record<'YUGONG_KAFKA_BROKERS' | 'YUGONG_REDIS_URL' | 'YUGONG_CLICKHOUSE_URL' | 'YUGONG_CLICKHOUSE_DATABASE', string>;
   /** The ledger's processes, when the stack runs it as processes (`ledgerProcesses`). */
   ledgers: LedgerProcess[];
   /** The in-process ledger's metrics (what its /metrics serves). */
   ledgerMetrics: LedgerMetrics;
+  /** The in-process ledger's health and metrics address (null when the ledger runs as processes). */
+  ledgerUrl: string | null;
   admin(method: string, path: string, body?: unknown): Promise<{ status: number; json: any }>;
   /** A root account with a balance and a key; returns the key and the account id. */
   fundedKey(opts?: { usd?: string; key?: Record<string, unknown>; account?: Record<string, unknown> }): Promise<{ accountId: string; key: string; keyId: string }>;
@@ -209,38 +213,30 @@ export async function startStack(
   const replicaSettings = { redisReplicas: Number(opts.env?.YUGONG_REDIS_REPLICAS ?? 0), kafkaReplicationFactor: Number(opts.env?.YUGONG_KAFKA_REPLICATION_FACTOR ?? 1) };
   const groupSuffix = `-${randomUUID()}`;
   const spoolRoot = mkdtempSync(join(tmpdir(), 'yugong-spool-'));
-  const ledgers = Array.from({ length: opts.ledgerProcesses ?? 0 }, (_, i) =>
-    ledgerProcess(
-      {
-        YUGONG_KAFKA_BROKERS: endpoints.kafkaBrokers.join(','),
-        YUGONG_REDIS_URL: endpoints.redisUrl,
-        YUGONG_CLICKHOUSE_URL: chUrls.join(','),
-        YUGONG_CLICKHOUSE_DATABASE: database,
-        ...(opts.clickhouse ? { YUGONG_CLICKHOUSE_CLUSTER: opts.clickhouse.cluster } : {}),
-        YUGONG_GROUP_SUFFIX: groupSuffix,
-        YUGONG_REDIS_REPLICAS: String(replicaSettings.redisReplicas),
-        YUGONG_KAFKA_REPLICATION_FACTOR: String(replicaSettings.kafkaReplicationFactor),
-        YUGONG_CLICKHOUSE_BATCH_MAX_WAIT_MS: '50',
-        YUGONG_KAFKA_SESSION_TIMEOUT_MS: '6000',
-        YUGONG_LOG_LEVEL: 'warn',
-        KAFKAJS_NO_PARTITIONER_WARNING: '1',
-      },
-      join(spoolRoot, `ledger-${i + 1}.log`),
-    ),
-  );
+  const ledgerEnv = {
+    YUGONG_KAFKA_BROKERS: endpoints.kafkaBrokers.join(','),
+    YUGONG_REDIS_URL: endpoints.redisUrl,
+    YUGONG_CLICKHOUSE_URL: chUrls.join(','),
+    YUGONG_CLICKHOUSE_DATABASE: database,
+    ...(opts.clickhouse ? { YUGONG_CLICKHOUSE_CLUSTER: opts.clickhouse.cluster } : {}),
+    YUGONG_GROUP_SUFFIX: groupSuffix,
+    YUGONG_REDIS_REPLICAS: String(replicaSettings.redisReplicas),
+    YUGONG_KAFKA_REPLICATION_FACTOR: String(replicaSettings.kafkaReplicationFactor),
+    YUGONG_CLICKHOUSE_BATCH_MAX_WAIT_MS: '50',
+    YUGONG_KAFKA_SESSION_TIMEOUT_MS: '6000',
+    YUGONG_LOG_LEVEL: 'warn',
+    KAFKAJS_NO_PARTITIONER_WARNING: '1',
+  };
+  const ledgers = Array.from({ length: opts.ledgerProcesses ?? 0 }, (_, i) => ledgerProcess(ledgerEnv, join(spoolRoot, `ledger-${i + 1}.log`)));
   for (const l of ledgers) await l.start();
-  const metrics = ledgerMetrics();
+  // In this process, through the wiring its entry point uses; only the start offsets are the test's.
   const ledger = ledgers.length
     ? null
-    : await startLedger({
-        startAt: await currentEnds(kafka),
-        config: { dedupeTtlSeconds: 3600, clickhouseMaxWaitMs: 50, groupSuffix, clickhouseCluster: opts.clickhouse?.cluster, ...replicaSettings },
-        kafka,
-        redis,
-        clickhouse: replicas,
-        log: pino({ level: TRACE ? 'info' : 'silent' }),
-        metrics,
-      });
+    : await startLedgerService(
+        { ...loadLedgerConfig({ ...ledgerEnv, YUGONG_LEDGER_PORT: '0' }), startAt: await currentEnds(kafka) },
+        TRACE ? pino({ level: 'info' }) : pino({ level: 'error' }, destination({ dest: join(spoolRoot, 'ledger.log'), sync: false, mkdir: true })),
+      );
+  const metrics = ledger?.metrics ?? ledgerMetrics();
   const poolId = `p${randomUUID().replace(/-/g, '').slice(0, 12)}`;
   const upstreams = (opts.upstreams ?? [{ key: 'sk-upstream-a', organization: 'org-a' }]).map((u) => ({
     baseUrl: mock.baseURL,
@@ -262,6 +258,9 @@ export async function startStack(
       YUGONG_UPSTREAMS: JSON.stringify(upstreams),
       YUGONG_POOL_IDS: poolId,
       YUGONG_PROXY_PORT: '0',
+      YUGONG_PROXY_HOST: '127.0.0.1',
+      YUGONG_CLICKHOUSE_URL: chUrls[chUrls.length - 1] ?? '',
+      YUGONG_CLICKHOUSE_DATABASE: database,
       YUGONG_NODE_ID: `node-${nodes.length + 1}-${poolId}`,
       YUGONG_SPOOL_DIR: join(spoolRoot, `node-${nodes.length + 1}`),
       YUGONG_LOG_LEVEL: 'silent',
@@ -271,13 +270,9 @@ export async function startStack(
       ...extraEnv,
     };
     const config = loadConfig(env);
-    const nodeRedis = connectRedis(endpoints.redisUrl);
-    const subscriber = connectRedis(endpoints.redisUrl);
-    const producer = kafka.producer({ ...producerOptions, retry: { retries: 2, initialRetryTime: 100, maxRetryTime: 500 } });
-    await producer.connect();
-    const proxy = await createProxy({ config, redis: nodeRedis, subscriber, producer, clickhouse, log: opts.log ?? nodeLog(join(spoolRoot, `node-${nodes.length + 1}.log`)) });
-    const url = await proxy.listen(0, '127.0.0.1');
-    const node = { proxy, url, config, env, redis: nodeRedis, subscriber, producer };
+    // The wiring production runs (proxy/dist/src/main.js): only the configuration is the test's.
+    const started = await startProxyNode(config, opts.log ?? nodeLog(join(spoolRoot, `node-${nodes.length + 1}.log`)));
+    const node = { proxy: started.role, url: started.url, config, env, close: started.close };
     nodes.push(node);
     return node;
   }
@@ -292,8 +287,15 @@ export async function startStack(
     clickhouse,
     database,
     kafka,
+    infraEnv: {
+      YUGONG_KAFKA_BROKERS: endpoints.kafkaBrokers.join(','),
+      YUGONG_REDIS_URL: endpoints.redisUrl,
+      YUGONG_CLICKHOUSE_URL: chUrls[chUrls.length - 1] ?? '',
+      YUGONG_CLICKHOUSE_DATABASE: database,
+    },
     ledgers,
     ledgerMetrics: metrics,
+    ledgerUrl: ledger?.url ?? null,
     addNode,
     async admin(method, path, body) {
       const res = await fetch(`${url}/admin/v1${path}`, {
@@ -352,12 +354,7 @@ export async function startStack(
       );
     },
     async close() {
-      for (const n of nodes) {
-        await n.proxy.close();
-        await n.producer.disconnect();
-        n.redis.disconnect();
-        n.subscriber.disconnect();
-      }
+      for (const n of nodes) await n.close();
       await ledger?.stop();
       for (const l of ledgers) await l.kill();
       await mock.close();
