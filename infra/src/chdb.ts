@@ -9,27 +9,34 @@ import { repoRoot } from './profile.js';
 const requirements = join(repoRoot, 'infra', 'chdb', 'requirements.txt');
 const worker = join(repoRoot, 'infra', 'chdb', 'worker.py');
 
-export type ChdbSetup = { ok: true; python: string } | { ok: false; reason: string };
+export type VenvSetup = { ok: true; python: string } | { ok: false; reason: string };
+export type ChdbSetup = VenvSetup;
 
 /**
- * A virtualenv with the pinned chDB (a modern ClickHouse as a Python library), made once per
- * version of the requirements; later calls find it ready. Says why when it cannot be made.
+ * A virtualenv with a pinned requirements file, made once per version of that file; later
+ * calls find it ready. Says why when it cannot be made.
  */
-export function ensureChdb(): ChdbSetup {
-  const text = readFileSync(requirements, 'utf8');
-  const dir = join(repoRoot, '.yugong', 'cache', `chdb-venv-${createHash('sha256').update(text).digest('hex').slice(0, 12)}`);
+export function ensureVenv(name: string, requirementsFile: string): VenvSetup {
+  const text = readFileSync(requirementsFile, 'utf8');
+  const dir = join(repoRoot, '.yugong', 'cache', `${name}-venv-${createHash('sha256').update(text).digest('hex').slice(0, 12)}`);
   const python = join(dir, 'bin', 'python');
   const ready = join(dir, '.installed');
   if (existsSync(ready)) return { ok: true, python };
   mkdirSync(dir, { recursive: true });
   const venv = spawnSync('python3', ['-m', 'venv', dir], { encoding: 'utf8' });
   if (venv.status !== 0) return { ok: false, reason: `python3 -m venv failed: ${(venv.stderr || venv.error?.message || '').trim().split('\n').pop()}` };
-  console.log('[infra] installing chDB into a virtualenv (first run only)');
-  const pip = spawnSync(python, ['-m', 'pip', 'install', '--quiet', '--disable-pip-version-check', '-r', requirements], { encoding: 'utf8', timeout: 600_000 });
-  if (pip.status !== 0) return { ok: false, reason: `pip could not install ${requirements}: ${(pip.stderr || pip.error?.message || '').trim().split('\n').slice(-3).join(' ')}` };
+  console.log(`[infra] installing ${name} into a virtualenv (first run only)`);
+  const pip = spawnSync(python, ['-m', 'pip', 'install', '--quiet', '--disable-pip-version-check', '-r', requirementsFile], { encoding: 'utf8', timeout: 600_000 });
+  if (pip.status !== 0) return { ok: false, reason: `pip could not install ${requirementsFile}: ${(pip.stderr || pip.error?.message || '').trim().split('\n').slice(-3).join(' ')}` };
   writeFileSync(ready, text);
   return { ok: true, python };
 }
+
+/** chDB (a modern ClickHouse as a Python library), pinned. */
+export const ensureChdb = (): ChdbSetup => ensureVenv('chdb', requirements);
+
+/** The official OpenAI Python SDK, pinned in infra/python/requirements.txt. */
+export const ensurePythonSdk = (): VenvSetup => ensureVenv('openai-python', join(repoRoot, 'infra', 'python', 'requirements.txt'));
 
 interface Pending {
   resolve(text: string): void;

@@ -4,6 +4,7 @@ import { loadProfile, type ProfileName } from './profile.js';
 import { runAllTests } from './run-tests.js';
 import { down, status, up } from './stack.js';
 import { ensureInstalled } from './system.js';
+import { isTool, runTool, TOOLS } from './tools.js';
 
 const usage = `usage: yugong-infra <command> [dev|test]
   install        install what is missing (Debian packages, Java, Kafka jars); idempotent
@@ -12,7 +13,8 @@ const usage = `usage: yugong-infra <command> [dev|test]
   status [profile]
   test           run every test suite against a fresh test stack
   start          the whole Yugong stack on the dev profile, until Ctrl-C
-  start cluster  the same on a Redis Cluster and 3 Kafka brokers, with two proxies and two ledgers`;
+  start cluster  the same on a Redis Cluster and 3 Kafka brokers, with two proxies and two ledgers
+  tool NAME …    an operator tool (yugong, reconcile, rebuild) with the local stack's addresses and admin token filled in`;
 
 function profileArg(arg: string | undefined): ProfileName {
   if (arg === undefined || arg === 'dev') return 'dev';
@@ -44,6 +46,9 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'test':
       return runAllTests([arg, ...rest].filter((a): a is string => a !== undefined));
+    case 'tool':
+      if (!isTool(arg)) throw new InfraError('BAD_CONFIG', `unknown tool "${arg ?? ''}" (${Object.keys(TOOLS).join(', ')})\n${usage}`);
+      return runTool(arg, rest);
     case 'start': {
       if (arg !== undefined && arg !== 'cluster') throw new InfraError('BAD_CONFIG', `unknown start mode "${arg}" (nothing, or cluster)\n${usage}`);
       const { startWholeStack } = await import('./start-stack.js');

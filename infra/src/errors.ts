@@ -1,4 +1,4 @@
-export type InfraErrorCode = 'PORT_IN_USE' | 'JAVA_MISSING' | 'APT_UNAVAILABLE' | 'INSTALL_FAILED' | 'UNHEALTHY' | 'EXITED' | 'BAD_CONFIG';
+export type InfraErrorCode = 'NOT_BUILT' | 'PORT_IN_USE' | 'JAVA_MISSING' | 'APT_UNAVAILABLE' | 'INSTALL_FAILED' | 'UNHEALTHY' | 'EXITED' | 'BAD_CONFIG';
 
 /** A setup problem the operator can fix; the message says how. */
 export class InfraError extends Error {

@@ -7,7 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { InfraError } from './errors.js';
 import { portIsFree } from './net.js';
 import { tail } from './proc.js';
-import { endpointsToEnv, loadProfile, repoRoot } from './profile.js';
+import { endpointsToEnv, loadProfile, repoRoot, type Endpoints } from './profile.js';
 import { startClickHouseCluster } from './clickhouse-cluster.js';
 import { startKafkaCluster } from './kafka-cluster.js';
 import { startRedisCluster } from './redis-cluster.js';
@@ -117,67 +117,68 @@ Press Ctrl-C to stop everything this command started.
 `;
 }
 
+export interface ServicePorts {
+  proxy: number;
+  ledger: number;
+  analytics: number;
+  mock: number;
+  /** The second proxy node and ledger process, on clustered engines. */
+  proxy2?: number;
+  ledger2?: number;
+}
+
+export interface LaunchOptions {
+  /** The state folder: secrets, demo key, logs, spools. */
+  dir: string;
+  endpoints: Endpoints;
+  ports: ServicePorts;
+  /** Two replicas of ClickHouse and the settings of clustered engines. */
+  clickhouseCluster?: { urls: string[]; name: string } | null;
+  /** Added to every service's environment (after the process's own). */
+  env?: Record<string, string>;
+  say?(line: string): void;
+}
+
+export interface LaunchedServices {
+  /** The proxy's base URL (no /v1). */
+  base: string;
+  pages: string;
+  adminToken: string;
+  demoKey: string;
+  /** What `npm start` prints: a key and copy-paste curl, Python and Node snippets. */
+  welcome: string;
+  supervisor: Supervisor;
+  /** Stops every service it started, by PID. */
+  stop(): Promise<void>;
+}
+
 /**
- * `npm start`: the whole stack on the dev profile, until Ctrl-C. `npm run stack:cluster`: the
- * same on clustered engines (a Redis Cluster of 3 primaries with a replica each, 3 KRaft
- * brokers with replication factor 3, two ClickHouse replicas on ZooKeeper), with two proxy
- * nodes and two ledger processes.
+ * Yugong's services as `npm start` runs them: each from its entry point as a child process
+ * under the supervisor (the mock upstream too, in demo mode), then the demo account and key.
+ * `npm start` calls it on the dev profile; the README smoke suite on the test stack.
  */
-export async function startWholeStack(opts: { cluster?: boolean } = {}): Promise<number> {
-  const profile = loadProfile('dev');
-  const logs = join(profile.dir, 'logs');
+export async function launchServices(opts: LaunchOptions): Promise<LaunchedServices> {
+  const { ports, endpoints } = opts;
+  const say = opts.say ?? console.log;
+  const logs = join(opts.dir, 'logs');
   mkdirSync(logs, { recursive: true });
-  const secrets = devSecrets(profile.dir);
-  const ports = {
-    proxy: port('YUGONG_PROXY_PORT', 18080),
-    ledger: port('YUGONG_LEDGER_PORT', 18082),
-    analytics: port('YUGONG_ANALYTICS_PORT', 18081),
-    mock: port('YUGONG_MOCK_PORT', 18090),
-    ...(opts.cluster ? { proxy2: port('YUGONG_PROXY2_PORT', 18083), ledger2: port('YUGONG_LEDGER2_PORT', 18084) } : {}),
-  };
+  const secrets = devSecrets(opts.dir);
   const demo = !env.YUGONG_UPSTREAMS || env.YUGONG_UPSTREAMS.trim() === '[]';
   for (const [name, p] of Object.entries(ports)) {
     if (name === 'mock' && !demo) continue;
     if (!(await portIsFree(p))) throw new InfraError('PORT_IN_USE', `port ${p} (${name}) is already in use by another process. Stop it or set YUGONG_${name.toUpperCase()}_PORT.`);
   }
-  const clusters = opts.cluster
-    ? {
-        redis: await startRedisCluster(profile, { basePort: 17401, log: console.log }),
-        kafka: await startKafkaCluster(profile, { basePort: 19201, log: console.log }),
-        clickhouse: await startClickHouseCluster(profile, { basePort: 18201, log: console.log }),
-      }
-    : null;
-  // Readers (proxy, analytics) use the first replica; the ledger writes to either.
-  const endpoints = clusters ? { redisUrl: clusters.redis.url, kafkaBrokers: clusters.kafka.brokers, clickhouseUrl: clusters.clickhouse.urls[0] ?? '' } : await up(profile);
-  if (clusters) {
-    console.log(
-      `[start] redis cluster    ${clusters.redis.url}\n[start] kafka cluster    ${clusters.kafka.brokers.join(',')}\n[start] clickhouse       ${clusters.clickhouse.urls.join(',')} (cluster ${clusters.clickhouse.name})`,
-    );
-  }
   const supervisor = new Supervisor({ say: (line) => console.error(line) });
-  let stopping: Promise<void> | null = null;
-  // One stop, however many signals arrive (Ctrl-C reaches this process directly and again
-  // through the bootstrap, which forwards what it is sent).
-  const stopAll = () =>
-    (stopping ??= (async () => {
-      await supervisor.stop();
-      const stopped = await down(profile);
-      if (clusters) {
-        await clusters.redis.stop();
-        await clusters.kafka.stop();
-        await clusters.clickhouse.stop();
-        stopped.push('redis cluster', 'kafka cluster', 'clickhouse cluster');
-      }
-      console.log(`[start] stopped: ${[...supervisor.status().map((c) => c.name), ...stopped].join(', ')}`);
-    })());
   const base = `http://127.0.0.1:${ports.proxy}`;
+  const clustered = opts.clickhouseCluster ?? null;
   const common = {
     ...endpointsToEnv(endpoints),
     YUGONG_ADMIN_TOKEN: secrets.adminToken,
     YUGONG_SECRET_KEY: secrets.secretKey,
-    YUGONG_SPOOL_DIR: join(profile.dir, 'spool'),
+    YUGONG_SPOOL_DIR: join(opts.dir, 'spool'),
     // On the clusters: a replica confirms every hold and ledger batch; topics get 3 replicas.
-    ...(clusters ? { YUGONG_REDIS_REPLICAS: '1', YUGONG_KAFKA_REPLICATION_FACTOR: '3' } : {}),
+    ...(clustered ? { YUGONG_REDIS_REPLICAS: '1', YUGONG_KAFKA_REPLICATION_FACTOR: '3' } : {}),
+    ...opts.env,
   };
   const upstreams = demo ? JSON.stringify([{ baseUrl: `http://127.0.0.1:${ports.mock}/v1`, key: 'sk-demo-upstream-key', organization: 'org-demo' }]) : (env.YUGONG_UPSTREAMS ?? '[]');
   // One proxy and one ledger, or two of each on the clusters (each ledger group spread over both).
@@ -190,7 +191,7 @@ export async function startWholeStack(opts: { cluster?: boolean } = {}): Promise
       script: 'ledger-consumer/dist/src/main.js',
       port: x.ledger,
       health: '/healthz',
-      env: { YUGONG_LEDGER_PORT: String(x.ledger), ...(clusters ? { YUGONG_CLICKHOUSE_URL: clusters.clickhouse.urls.join(','), YUGONG_CLICKHOUSE_CLUSTER: clusters.clickhouse.name } : {}) },
+      env: { YUGONG_LEDGER_PORT: String(x.ledger), ...(clustered ? { YUGONG_CLICKHOUSE_URL: clustered.urls.join(','), YUGONG_CLICKHOUSE_CLUSTER: clustered.name } : {}) },
     })),
     ...nodes.map((x) => ({
       name: `proxy${suffix(x.n)}`,
@@ -201,7 +202,7 @@ export async function startWholeStack(opts: { cluster?: boolean } = {}): Promise
         YUGONG_PROXY_PORT: String(x.proxy),
         YUGONG_UPSTREAMS: upstreams,
         ...(nodes.length > 1 ? { YUGONG_NODE_ID: `proxy-${x.n}` } : {}),
-        YUGONG_SPOOL_DIR: join(profile.dir, `spool${suffix(x.n)}`),
+        YUGONG_SPOOL_DIR: join(opts.dir, `spool${suffix(x.n)}`),
       },
     })),
     {
@@ -212,11 +213,6 @@ export async function startWholeStack(opts: { cluster?: boolean } = {}): Promise
       env: { YUGONG_ANALYTICS_PORT: String(ports.analytics), YUGONG_PROXY_URL: base, YUGONG_LEDGER_URL: `http://127.0.0.1:${ports.ledger}`, YUGONG_CLICKHOUSE_USER: READONLY_USER },
     },
   ];
-  const onSignal = () => {
-    void stopAll().then(() => process.exit(0));
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
   try {
     for (const app of apps) {
       const logFile = join(logs, `${app.name}.log`);
@@ -233,11 +229,71 @@ export async function startWholeStack(opts: { cluster?: boolean } = {}): Promise
         ready: (child) => waitHealthy(app, child, logFile),
         logTail: () => tail(logFile),
       });
-      console.log(`[start] ${app.name.padEnd(16)} http://127.0.0.1:${app.port}  log: ${logFile}`);
+      say(`[start] ${app.name.padEnd(16)} http://127.0.0.1:${app.port}  log: ${logFile}`);
     }
-    const key = await demoKey(base, secrets, profile.dir);
-    console.log(snippets(base, key, demo, `http://127.0.0.1:${ports.analytics}`));
-    console.log(`Admin token (for ${base}/admin/v1): ${secrets.adminToken}`);
+    const key = await demoKey(base, secrets, opts.dir);
+    const pages = `http://127.0.0.1:${ports.analytics}`;
+    return { base, pages, adminToken: secrets.adminToken, demoKey: key, welcome: snippets(base, key, demo, pages), supervisor, stop: () => supervisor.stop() };
+  } catch (err) {
+    await supervisor.stop();
+    throw err;
+  }
+}
+
+/**
+ * `npm start`: the whole stack on the dev profile, until Ctrl-C. `npm run stack:cluster`: the
+ * same on clustered engines (a Redis Cluster of 3 primaries with a replica each, 3 KRaft
+ * brokers with replication factor 3, two ClickHouse replicas on ZooKeeper), with two proxy
+ * nodes and two ledger processes.
+ */
+export async function startWholeStack(opts: { cluster?: boolean } = {}): Promise<number> {
+  const profile = loadProfile('dev');
+  const ports: ServicePorts = {
+    proxy: port('YUGONG_PROXY_PORT', 18080),
+    ledger: port('YUGONG_LEDGER_PORT', 18082),
+    analytics: port('YUGONG_ANALYTICS_PORT', 18081),
+    mock: port('YUGONG_MOCK_PORT', 18090),
+    ...(opts.cluster ? { proxy2: port('YUGONG_PROXY2_PORT', 18083), ledger2: port('YUGONG_LEDGER2_PORT', 18084) } : {}),
+  };
+  const clusters = opts.cluster
+    ? {
+        redis: await startRedisCluster(profile, { basePort: 17401, log: console.log }),
+        kafka: await startKafkaCluster(profile, { basePort: 19201, log: console.log }),
+        clickhouse: await startClickHouseCluster(profile, { basePort: 18201, log: console.log }),
+      }
+    : null;
+  // Readers (proxy, analytics) use the first replica; the ledger writes to either.
+  const endpoints = clusters ? { redisUrl: clusters.redis.url, kafkaBrokers: clusters.kafka.brokers, clickhouseUrl: clusters.clickhouse.urls[0] ?? '' } : await up(profile);
+  if (clusters) {
+    console.log(
+      `[start] redis cluster    ${clusters.redis.url}\n[start] kafka cluster    ${clusters.kafka.brokers.join(',')}\n[start] clickhouse       ${clusters.clickhouse.urls.join(',')} (cluster ${clusters.clickhouse.name})`,
+    );
+  }
+  let services: LaunchedServices | null = null;
+  let stopping: Promise<void> | null = null;
+  // One stop, however many signals arrive (Ctrl-C reaches this process directly and again
+  // through the bootstrap, which forwards what it is sent).
+  const stopAll = () =>
+    (stopping ??= (async () => {
+      await services?.stop();
+      const stopped = await down(profile);
+      if (clusters) {
+        await clusters.redis.stop();
+        await clusters.kafka.stop();
+        await clusters.clickhouse.stop();
+        stopped.push('redis cluster', 'kafka cluster', 'clickhouse cluster');
+      }
+      console.log(`[start] stopped: ${[...(services?.supervisor.status().map((c) => c.name) ?? []), ...stopped].join(', ')}`);
+    })());
+  const onSignal = () => {
+    void stopAll().then(() => process.exit(0));
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  try {
+    services = await launchServices({ dir: profile.dir, endpoints, ports, clickhouseCluster: clusters ? { urls: clusters.clickhouse.urls, name: clusters.clickhouse.name } : null });
+    console.log(services.welcome);
+    console.log(`Admin token (for ${services.base}/admin/v1): ${services.adminToken}`);
   } catch (err) {
     await stopAll();
     throw err;

@@ -130,6 +130,11 @@ function convert(kind: Kind, text: string, flag: string): unknown {
 }
 
 export async function run(argv: string[], env: NodeJS.ProcessEnv, out: (s: string) => void, err: (s: string) => void): Promise<number> {
+  // Asked for, the list of commands is an answer; given nothing or something unknown, a usage error.
+  if (argv.length === 1 && (argv[0] === 'help' || argv[0] === '--help' || argv[0] === '-h')) {
+    out(usage());
+    return 0;
+  }
   const name = argv.slice(0, 2).join(' ');
   const command = commands[name];
   if (!command) {
