@@ -55,7 +55,14 @@ function ignoreSocketError(): void {
 export async function createProxy(deps: ProxyDeps): Promise<Proxy> {
   const { config, redis, subscriber, producer, log } = deps;
   const metrics = createMetrics();
-  const sink = createEventSink({ producer, spoolDir: config.spoolDir, spoolMaxBytes: config.spoolMaxBytes, log, onSpoolChange: (b) => metrics.spoolBytes.set(b) });
+  const sink = createEventSink({
+    producer,
+    spoolDir: config.spoolDir,
+    spoolMaxBytes: config.spoolMaxBytes,
+    log,
+    onSpoolChange: (b) => metrics.spoolBytes.set(b),
+    onCorruptLine: () => metrics.spoolCorruptLines.inc(),
+  });
   const projections = new Projections(redis);
   const prices = new PriceBook(redis);
   await prices.load(sink, config.nodeId);

@@ -45,6 +45,26 @@ export const clientErrors = {
     apiError(429, 'insufficient_quota', 'insufficient_quota', 'You exceeded your current quota, please top up your balance or ask your account owner for a higher limit.', null, {
       'x-should-retry': 'false',
     }),
+  // Retrying helps: what requests in flight reserved comes back as they finish.
+  fundsReserved: (retryAfterS: number) =>
+    apiError(
+      429,
+      'requests',
+      'rate_limit_exceeded',
+      `Your remaining balance is reserved by requests of this account that are still running. Please try again in ${retryAfterS}s, or send fewer requests at once.`,
+      null,
+      { 'retry-after': String(retryAfterS) },
+    ),
+  // As OpenAI answers a request above a TPM limit: no window admits it, so retrying cannot help.
+  requestTooLarge: (limit: number, tokens: number) =>
+    apiError(
+      429,
+      'tokens',
+      'rate_limit_exceeded',
+      `Request too large on tokens per min (TPM): Limit ${limit}, Requested ${tokens}. The input or output tokens must be reduced in order to run successfully: shorten the input, or set max_tokens (max_completion_tokens, max_output_tokens) so that the input and the output together fit within ${limit} tokens.`,
+      null,
+      { 'x-should-retry': 'false' },
+    ),
   rateLimited: (kind: 'requests' | 'tokens', limit: number, retryAfterS: number) =>
     apiError(
       429,

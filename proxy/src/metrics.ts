@@ -10,6 +10,7 @@ export interface ProxyMetrics {
   attempt(outcome: string): void;
   poolKeys: Gauge<'state'>;
   spoolBytes: Gauge;
+  spoolCorruptLines: Counter;
   eventsFailed: Counter;
   unhandledRejections: Counter;
 }
@@ -47,7 +48,8 @@ export function createMetrics(): ProxyMetrics {
     ttft: (endpoint, seconds) => ttftOf(endpoint).observe(seconds),
     attempt: (outcome) => attemptOf(outcome).inc(),
     poolKeys: new Gauge({ name: 'yugong_proxy_pool_keys', help: 'Upstream keys by state', labelNames: ['state'], registers: [registry] }),
-    spoolBytes: new Gauge({ name: 'yugong_proxy_spool_bytes', help: 'Bytes of events waiting in the local spool', registers: [registry] }),
+    spoolBytes: new Gauge({ name: 'yugong_proxy_spool_bytes', help: 'Bytes of journaled events Kafka has not acknowledged (the local spool)', registers: [registry] }),
+    spoolCorruptLines: new Counter({ name: 'yugong_proxy_spool_corrupt_lines_total', help: 'Journal lines that were not events (a torn write) and were set aside', registers: [registry] }),
     eventsFailed: new Counter({ name: 'yugong_proxy_events_failed_total', help: 'Usage events that could be neither sent nor spooled', registers: [registry] }),
     unhandledRejections: new Counter({ name: 'yugong_proxy_unhandled_rejections_total', help: 'Promise rejections no code awaited (each is a bug; the process kept serving)', registers: [registry] }),
   };

@@ -15,6 +15,12 @@ export const redisKeys = {
   holds: (root: string, accountId: string) => `${tree(root)}:holds:${accountId}`,
   holdAmounts: (root: string, accountId: string) => `${tree(root)}:holdamt:${accountId}`,
   /**
+   * What finished requests held alone cost, by hold id, until the ledger settles them: their
+   * holds have come down to it, and their sum is the account's `settling` (a part of `held`
+   * that is spent, not reserved).
+   */
+  holdCosts: (root: string, accountId: string) => `${tree(root)}:holdcost:${accountId}`,
+  /**
    * Admission leases (a proxy node's slice of an account's funds): ids scored by expiry and
    * what each still reserves; their sum is the account's `leased` field, as holds' is `held`.
    */

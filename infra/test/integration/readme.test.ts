@@ -271,7 +271,7 @@ describe('the README, as written, against the services as npm start runs them', 
       assert.deepEqual([...new Set(statuses)].sort(), [200, 409], statuses.join(' '));
       assert.equal(answers.filter((a) => a.status === 200 && a.headers.get('idempotent-replayed') !== 'true').length, 1, 'exactly one of the 20 ran');
     } finally {
-      await fetch(mock, { method: 'PUT', body: JSON.stringify({}) });
+      await fetch(mock, { method: 'PUT', body: JSON.stringify({ latencyMs: 0 }) });
     }
 
     // The Python SDK sends the header the same way.

@@ -46,7 +46,14 @@ export function createBalanceApplier(redis: RedisClient, dedupeTtlSeconds: numbe
     for (const e of events) {
       keys.push(redisKeys.applied(root, e.id));
       for (const account of e.accountPath) {
-        keys.push(redisKeys.account(root, account), redisKeys.holds(root, account), redisKeys.holdAmounts(root, account), redisKeys.leases(root, account), redisKeys.leaseAmounts(root, account));
+        keys.push(
+          redisKeys.account(root, account),
+          redisKeys.holds(root, account),
+          redisKeys.holdAmounts(root, account),
+          redisKeys.leases(root, account),
+          redisKeys.leaseAmounts(root, account),
+          redisKeys.holdCosts(root, account),
+        );
       }
       argv.push(e.accountPath.length, e.data.holdId ?? '');
       for (const cost of e.data.costs) argv.push(cost);

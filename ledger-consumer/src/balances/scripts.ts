@@ -12,7 +12,8 @@ import { LEASE_PREFIX } from '@yugong/schemas';
  * chunk instead of per event.
  * For each event e, in order:
  *   KEYS  its applied marker, then per account i of its path: the account hash, its holds
- *         zset, its hold amounts hash, its leases zset, its lease amounts hash
+ *         zset, its hold amounts hash, its leases zset, its lease amounts hash, its hold
+ *         costs hash (a hold the node brought down to its cost counts in `settling` too)
  *   ARGV  (after ARGV[1], the marker TTL in seconds) n = accounts in the path, the hold id
  *         or '', then the cost of each account
  * Returns how many events were applied now (the others had been applied before).
@@ -25,7 +26,7 @@ while a <= #ARGV do
   local hold = ARGV[a + 1]
   if redis.call('EXISTS', KEYS[k]) == 0 then
     for i = 1, n do
-      local base = k + 1 + (i - 1) * 5
+      local base = k + 1 + (i - 1) * 6
       local acct = KEYS[base]
       redis.call('HINCRBY', acct, 'spent', ARGV[a + 1 + i])
       redis.call('HINCRBY', acct, 'requests', 1)
@@ -35,6 +36,11 @@ while a <= #ARGV do
           redis.call('HDEL', KEYS[base + 2], hold)
           redis.call('ZREM', KEYS[base + 1], hold)
           redis.call('HINCRBY', acct, 'held', '-' .. amount)
+        end
+        local known = redis.call('HGET', KEYS[base + 5], hold)
+        if known then
+          redis.call('HDEL', KEYS[base + 5], hold)
+          redis.call('HINCRBY', acct, 'settling', '-' .. known)
         end
       elseif hold ~= '' then
         -- A node's lease: the cost moves from leased to spent; the node gives back the rest.
@@ -53,7 +59,7 @@ while a <= #ARGV do
     redis.call('SET', KEYS[k], '1', 'EX', ttl)
     applied = applied + 1
   end
-  k = k + 1 + 5 * n
+  k = k + 1 + 6 * n
   a = a + 2 + n
 end
 return applied

@@ -1,4 +1,11 @@
+import { StringDecoder } from 'node:string_decoder';
 import type { Endpoint } from '@yugong/schemas';
+
+/**
+ * An event larger than this without its blank line is passed on unread: a hostile or broken
+ * upstream cannot make the node buffer without bound (its usage, if any, is then estimated).
+ */
+const MAX_EVENT_CHARS = 4 * 1024 * 1024;
 
 type Obj = Record<string, unknown>;
 
@@ -7,10 +14,18 @@ type Obj = Record<string, unknown>;
  * forwarded as they complete, so nothing waits for the end). It learns the usage, keeps the
  * delivered text for counting when usage never comes, notices the first token, and when the
  * proxy added `include_usage` itself it removes what the client did not ask for: the
- * `"usage":null` on each chunk and the final usage chunk.
+ * `"usage":null` on each chunk and the final usage chunk. The terminal event (`[DONE]`, or the
+ * Responses API's `response.completed` / `incomplete` / `failed`) is kept back in `terminal`:
+ * the caller sends it once the request's usage is recorded, so a client never holds a
+ * complete answer whose billing could still be lost.
  */
 export class SseMeter {
+  /** A character split across chunks is decoded whole, never as U+FFFD. */
+  private readonly decoder = new StringDecoder('utf8');
   private pending = '';
+  /** Where the next search for an event's end starts: a large event is not scanned again per chunk. */
+  private scanned = 0;
+  terminal = '';
   usage: unknown = null;
   delivered = '';
   done = false;
@@ -23,33 +38,51 @@ export class SseMeter {
 
   /** Feed upstream bytes; returns the bytes to send on (possibly empty). */
   feed(chunk: Buffer): string {
-    this.pending += chunk.toString('utf8');
+    this.pending += this.decoder.write(chunk);
     let out = '';
     for (;;) {
-      const end = this.pending.indexOf('\n\n');
+      const end = this.pending.indexOf('\n\n', this.scanned);
       if (end < 0) break;
       const event = this.pending.slice(0, end + 2);
       this.pending = this.pending.slice(end + 2);
+      this.scanned = 0;
       out += this.onEvent(event);
     }
+    if (this.pending.length > MAX_EVENT_CHARS) {
+      out += this.pending;
+      this.pending = '';
+    }
+    // The blank line may straddle chunks: the next search starts one character back.
+    this.scanned = Math.max(0, this.pending.length - 1);
     return out;
   }
 
   /** Whatever is left when upstream closes (an unterminated last event). */
   flush(): string {
-    const rest = this.pending;
+    const rest = this.pending + this.decoder.end();
     this.pending = '';
+    this.scanned = 0;
     return rest;
+  }
+
+  /** The terminal event, once: to be sent after the usage is recorded. */
+  takeTerminal(): string {
+    const t = this.terminal;
+    this.terminal = '';
+    return t;
+  }
+
+  private hold(event: string): string {
+    this.done = true;
+    this.terminal += event;
+    return '';
   }
 
   private onEvent(event: string): string {
     const dataLine = event.split('\n').find((l) => l.startsWith('data:'));
     if (!dataLine) return event;
     const data = dataLine.slice(5).trimStart();
-    if (data === '[DONE]') {
-      this.done = true;
-      return event;
-    }
+    if (data === '[DONE]') return this.hold(event);
     let obj: Obj;
     try {
       obj = JSON.parse(data) as Obj;
@@ -61,7 +94,7 @@ export class SseMeter {
       if (type === 'response.output_text.delta' && typeof obj.delta === 'string') this.text(obj.delta);
       if (type === 'response.completed' || type === 'response.incomplete' || type === 'response.failed') {
         this.usage = (obj.response as Obj | undefined)?.usage ?? null;
-        this.done = true;
+        return this.hold(event);
       }
       return event;
     }

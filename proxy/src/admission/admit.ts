@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { Command } from 'ioredis';
 import type { Logger } from 'pino';
 import { confirmReplicated, redisKeys, retry, type RedisClient } from '@yugong/schemas';
-import { admitLua, releaseLua } from './script.js';
+import { admitLua, releaseLua, shrinkLua } from './script.js';
 
 export interface AdmissionRequest {
   root: string;
@@ -27,7 +27,11 @@ export interface LeaseAsk {
   share: number;
 }
 
-export type Refusal = { ok: false; reason: 'funds' | 'disabled'; account: string } | { ok: false; reason: 'rpm' | 'tpm'; limit: number; retryAfterMs: number };
+export type Refusal =
+  | { ok: false; reason: 'funds' | 'reserved' | 'disabled'; account: string }
+  | { ok: false; reason: 'rpm' | 'tpm'; limit: number; retryAfterMs: number }
+  /** The request alone is larger than a TPM limit: no window will ever admit it. */
+  | { ok: false; reason: 'too_large'; limit: number; tokens: number };
 
 export type Verdict = { ok: true; kind: 'hold' | 'lease'; units: number; keyRpmRemaining: number | null; keyTpmRemaining: number | null; windowResetMs: number; minute: number } | Refusal;
 
@@ -50,6 +54,13 @@ export interface LeaseReturn {
 export interface AdmissionScripts {
   admit(req: AdmissionRequest, lease?: LeaseAsk): Promise<Verdict>;
   returnLease(r: LeaseReturn): Promise<void>;
+  /**
+   * A finished request held alone: its hold comes down to what it cost, counted as
+   * `settling`, so the next request is decided on the funds really left before the ledger
+   * has settled it (and is told "no", not "wait", when those are gone); the ledger then takes
+   * the cost from what remains of the hold.
+   */
+  shrinkHold(r: { root: string; path: string[]; id: string; costs: readonly bigint[] }): Promise<void>;
 }
 
 const WINDOW_MS = 60_000;
@@ -79,11 +90,16 @@ export function createAdmissionScripts(redis: RedisClient, replicas = 0, log?: L
   };
   const admitScript = script(admitLua);
   const releaseScript = script(releaseLua);
+  const shrinkScript = script(shrinkLua);
   const windows = (root: string, subject: string, minute: number) => [redisKeys.rpm(root, subject, minute), redisKeys.tpm(root, subject, minute)];
 
   return {
     admit,
     returnLease: (r) => release(r, 'leased'),
+    shrinkHold: async (r) => {
+      const keys = r.path.flatMap((account) => [redisKeys.account(r.root, account), redisKeys.holdAmounts(r.root, account), redisKeys.holdCosts(r.root, account)]);
+      await shrinkScript([keys.length, ...keys, r.path.length, r.id, ...r.costs.map(String)]);
+    },
   };
 
   async function release(r: LeaseReturn, counter: 'leased' | 'held'): Promise<void> {
@@ -112,7 +128,7 @@ export function createAdmissionScripts(redis: RedisClient, replicas = 0, log?: L
     const now = req.now ?? Date.now();
     const minute = Math.floor(now / WINDOW_MS);
     const windowLeft = (minute + 1) * WINDOW_MS - now;
-    const args: (string | number)[] = [req.path.length * 7 + 2];
+    const args: (string | number)[] = [req.path.length * 8 + 2];
     for (const account of req.path) {
       args.push(
         redisKeys.account(req.root, account),
@@ -121,6 +137,7 @@ export function createAdmissionScripts(redis: RedisClient, replicas = 0, log?: L
         redisKeys.leases(req.root, account),
         redisKeys.leaseAmounts(req.root, account),
         ...windows(req.root, `a:${account}`, minute),
+        redisKeys.holdCosts(req.root, account),
       );
     }
     args.push(...windows(req.root, `k:${req.keyId}`, minute));
@@ -145,8 +162,11 @@ export function createAdmissionScripts(redis: RedisClient, replicas = 0, log?: L
         return { ok: true, kind: verdict === 'ok' ? 'hold' : 'lease', units: a, keyRpmRemaining: b >= 0 ? b : null, keyTpmRemaining: c >= 0 ? c : null, windowResetMs: windowLeft, minute };
       }
       case 'funds':
+      case 'reserved':
       case 'disabled':
         return { ok: false, reason: verdict, account: req.path[a - 1] ?? '' };
+      case 'too_large':
+        return { ok: false, reason: verdict, limit: a, tokens: b };
       case 'rpm':
       case 'tpm':
         return { ok: false, reason: verdict, limit: a, retryAfterMs: b };

@@ -12,10 +12,11 @@ export type Admission =
       keyTpmRemaining: number | null;
       windowResetMs: number;
       /**
-       * Called once when the request's outcome is known: its cost per account of the path, or
-       * null when it is unknown (the whole hold is then taken as spent).
+       * Called when the request's outcome is known (only the first call counts): its cost per
+       * account of the path, or null when it is unknown (the whole hold is then taken as
+       * spent). Resolves once the funds it did not use can admit the next request.
        */
-      done(costs: readonly bigint[] | null): void;
+      done(costs: readonly bigint[] | null): Promise<void>;
     }
   | Refusal;
 
@@ -67,9 +68,28 @@ interface Lease {
 
 const WINDOW_MS = 60_000;
 
-/** A request the script held for alone: its hold is settled by the ledger, nothing to give back here. */
-function heldAlone(req: AdmissionRequest, v: Verdict): Admission {
-  return v.ok ? { ok: true, holdId: req.holdId, keyRpmRemaining: v.keyRpmRemaining, keyTpmRemaining: v.keyTpmRemaining, windowResetMs: v.windowResetMs, done: () => undefined } : v;
+/**
+ * A request the script held for alone: the ledger settles its hold, and once its cost is
+ * known the hold comes down to it at once (a sequential client near the end of its funds is
+ * not refused for what its finished request no longer needs).
+ */
+function heldAlone(scripts: AdmissionScripts, log: Logger, req: AdmissionRequest, v: Verdict): Admission {
+  if (!v.ok) return v;
+  let finished = false;
+  return {
+    ok: true,
+    holdId: req.holdId,
+    keyRpmRemaining: v.keyRpmRemaining,
+    keyTpmRemaining: v.keyTpmRemaining,
+    windowResetMs: v.windowResetMs,
+    async done(costs) {
+      if (finished || costs === null) return;
+      finished = true;
+      await scripts
+        .shrinkHold({ root: req.root, path: req.path, id: req.holdId, costs: req.amounts.map((a, i) => costs[i] ?? a) })
+        .catch((err: unknown) => log.error({ err: (err as Error).message, holdId: req.holdId }, 'hold not brought down to its cost; the ledger settles it'));
+    },
+  };
 }
 
 /**
@@ -133,7 +153,7 @@ export function createAdmitter(deps: { scripts: AdmissionScripts; nodeId: string
       keyRpmRemaining: l.keyRpmBase === null ? null : l.keyRpmBase + l.requestsLeft,
       keyTpmRemaining: l.keyTpmBase === null ? null : l.keyTpmBase + l.tokensLeft,
       windowResetMs: (l.minute + 1) * WINDOW_MS - t,
-      done(costs) {
+      async done(costs) {
         if (finished) return;
         finished = true;
         l.inFlight -= 1;
@@ -154,7 +174,7 @@ export function createAdmitter(deps: { scripts: AdmissionScripts; nodeId: string
     const closesAt = Math.min(t + cfg.windowMs, (minute + 1) * WINDOW_MS);
     const v = await scripts.admit({ ...req, now: t }, { id, expiresAt: closesAt + req.holdTtlMs, units, minUnits: cfg.minUnits, share: cfg.share });
     if (!v.ok) return v;
-    if (v.kind === 'hold') return heldAlone(req, v);
+    if (v.kind === 'hold') return heldAlone(scripts, log, req, v);
     const l: Lease = {
       id,
       root: req.root,
@@ -184,7 +204,7 @@ export function createAdmitter(deps: { scripts: AdmissionScripts; nodeId: string
 
   return {
     async admit(req) {
-      const hold = async () => heldAlone(req, await scripts.admit(req));
+      const hold = async () => heldAlone(scripts, log, req, await scripts.admit(req));
       if (cfg.windowMs <= 0 || stopped) return hold();
       // Requests that arrive while this key's lease is being asked for wait for it, once.
       for (let waited = 0; ; waited++) {

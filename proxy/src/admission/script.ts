@@ -1,8 +1,9 @@
 /**
  * Admission, atomically for a whole account path (all keys share the {root} hash tag).
  *
- * KEYS, per account i (7 each): account hash, holds zset, hold amounts hash, leases zset,
- *   lease amounts hash, rpm counter, tpm counter; then the key's rpm counter and tpm counter.
+ * KEYS, per account i (8 each): account hash, holds zset, hold amounts hash, leases zset,
+ *   lease amounts hash, rpm counter, tpm counter, hold costs hash; then the key's rpm counter
+ *   and tpm counter.
  * ARGV: [1] accounts, [2] now (ms), [3] hold id, [4] hold expiry (ms), [5] tokens to count,
  *   [6] key rpm limit or '', [7] key tpm limit or '', [8] ms until the minute window ends,
  *   [9] lease id or '' (no lease), [10] lease expiry (ms), [11] units a lease would take,
@@ -22,8 +23,10 @@
  * up to 2^53 nano-USD (about $9M) per account; beyond that the gate may be off by a few
  * nano-USD, never the balance itself (HINCRBY keeps integers).
  *
- * Returns {'ok' | 'lease', units, keyRpmRemaining, keyTpmRemaining} or
- * {reason, account index or limit, retry ms}.
+ * Returns {'ok' | 'lease', units, keyRpmRemaining, keyTpmRemaining} or {reason, account index
+ * or limit, retry ms}: 'funds' when the account cannot pay even once what is reserved comes
+ * back, 'reserved' when only holds and leases of requests in flight stand in the way,
+ * 'too_large' (limit, tokens) when the request alone exceeds a TPM limit in any window.
  */
 export const admitLua = `
 local n = tonumber(ARGV[1])
@@ -36,13 +39,20 @@ local share = tonumber(ARGV[13])
 local units = tonumber(ARGV[11])
 if leaseId == '' then units = 0 end
 local function field(v) if v == false or v == nil or v == '' then return nil end return tonumber(v) end
-local function expire(zset, amounts, acct, counter)
+local function expire(zset, amounts, acct, counter, costs)
   local expired = redis.call('ZRANGEBYSCORE', zset, '-inf', now, 'LIMIT', 0, 100)
   for _, h in ipairs(expired) do
     local a = redis.call('HGET', amounts, h)
     if a then
       redis.call('HINCRBY', acct, counter, '-' .. a)
       redis.call('HDEL', amounts, h)
+    end
+    if costs then
+      local c = redis.call('HGET', costs, h)
+      if c then
+        redis.call('HINCRBY', acct, 'settling', '-' .. c)
+        redis.call('HDEL', costs, h)
+      end
     end
     redis.call('ZREM', zset, h)
   end
@@ -53,20 +63,27 @@ local function room(limit, used, per)
 end
 
 for i = 1, n do
-  local b = (i - 1) * 7
-  expire(KEYS[b + 2], KEYS[b + 3], KEYS[b + 1], 'held')
-  expire(KEYS[b + 4], KEYS[b + 5], KEYS[b + 1], 'leased')
+  local b = (i - 1) * 8
+  expire(KEYS[b + 2], KEYS[b + 3], KEYS[b + 1], 'held', KEYS[b + 8])
+  expire(KEYS[b + 4], KEYS[b + 5], KEYS[b + 1], 'leased', nil)
 end
 
 for i = 1, n do
-  local b = (i - 1) * 7
-  local f = redis.call('HMGET', KEYS[b + 1], 'status', 'credited', 'spent', 'held', 'creditLimitNano', 'rpm', 'tpm', 'leased')
+  local b = (i - 1) * 8
+  local f = redis.call('HMGET', KEYS[b + 1], 'status', 'credited', 'spent', 'held', 'creditLimitNano', 'rpm', 'tpm', 'leased', 'settling')
   if f[1] ~= 'active' then return {'disabled', i, 0} end
-  local amount = tonumber(ARGV[13 + i])
-  local available = (field(f[2]) or 0) - (field(f[3]) or 0) - (field(f[4]) or 0) - (field(f[8]) or 0) + (field(f[5]) or 0)
-  if amount > 0 and available < amount then return {'funds', i, 0} end
-  units = math.min(units, room(available, 0, amount))
   local rpm, tpm = field(f[6]), field(f[7])
+  if tpm and tokens > tpm then return {'too_large', tpm, tokens} end
+  local amount = tonumber(ARGV[13 + i])
+  local held, leased = field(f[4]) or 0, field(f[8]) or 0
+  local available = (field(f[2]) or 0) - (field(f[3]) or 0) - held - leased + (field(f[5]) or 0)
+  if amount > 0 and available < amount then
+    -- Funds reserved by requests still running (or by leases) come back as those finish: wait,
+    -- not no. What finished requests cost (settling) is spent, not reserved.
+    if available + held - (field(f[9]) or 0) + leased >= amount then return {'reserved', i, 0} end
+    return {'funds', i, 0}
+  end
+  units = math.min(units, room(available, 0, amount))
   if rpm then
     local used = field(redis.call('GET', KEYS[b + 6])) or 0
     if used + 1 > rpm then return {'rpm', rpm, windowLeft} end
@@ -79,10 +96,11 @@ for i = 1, n do
   end
 end
 local keyRpm, keyTpm = field(ARGV[6]), field(ARGV[7])
-local kr = KEYS[n * 7 + 1]
-local kt = KEYS[n * 7 + 2]
+local kr = KEYS[n * 8 + 1]
+local kt = KEYS[n * 8 + 2]
 local usedR = field(redis.call('GET', kr)) or 0
 local usedT = field(redis.call('GET', kt)) or 0
+if keyTpm and tokens > keyTpm then return {'too_large', keyTpm, tokens} end
 if keyRpm then
   if usedR + 1 > keyRpm then return {'rpm', keyRpm, windowLeft} end
   units = math.min(units, room(keyRpm, usedR, 1))
@@ -101,7 +119,7 @@ else
 end
 local ttl = math.ceil(windowLeft / 1000) + 60
 for i = 1, n do
-  local b = (i - 1) * 7
+  local b = (i - 1) * 8
   local amount = string.format('%d', tonumber(ARGV[13 + i]) * units)
   if tonumber(amount) > 0 then
     redis.call('HSET', KEYS[b + amounts], id, amount)
@@ -154,5 +172,30 @@ for i = 1, n do
 end
 giveBack(KEYS[n * 5 + 1], tonumber(ARGV[4]))
 giveBack(KEYS[n * 5 + 2], tonumber(ARGV[5]))
+return 1
+`;
+
+/**
+ * Brings a finished request's hold down to its cost (see AdmissionScripts.shrinkHold), unless
+ * the ledger has settled it already (its entry is gone; then nothing is left to do).
+ *
+ * KEYS, per account i (3 each): account hash, hold amounts hash, hold costs hash.
+ * ARGV: [1] accounts, [2] hold id, [2+i] the request's cost for account i.
+ */
+export const shrinkLua = `
+local n = tonumber(ARGV[1])
+local id = ARGV[2]
+for i = 1, n do
+  local b = (i - 1) * 3
+  local held = tonumber(redis.call('HGET', KEYS[b + 2], id) or '-1')
+  local cost = tonumber(ARGV[2 + i])
+  if held >= 0 and redis.call('HEXISTS', KEYS[b + 3], id) == 0 then
+    if cost > held then cost = held end
+    redis.call('HSET', KEYS[b + 2], id, string.format('%d', cost))
+    redis.call('HINCRBY', KEYS[b + 1], 'held', string.format('%d', cost - held))
+    redis.call('HSET', KEYS[b + 3], id, string.format('%d', cost))
+    redis.call('HINCRBY', KEYS[b + 1], 'settling', string.format('%d', cost))
+  end
+end
 return 1
 `;

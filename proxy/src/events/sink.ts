@@ -1,24 +1,22 @@
 import { mkdirSync, readdirSync, statSync } from 'node:fs';
-import { appendFile, open, readFile, rename, unlink } from 'node:fs/promises';
+import { appendFile, open, readFile, unlink, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Producer } from 'kafkajs';
 import type { Logger } from 'pino';
 import { packEvents, partitionKeyFor, topicFor, type YugongEvent } from '@yugong/schemas';
 
 export interface EventSink {
-  /** Resolves once the event is in Kafka or durably in the spool. */
+  /**
+   * Resolves once the event is in the node's journal on disk (a process killed after that
+   * loses nothing: the next start sends it). Kafka gets it right after, in batches.
+   */
   emit(event: YugongEvent): Promise<void>;
-  /** False while the spool is full: the proxy must not serve traffic it cannot bill. */
+  /** False while the backlog Kafka has not acknowledged is full: the proxy must not serve traffic it cannot bill. */
   accepting(): boolean;
+  /** Bytes of journaled events Kafka has not acknowledged. */
   spoolBytes(): number;
   /** Sends everything buffered and stops the replay loop. */
   close(): Promise<void>;
-}
-
-interface Pending {
-  event: YugongEvent;
-  resolve(): void;
-  reject(err: Error): void;
 }
 
 export interface SinkOptions {
@@ -30,56 +28,131 @@ export interface SinkOptions {
   lingerMs?: number;
   maxBatch?: number;
   replayIntervalMs?: number;
+  /** A segment is closed after this long (and at 8 MiB), and deleted once Kafka has all of it. */
+  rotateMs?: number;
   /** A send not acknowledged within this long counts as failed (kafkajs would keep retrying
-   *  for minutes against a dead broker); the batch goes to the spool instead. */
+   *  for minutes against a dead broker); its events are sent again from the journal. */
   sendTimeoutMs?: number;
   onSpoolChange?(bytes: number): void;
+  /** A journal line that is not an event (a torn write, a damaged disk): set aside, counted. */
+  onCorruptLine?(): void;
 }
 
-const CURRENT = 'events.jsonl';
 /** Events are about 1 KiB: a packed message stays well under Kafka's 1 MiB message limit. */
 const EVENTS_PER_MESSAGE = 200;
+const SEGMENT_MAX_BYTES = 8 * 1024 * 1024;
+
+/** One journal file. Only the newest is open, for appends. */
+interface Segment {
+  path: string;
+  fh: FileHandle | null;
+  bytes: number;
+  /** Events of it handed to Kafka and not yet answered. */
+  outstanding: number;
+  /** Some event of it is not known to be in Kafka: the file is sent again, whole. */
+  failed: boolean;
+  /** Bytes of its events Kafka has not acknowledged. */
+  unacked: number;
+}
+
+interface Queued {
+  event: YugongEvent;
+  segment: Segment;
+  bytes: number;
+}
+
+interface Appending {
+  event: YugongEvent;
+  line: string;
+  resolve(): void;
+  reject(err: Error): void;
+}
+
+/** Whether a journal line is an event at all (its fields are checked again by the ledger). */
+function parseLine(line: string): YugongEvent | null {
+  try {
+    const v = JSON.parse(line) as Partial<YugongEvent> | null;
+    return v && typeof v === 'object' && typeof v.id === 'string' && typeof v.type === 'string' ? (v as YugongEvent) : null;
+  } catch {
+    return null;
+  }
+}
 
 /**
- * Events go to Kafka in small batches (one request per few ms, acks from all replicas,
- * idempotent producer), the events of one partition key packed into one message. If Kafka
- * fails, the batch is appended to a local spool file and fsync'd; a replay loop sends
- * spooled files once Kafka answers again. Event ids make a replay harmless downstream.
+ * Every event is appended to a local journal (one write per tick for all events of that
+ * tick) before `emit` resolves, then sent to Kafka in small batches (acks from all replicas),
+ * the events of one partition key packed into one message. A segment whose events Kafka has
+ * all acknowledged is deleted; one with an event Kafka did not take (a broker down, a send
+ * timed out) stays, and a replay loop sends it again once Kafka answers. While it does, new
+ * events only go to the journal (fsync'd), so they reach Kafka in order after the backlog.
+ * A restarted node finds its predecessor's segments and sends them first; event ids make
+ * every repetition harmless downstream. A line that is not an event (a write torn by a crash,
+ * ENOSPC) is set aside in a `.bad` file and the rest of the file is sent.
  */
 export function createEventSink(opts: SinkOptions): EventSink {
   const linger = opts.lingerMs ?? 10;
   const maxBatch = opts.maxBatch ?? 500;
+  const rotateMs = opts.rotateMs ?? 1000;
+  const sendTimeoutMs = opts.sendTimeoutMs ?? 3000;
   mkdirSync(opts.spoolDir, { recursive: true });
-  let queue: Pending[] = [];
+  let seq = 0;
+  const segmentName = () => `journal-${String(Date.now()).padStart(15, '0')}-${String(seq++).padStart(6, '0')}-${process.pid}.jsonl`;
+  // What an earlier process left: not known to be in Kafka, so sent again before anything new.
+  const segments: Segment[] = readdirSync(opts.spoolDir)
+    .filter((f) => f.endsWith('.jsonl'))
+    .sort()
+    .map((f) => {
+      const bytes = statSync(join(opts.spoolDir, f)).size;
+      return { path: join(opts.spoolDir, f), fh: null, bytes, outstanding: 0, failed: true, unacked: bytes };
+    });
+  let current: Segment | null = null;
+  let kafkaDown = segments.length > 0;
+  let appending: Appending[] = [];
+  /** Journal writes, rotations and replays, one at a time. */
+  let chain: Promise<void> = Promise.resolve();
+  let queue: Queued[] = [];
   let timer: NodeJS.Timeout | null = null;
-  let kafkaDown = false;
-  let spooled = existingSpoolBytes();
-  let inFlight = Promise.resolve();
+  let sending: Promise<void> = Promise.resolve();
   let closed = false;
 
-  function existingSpoolBytes(): number {
-    return readdirSync(opts.spoolDir)
-      .filter((f) => f.endsWith('.jsonl'))
-      .reduce((s, f) => s + statSync(join(opts.spoolDir, f)).size, 0);
+  const unacked = () => segments.reduce((s, g) => s + g.unacked, 0) + (current?.unacked ?? 0);
+  const changed = () => opts.onSpoolChange?.(unacked());
+  const serially = (step: () => Promise<void>) => {
+    const next = chain.then(step);
+    chain = next.catch(() => undefined);
+    return next;
+  };
+
+  async function remove(g: Segment): Promise<void> {
+    const i = segments.indexOf(g);
+    if (i >= 0) segments.splice(i, 1);
+    await unlink(g.path).catch(() => undefined);
   }
 
-  function setSpooled(bytes: number): void {
-    spooled = bytes;
-    opts.onSpoolChange?.(bytes);
+  function settled(g: Segment): void {
+    if (g !== current && g.fh === null && g.outstanding === 0 && !g.failed) void remove(g);
   }
 
-  const sendTimeoutMs = opts.sendTimeoutMs ?? 3000;
+  async function rotate(): Promise<void> {
+    const g = current;
+    if (!g) return;
+    current = null;
+    await g.fh?.close();
+    g.fh = null;
+    segments.push(g);
+    settled(g);
+  }
 
   /** A late acknowledgement after a timeout only duplicates events, which downstream ignores by id. */
   async function send(events: YugongEvent[]): Promise<void> {
-    let timer: NodeJS.Timeout | undefined;
+    let t: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`kafka did not acknowledge within ${sendTimeoutMs} ms`)), sendTimeoutMs);
+      t = setTimeout(() => reject(new Error(`kafka did not acknowledge within ${sendTimeoutMs} ms`)), sendTimeoutMs);
     });
     try {
       await Promise.race([sendNow(events), timeout]);
     } finally {
-      clearTimeout(timer);
+      clearTimeout(t);
     }
   }
 
@@ -108,111 +181,140 @@ export function createEventSink(opts: SinkOptions): EventSink {
     await opts.producer.sendBatch({ acks: -1, topicMessages });
   }
 
-  async function spool(events: YugongEvent[]): Promise<void> {
-    const text = `${events.map((e) => JSON.stringify(e)).join('\n')}\n`;
-    const file = join(opts.spoolDir, CURRENT);
-    await appendFile(file, text);
-    const fh = await open(file, 'r');
-    try {
-      await fh.datasync();
-    } finally {
-      await fh.close();
-    }
-    setSpooled(spooled + Buffer.byteLength(text));
-  }
-
-  async function flush(): Promise<void> {
+  async function flushToKafka(): Promise<void> {
     timer = null;
     const batch = queue;
     queue = [];
     if (batch.length === 0) return;
-    const events = batch.map((p) => p.event);
     try {
       if (kafkaDown) throw new Error('kafka is down');
-      await send(events);
+      await send(batch.map((q) => q.event));
+      for (const q of batch) {
+        q.segment.outstanding--;
+        q.segment.unacked -= q.bytes;
+      }
     } catch (err) {
-      if (!kafkaDown) opts.log.error({ err: (err as Error).message }, 'kafka unavailable: spooling events');
+      if (!kafkaDown) opts.log.error({ err: (err as Error).message }, 'kafka unavailable: events stay in the journal until it answers');
       kafkaDown = true;
-      try {
-        await spool(events);
-      } catch (spoolErr) {
-        for (const p of batch) p.reject(spoolErr as Error);
-        return;
+      for (const q of batch) {
+        q.segment.outstanding--;
+        q.segment.failed = true;
       }
     }
-    for (const p of batch) p.resolve();
+    for (const g of new Set(batch.map((q) => q.segment))) settled(g);
+    changed();
   }
 
-  function schedule(): void {
+  function toKafka(items: Queued[]): void {
+    queue.push(...items);
     if (queue.length >= maxBatch) {
       if (timer) clearTimeout(timer);
       timer = null;
-      inFlight = inFlight.then(flush);
+      sending = sending.then(flushToKafka);
     } else if (!timer) {
       timer = setTimeout(() => {
-        inFlight = inFlight.then(flush);
+        sending = sending.then(flushToKafka);
       }, linger);
     }
   }
 
-  /** Sends spooled files oldest first; the current file is rotated so new events keep appending. */
-  async function replay(): Promise<void> {
-    if (spooled === 0) {
-      kafkaDown = false;
-      return;
-    }
-    const current = join(opts.spoolDir, CURRENT);
+  /** One append for every event emitted in this tick. */
+  async function commit(): Promise<void> {
+    const batch = appending;
+    appending = [];
+    if (batch.length === 0) return;
     try {
-      await rename(current, join(opts.spoolDir, `replay-${Date.now()}.jsonl`));
-    } catch {
-      // nothing current to rotate
+      if (!current) {
+        const path = join(opts.spoolDir, segmentName());
+        current = { path, fh: await open(path, 'a'), bytes: 0, outstanding: 0, failed: false, unacked: 0 };
+      }
+      const g = current;
+      const text = batch.map((a) => a.line).join('');
+      await g.fh?.appendFile(text);
+      // Events that will wait here for Kafka must outlive a power loss too.
+      const down = kafkaDown;
+      if (down) await g.fh?.datasync();
+      g.bytes += Buffer.byteLength(text);
+      const queued: Queued[] = [];
+      for (const a of batch) {
+        const bytes = Buffer.byteLength(a.line);
+        g.unacked += bytes;
+        if (down) g.failed = true;
+        else {
+          g.outstanding++;
+          queued.push({ event: a.event, segment: g, bytes });
+        }
+      }
+      if (g.bytes >= SEGMENT_MAX_BYTES) await rotate();
+      changed();
+      for (const a of batch) a.resolve();
+      if (queued.length) toKafka(queued);
+    } catch (err) {
+      for (const a of batch) a.reject(err as Error);
     }
-    const files = readdirSync(opts.spoolDir)
-      .filter((f) => f.startsWith('replay-') && f.endsWith('.jsonl'))
-      .sort();
-    for (const f of files) {
-      const path = join(opts.spoolDir, f);
-      const lines = (await readFile(path, 'utf8')).split('\n').filter(Boolean);
-      const events = lines.map((l) => JSON.parse(l) as YugongEvent);
-      for (let i = 0; i < events.length; i += maxBatch) await send(events.slice(i, i + maxBatch));
-      await unlink(path);
-      opts.log.info({ file: f, events: events.length }, 'replayed spooled events');
-    }
-    setSpooled(existingSpoolBytes());
-    kafkaDown = spooled > 0;
   }
 
-  // One replay waits in the chain at a time: while Kafka is down each attempt can outlast the
-  // interval, and attempts piling up ahead of them would hold back new events from the spool.
+  /** Sends journal segments Kafka may lack, oldest first; stops at the first failure. */
+  async function replay(): Promise<void> {
+    if (current?.failed) await rotate();
+    for (const g of segments.filter((s) => s.failed && s.fh === null)) {
+      const lines = (await readFile(g.path, 'utf8')).split('\n').filter(Boolean);
+      const events: YugongEvent[] = [];
+      const bad: string[] = [];
+      for (const line of lines) {
+        const e = parseLine(line);
+        if (e) events.push(e);
+        else bad.push(line);
+      }
+      if (bad.length) {
+        await appendFile(`${g.path}.bad`, `${bad.join('\n')}\n`);
+        for (let i = 0; i < bad.length; i++) opts.onCorruptLine?.();
+        opts.log.error({ file: g.path, lines: bad.length }, 'journal lines that are not events were set aside');
+      }
+      for (let i = 0; i < events.length; i += maxBatch) await send(events.slice(i, i + maxBatch));
+      g.failed = false;
+      g.unacked = 0;
+      await remove(g);
+      opts.log.info({ file: g.path, events: events.length }, 'replayed journaled events');
+      changed();
+    }
+    if (!current?.failed && !segments.some((s) => s.failed)) kafkaDown = false;
+  }
+
   let replayQueued = false;
   const replayTimer = setInterval(() => {
-    if ((!kafkaDown && spooled === 0) || replayQueued) return;
+    if (!kafkaDown || replayQueued) return;
     replayQueued = true;
-    inFlight = inFlight
-      .then(() => replay().catch(() => undefined))
-      .finally(() => {
-        replayQueued = false;
-      });
+    void serially(() => replay().catch(() => undefined)).finally(() => {
+      replayQueued = false;
+    });
   }, opts.replayIntervalMs ?? 1000);
   replayTimer.unref();
-  if (spooled > 0) kafkaDown = true;
+  // A quiet segment is closed, so that it can be deleted once Kafka has every event of it.
+  const rotateTimer = setInterval(() => {
+    if (current && current.bytes > 0) serially(rotate).catch((err: unknown) => opts.log.error({ err: (err as Error).message }, 'journal segment not closed'));
+  }, rotateMs);
+  rotateTimer.unref();
 
   return {
     emit(event) {
       if (closed) return Promise.reject(new Error('event sink closed'));
       return new Promise<void>((resolve, reject) => {
-        queue.push({ event, resolve, reject });
-        schedule();
+        appending.push({ event, line: `${JSON.stringify(event)}\n`, resolve, reject });
+        if (appending.length === 1) setImmediate(() => void serially(commit));
       });
     },
-    accepting: () => spooled < opts.spoolMaxBytes,
-    spoolBytes: () => spooled,
+    accepting: () => unacked() < opts.spoolMaxBytes,
+    spoolBytes: unacked,
     async close() {
       closed = true;
       clearInterval(replayTimer);
+      clearInterval(rotateTimer);
+      await serially(commit);
       if (timer) clearTimeout(timer);
-      inFlight = inFlight.then(flush);
-      await inFlight;
+      sending = sending.then(flushToKafka);
+      await sending;
+      await serially(rotate);
     },
   };
 }

@@ -53,12 +53,16 @@ function relay(body: UpstreamBody, res: ServerResponse, transform: (chunk: Buffe
  * refusal as it is, or the body relayed (an SSE stream metered as it passes, with the usage
  * chunk it asked for on the client's behalf taken out). Stores the answer for replays of its
  * Idempotency-Key, or releases the key when nothing was done.
+ *
+ * `settle` records the outcome (the usage event, the hold brought down to the cost) and runs
+ * before the answer's last bytes leave: the final chunk of a body, the terminal event of a
+ * stream, or the whole of an error. A client that has its complete answer has been billed.
  */
 export async function answerClient(
   call: ApiCall,
   endpoint: MeteredEndpoint,
   fwd: Forwarded,
-  opts: { stream: boolean; stripUsage: boolean; cancel: Cancellation; idem: IdempotentRequest | null },
+  opts: { stream: boolean; stripUsage: boolean; cancel: Cancellation; idem: IdempotentRequest | null; settle(outcome: Outcome): Promise<void> },
 ): Promise<Outcome> {
   const { res, headers } = call;
   const { idem, cancel } = opts;
@@ -68,6 +72,7 @@ export async function answerClient(
     outcome.status = cancel.cancelled ? 'client_abort' : 'upstream_error';
     outcome.httpStatus = fwd.error.status;
     outcome.errorCode = fwd.error.code;
+    await opts.settle(outcome);
     if (!cancel.cancelled) call.fail(fwd.error);
     return outcome;
   }
@@ -82,9 +87,10 @@ export async function answerClient(
     outcome.status = 'rejected';
     outcome.errorCode = fwd.errorCode;
     headers['content-length'] = String(Buffer.byteLength(fwd.text));
+    await opts.settle(outcome);
+    await idem?.finish({ status: fwd.status, headers, body: Buffer.from(fwd.text) });
     res.writeHead(fwd.status, headers);
     res.end(fwd.text);
-    await idem?.finish({ status: fwd.status, headers, body: Buffer.from(fwd.text) });
     return outcome;
   }
   if (isSse) {
@@ -97,6 +103,8 @@ export async function answerClient(
   // A non-streaming answer is kept, up to a bound, for replays of its Idempotency-Key.
   const kept: Buffer[] | null = idem && !isSse ? [] : null;
   let keptBytes = 0;
+  // A body's latest chunk is sent only when the next arrives: its last one waits for `settle`.
+  let last: Buffer | null = null;
   const ending = await relay(
     fwd.body,
     res,
@@ -112,15 +120,18 @@ export async function answerClient(
             kept.push(chunk);
             keptBytes += chunk.length;
           }
-          return chunk;
+          const previous = last;
+          last = chunk;
+          return previous ?? EMPTY;
         },
   );
   let cut = ending === 'error';
+  let rest = '';
   if (meter && ending === 'ended') {
-    const rest = meter.flush();
-    if (rest) res.write(rest);
+    rest = meter.flush();
     cut = !meter.done;
   }
+  let final: string | Buffer = meter ? meter.takeTerminal() + rest : (last ?? EMPTY);
   if (cancel.cancelled || res.destroyed) {
     outcome.status = 'client_abort';
     outcome.errorCode = 'client_closed_request';
@@ -128,17 +139,20 @@ export async function answerClient(
     // The client must not mistake a cut stream for a complete one: an error event, no [DONE].
     outcome.status = 'upstream_error';
     outcome.errorCode = 'upstream_stream_cut';
-    res.write(`data: ${errorBody({ message: 'The upstream connection was lost before the response was complete.', type: 'server_error', param: null, code: 'upstream_stream_cut' })}\n\n`);
-    const last = fwd.attempts[fwd.attempts.length - 1];
-    if (last) last.outcome = 'cut';
+    final = `${rest}data: ${errorBody({ message: 'The upstream connection was lost before the response was complete.', type: 'server_error', param: null, code: 'upstream_stream_cut' })}\n\n`;
+    const attempt = fwd.attempts[fwd.attempts.length - 1];
+    if (attempt) attempt.outcome = 'cut';
   }
-  if (!res.writableEnded) res.end();
+  outcome.reported = meter ? meter.usage : usageFromTail(tail?.text() ?? '');
+  outcome.delivered = meter?.delivered ?? '';
+  await opts.settle(outcome);
   if (idem) {
     if (isSse) await idem.finish('stream');
     else if (outcome.status !== 'ok') await idem.release();
     else await idem.finish(keptBytes > MAX_REPLAY_BYTES ? 'too_large' : { status: fwd.status, headers, body: Buffer.concat(kept ?? []) });
   }
-  outcome.reported = meter ? meter.usage : usageFromTail(tail?.text() ?? '');
-  outcome.delivered = meter?.delivered ?? '';
+  if (!res.writableEnded && !res.destroyed) res.end(final);
   return outcome;
 }
+
+const EMPTY = Buffer.alloc(0);

@@ -101,6 +101,8 @@ export async function serveMetered(deps: MeteredDeps, call: ApiCall, endpoint: M
     if (admission.reason === 'rpm' || admission.reason === 'tpm') {
       return call.fail(clientErrors.rateLimited(admission.reason === 'rpm' ? 'requests' : 'tokens', admission.limit, Math.max(1, Math.ceil(admission.retryAfterMs / 1000))));
     }
+    if (admission.reason === 'too_large') return call.fail(clientErrors.requestTooLarge(admission.limit, admission.tokens));
+    if (admission.reason === 'reserved') return call.fail(clientErrors.fundsReserved(1));
     return call.fail(admission.reason === 'funds' ? clientErrors.insufficientQuota() : clientErrors.accountDisabled());
   }
   const reset = `${Math.ceil(admission.windowResetMs / 1000)}s`;
@@ -132,57 +134,64 @@ export async function serveMetered(deps: MeteredDeps, call: ApiCall, endpoint: M
       cancel,
     });
     for (const a of fwd.attempts) metrics.attempt(a.outcome);
-    const outcome = await answerClient(call, endpoint, fwd, { stream: request.stream, stripUsage, cancel, idem });
-
-    // --- metering ---------------------------------------------------------------------
-    const { usage, source } = billedUsage(endpoint, request, hold, outcome);
-    const priced = costOf(table, model, usage);
-    const list = priced.ok ? priced.nano : 0n;
-    const costs = costsForPath(list, multipliers);
-    charged = costs;
-    const latencyMs = Math.round(performance.now() - call.startedAt);
-    metrics.request(call.label, outcome.httpStatus);
-    metrics.latency(call.label, request.stream, latencyMs / 1000);
-    if (outcome.ttftMs !== null) metrics.ttft(call.label, outcome.ttftMs / 1000);
-    const upstreamKey = fwd.kind === 'failed' ? fwd.lastKey : fwd.key;
-    const event = makeEvent('usage.recorded', {
-      id: `usage:${call.requestId}`,
-      source: config.nodeId,
-      accountPath: key.path,
-      data: {
-        requestId: call.requestId,
-        apiKeyId: key.keyId,
-        endpoint: endpoint.name,
-        model,
-        status: outcome.status,
-        httpStatus: outcome.httpStatus,
-        errorCode: outcome.errorCode,
-        stream: request.stream,
-        tokens: usage.tokens,
-        images: usage.images,
-        imageSize: usage.imageSize,
-        imageQuality: usage.imageQuality,
-        audioMs: usage.audioMs,
-        speechCharacters: usage.speechCharacters,
-        usageSource: source,
-        costs: costs.map(String),
-        listCostNano: list.toString(),
-        priceVersion: table.version,
-        holdId: admission.holdId,
-        attempts: fwd.attempts as Attempt[],
-        upstreamKeyId: upstreamKey?.id ?? null,
-        upstreamOrg: upstreamKey?.organization ?? null,
-        latencyMs,
-        ttftMs: outcome.ttftMs,
+    await answerClient(call, endpoint, fwd, {
+      stream: request.stream,
+      stripUsage,
+      cancel,
+      idem,
+      // Before the answer's last bytes: the usage event, and the hold brought down to the cost.
+      settle: async (outcome) => {
+        const { usage, source } = billedUsage(endpoint, request, hold, outcome);
+        const priced = costOf(table, model, usage);
+        const list = priced.ok ? priced.nano : 0n;
+        const costs = costsForPath(list, multipliers);
+        charged = costs;
+        const latencyMs = Math.round(performance.now() - call.startedAt);
+        metrics.request(call.label, outcome.httpStatus);
+        metrics.latency(call.label, request.stream, latencyMs / 1000);
+        if (outcome.ttftMs !== null) metrics.ttft(call.label, outcome.ttftMs / 1000);
+        const upstreamKey = fwd.kind === 'failed' ? fwd.lastKey : fwd.key;
+        const event = makeEvent('usage.recorded', {
+          id: `usage:${call.requestId}`,
+          source: config.nodeId,
+          accountPath: key.path,
+          data: {
+            requestId: call.requestId,
+            apiKeyId: key.keyId,
+            endpoint: endpoint.name,
+            model,
+            status: outcome.status,
+            httpStatus: outcome.httpStatus,
+            errorCode: outcome.errorCode,
+            stream: request.stream,
+            tokens: usage.tokens,
+            images: usage.images,
+            imageSize: usage.imageSize,
+            imageQuality: usage.imageQuality,
+            audioMs: usage.audioMs,
+            speechCharacters: usage.speechCharacters,
+            usageSource: source,
+            costs: costs.map(String),
+            listCostNano: list.toString(),
+            priceVersion: table.version,
+            holdId: admission.holdId,
+            attempts: fwd.attempts as Attempt[],
+            upstreamKeyId: upstreamKey?.id ?? null,
+            upstreamOrg: upstreamKey?.organization ?? null,
+            latencyMs,
+            ttftMs: outcome.ttftMs,
+          },
+        });
+        // The hold comes down as the event goes out: the next request sees what this one cost.
+        const [emitted] = await Promise.allSettled([deps.sink.emit(event), admission.done(costs)]);
+        if (emitted.status === 'rejected') {
+          metrics.eventsFailed.inc();
+          deps.log.error({ err: (emitted.reason as Error).message, requestId: call.requestId }, 'usage event lost: neither Kafka nor the spool took it');
+        }
       },
     });
-    try {
-      await deps.sink.emit(event);
-    } catch (err) {
-      metrics.eventsFailed.inc();
-      deps.log.error({ err: (err as Error).message, requestId: call.requestId }, 'usage event lost: neither Kafka nor the spool took it');
-    }
   } finally {
-    admission.done(charged);
+    // A request that failed before it settled: an unknown cost counts in full.
+    void admission.done(charged);
   }
 }

@@ -27,8 +27,17 @@ describe('admission script on real Redis', () => {
     const first = await scripts.admit(req);
     assert.deepEqual(first.ok && [first.kind, first.keyRpmRemaining, first.keyTpmRemaining], ['hold', 4, null]);
     assert.equal((await scripts.admit({ ...req, holdId: 'second' })).ok, true);
-    assert.deepEqual(await scripts.admit({ ...req, holdId: 'third' }), { ok: false, reason: 'funds', account: req.root });
+    // The two in flight hold what is left: wait for them; more than all the funds: no.
+    assert.deepEqual(await scripts.admit({ ...req, holdId: 'third' }), { ok: false, reason: 'reserved', account: req.root });
+    assert.deepEqual(await scripts.admit({ ...req, holdId: 'large', amounts: [1200n] }), { ok: false, reason: 'funds', account: req.root });
     assert.equal(await field(req, 'held'), '800');
+    // The first finished for 100: its hold comes down to that, spent not reserved.
+    await scripts.shrinkHold({ root: req.root, path: req.path, id: req.holdId, costs: [100n] });
+    assert.deepEqual([await field(req, 'held'), await field(req, 'settling')], ['500', '100']);
+    assert.equal((await scripts.admit({ ...req, holdId: 'third' })).ok, true, '1000 - 100 spent - 400 held fits 400');
+    // 1000 - 100 - 800 held: wait for the two in flight; the one that finished is not waited for.
+    assert.deepEqual(await scripts.admit({ ...req, holdId: 'fourth', amounts: [200n] }), { ok: false, reason: 'reserved', account: req.root });
+    assert.deepEqual(await scripts.admit({ ...req, holdId: 'fifth', amounts: [950n] }), { ok: false, reason: 'funds', account: req.root });
   });
 
   it('loads the script again when Redis has lost it (a restart, SCRIPT FLUSH)', async () => {
@@ -87,6 +96,7 @@ describe('admission script on real Redis', () => {
         return scripts.admit(...a);
       },
       returnLease: scripts.returnLease,
+      shrinkHold: scripts.shrinkHold,
     };
     const admitter = createAdmitter({ scripts: counted, nodeId: 'test', leases: { ...DEFAULT_LEASES, windowMs: 60_000 }, log: pino({ level: 'silent' }) });
     const req = { ...(await account('1000000')), keyRpm: null };
@@ -94,7 +104,7 @@ describe('admission script on real Redis', () => {
     for (let i = 0; i < 10; i++) admitted.push(await admitter.admit({ ...req, holdId: `r${i}` }));
     assert.equal(calls, 1, 'one lease served ten requests');
     assert.ok(admitted.every((a) => a.ok && a.holdId.startsWith('lease:test:')));
-    for (const a of admitted) if (a.ok) a.done([100n]);
+    for (const a of admitted) if (a.ok) await a.done([100n]);
     await admitter.close();
     // 10 requests cost 100 each; the rest of the lease went back.
     assert.equal(await field(req, 'leased'), '1000', 'what the requests cost waits in the lease for the ledger');

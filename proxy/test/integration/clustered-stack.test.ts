@@ -109,7 +109,8 @@ describe('on the clustered stack: a Redis Cluster, 3 Kafka brokers and 2 ClickHo
     const race = await s.fundedKey({ usd: formatUsd(cost * 10n) });
     const answers = await Promise.all(Array.from({ length: 200 }, (_, i) => post(s.nodes[i % 2]!.url, race.key)));
     const admitted = answers.filter((a) => a.status === 200).length;
-    assert.equal(admitted + answers.filter((a) => a.code === 'insufficient_quota').length, 200);
+    // Refused: told to wait while admitted ones hold the rest, or no once they settled and it is gone.
+    assert.equal(admitted + answers.filter((a) => a.code === 'insufficient_quota' || a.code === 'rate_limit_exceeded').length, 200);
     assert.ok(admitted >= 1 && admitted <= 10, `admitted ${admitted}`);
     const h = await s.settled(race.accountId, admitted);
     assert.ok(BigInt(h.credited ?? '0') >= BigInt(h.spent ?? '0'), `overdrawn: ${h.spent} spent of ${h.credited}`);

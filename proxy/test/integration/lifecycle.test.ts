@@ -163,7 +163,11 @@ describe('proxy: failures and lifecycle', function () {
       assert.equal((await fetch(`${s.url}/healthz`)).status, 200);
       const ready = await fetch(`${s.url}/readyz`);
       assert.equal(ready.status, 200);
-      const metrics = await (await fetch(`${s.url}/metrics`)).text();
+      // The request's event reaches Kafka a few milliseconds after its answer (it was journaled before).
+      const metrics = await waitFor('the event acknowledged by Kafka', async () => {
+        const text = await (await fetch(`${s.url}/metrics`)).text();
+        return /yugong_proxy_spool_bytes 0/.test(text) ? text : null;
+      });
       assert.match(metrics, /yugong_proxy_requests_total\{endpoint="chat.completions",status="200"\} 1/);
       assert.match(metrics, /yugong_proxy_upstream_attempts_total\{outcome="ok"\} 1/);
       assert.match(metrics, /yugong_proxy_pool_keys\{state="active"\} 1/);

@@ -13,7 +13,10 @@ describe('metering', () => {
     // Fed in awkward pieces, as TCP delivers them.
     let out = '';
     for (let i = 0; i < input.length; i += 7) out += m.feed(Buffer.from(input.slice(i, i + 7)));
-    assert.equal(out, `${chunk('Hel').replace(',"usage":null', '') + chunk('lo').replace(',"usage":null', '')}data: [DONE]\n\n`);
+    // [DONE] is kept back until the usage is recorded.
+    assert.equal(out, `${chunk('Hel').replace(',"usage":null', '') + chunk('lo').replace(',"usage":null', '')}`);
+    assert.equal(m.takeTerminal(), 'data: [DONE]\n\n');
+    assert.equal(m.takeTerminal(), '', 'once');
     assert.deepEqual(m.usage, JSON.parse(usage));
     assert.equal(m.delivered, 'Hello');
     assert.equal(m.done, true);
@@ -29,10 +32,28 @@ describe('metering', () => {
   it('reads usage from the responses API events', () => {
     const m = new SseMeter('responses', false);
     m.feed(Buffer.from('event: response.output_text.delta\ndata: {"type":"response.output_text.delta","delta":"Hi"}\n\n'));
-    m.feed(Buffer.from('event: response.completed\ndata: {"type":"response.completed","response":{"usage":{"input_tokens":3,"output_tokens":1}}}\n\n'));
+    const completed = 'event: response.completed\ndata: {"type":"response.completed","response":{"usage":{"input_tokens":3,"output_tokens":1}}}\n\n';
+    assert.equal(m.feed(Buffer.from(completed)), '', 'the terminal event waits for the usage to be recorded');
+    assert.equal(m.takeTerminal(), completed);
     assert.equal(m.delivered, 'Hi');
     assert.deepEqual(m.usage, { input_tokens: 3, output_tokens: 1 });
     assert.ok(m.done);
+  });
+
+  it('decodes a character split across chunks whole (CJK, emoji), and passes on an endless event unread', () => {
+    const m = new SseMeter('chat.completions', false);
+    const text = '愚公移山 🏔️';
+    const bytes = Buffer.from(chunk(text));
+    let out = '';
+    // One byte at a time: every multi-byte character is split.
+    for (let i = 0; i < bytes.length; i++) out += m.feed(bytes.subarray(i, i + 1));
+    assert.equal(out, chunk(text));
+    assert.equal(m.delivered, text);
+    assert.ok(!out.includes('\uFFFD'));
+    const endless = new SseMeter('chat.completions', false);
+    let passed = 0;
+    for (let i = 0; i < 5; i++) passed += endless.feed(Buffer.alloc(1024 * 1024, 'a')).length;
+    assert.ok(passed >= 4 * 1024 * 1024, 'a 5 MiB event without an end is not buffered whole');
   });
 
   it('finds usage at the end of a large JSON body from a small tail', () => {
