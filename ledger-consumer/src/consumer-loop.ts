@@ -28,6 +28,14 @@ export interface LoopOptions {
   startAt?: StartOffsets;
   /** How long a consumer may show no sign of work (a fetch, a batch, a join) before it counts as stuck. */
   stallMs?: number;
+  /**
+   * How long a partition may stay behind its end with its committed offset unmoved before the
+   * consumer counts as stuck (a fetch that never comes back for one partition while the others
+   * flow; a join that never completes). Default PARTITION_STALL_MS.
+   */
+  partitionStallMs?: number;
+  /** The longest one `handle` call may take before it counts as failed (a hung dependency); none by default. */
+  handleTimeoutMs?: number;
 }
 
 export type StartOffsets = Record<string, { partition: number; offset: string }[]>;
@@ -51,6 +59,13 @@ const RESTART_DELAY_MS = 1000;
 const STALL_MS = 45_000;
 /** A consumer stuck inside a batch may never finish disconnecting: the restart does not wait for it longer. */
 const DISCONNECT_WAIT_MS = 10_000;
+/**
+ * A partition with events to apply whose committed offset has not moved for this long is
+ * stuck. With the restart (about 1 s) and a rejoin that waits out a dead member's session
+ * (10 s by default), a write through the control plane is applied within its 30 s wait.
+ */
+const PARTITION_STALL_MS = 15_000;
+const PROGRESS_CHECK_MS = 3_000;
 const EMPTY = Buffer.alloc(0);
 
 /**
@@ -70,6 +85,8 @@ export async function startLoop(opts: LoopOptions): Promise<RunningLoop> {
   let restarting = false;
   let current: Consumer | undefined;
   let lastSign = Date.now();
+  /** Consumers that crashed: one that crashes while the loop is (re)starting is restarted once that is over. */
+  const crashed = new WeakSet<Consumer>();
 
   /** Only the current consumer restarts the loop, once: a second restart would leave a consumer connected that nothing stops. */
   function restartFrom(consumer: Consumer, why: string, err: string): void {
@@ -81,6 +98,9 @@ export async function startLoop(opts: LoopOptions): Promise<RunningLoop> {
         void restart().finally(() => {
           restarting = false;
           lastSign = Date.now();
+          progress.clear();
+          // A crash of the new consumer while it was starting was not acted on: act now.
+          if (current && crashed.has(current)) restartFrom(current, 'consumer crashed while starting', 'crash during the restart');
         }),
       RESTART_DELAY_MS,
     );
@@ -93,12 +113,17 @@ export async function startLoop(opts: LoopOptions): Promise<RunningLoop> {
       retry: { initialRetryTime: 250, maxRetryTime: 3000, retries: 8, restartOnFailure: async () => false },
       ...opts.consumerConfig,
     });
-    consumer.on(consumer.events.CRASH, (e) => restartFrom(consumer, 'consumer crashed', e.payload.error.message));
+    consumer.on(consumer.events.CRASH, (e) => {
+      crashed.add(consumer);
+      restartFrom(consumer, 'consumer crashed', e.payload.error.message);
+    });
     for (const sign of [consumer.events.FETCH_START, consumer.events.START_BATCH_PROCESS, consumer.events.END_BATCH_PROCESS, consumer.events.GROUP_JOIN]) {
       consumer.on(sign, () => {
         if (consumer === current) lastSign = Date.now();
       });
     }
+    // Current from the start: a crash while it joins restarts it (the previous one is already disconnected).
+    current = consumer;
     try {
       await consumer.connect();
       for (const topic of opts.topics) await consumer.subscribe({ topic, fromBeginning: true });
@@ -120,7 +145,6 @@ export async function startLoop(opts: LoopOptions): Promise<RunningLoop> {
       try {
         const next = await launch();
         if (stopped) await next.disconnect();
-        else current = next;
         return;
       } catch (err) {
         opts.log.error({ group, err: (err as Error).message, attempt }, 'consumer restart failed; trying again');
@@ -131,7 +155,7 @@ export async function startLoop(opts: LoopOptions): Promise<RunningLoop> {
 
   // kafkajs takes a seek only after run() has started fetching, so a first fetch may still read
   // from the beginning: what lies before a start offset is passed over, never applied.
-  const starts = new Map(Object.entries(opts.startAt ?? {}).flatMap(([topic, ps]) => ps.map((p) => [`${topic}:${p.partition}`, BigInt(p.offset)] as const)));
+  const starts = new Map<string, bigint>(Object.entries(opts.startAt ?? {}).flatMap(([topic, ps]) => ps.map((p) => [`${topic}:${p.partition}`, BigInt(p.offset)] as const)));
 
   async function eachBatch({ batch, resolveOffset, heartbeat, commitOffsetsIfNecessary, isRunning, isStale }: EachBatchPayload): Promise<void> {
     const start = starts.get(`${batch.topic}:${batch.partition}`);
@@ -165,7 +189,7 @@ export async function startLoop(opts: LoopOptions): Promise<RunningLoop> {
       }
       if (valid.length > 0) {
         const t0 = performance.now();
-        await opts.handle(valid);
+        await handleWithin(valid);
         opts.fault?.('handled');
         opts.metrics.applySeconds.observe({ group }, (performance.now() - t0) / 1000);
         opts.metrics.applied.inc({ group }, valid.length);
@@ -182,8 +206,69 @@ export async function startLoop(opts: LoopOptions): Promise<RunningLoop> {
     opts.metrics.lag.set({ group, topic: batch.topic, partition: String(batch.partition) }, Number(batch.offsetLag()));
   }
 
+  /** Calls of `handle` under way: a partition waiting on one is not stalled (that is handleTimeoutMs' to bound). */
+  let handling = 0;
+  async function handleWithin(events: YugongEvent[]): Promise<void> {
+    const limit = opts.handleTimeoutMs;
+    handling++;
+    let t: NodeJS.Timeout | undefined;
+    try {
+      if (!limit) return await opts.handle(events);
+      await Promise.race([
+        opts.handle(events),
+        new Promise<never>((_, reject) => {
+          t = setTimeout(() => {
+            const err = new Error(`applying ${events.length} events took longer than ${limit} ms`);
+            // kafkajs retries the batch (and crashes the consumer once its retries are spent).
+            opts.log.error({ group, err: err.message }, 'a hung apply counts as failed');
+            reject(err);
+          }, limit);
+        }),
+      ]);
+    } finally {
+      clearTimeout(t);
+      handling--;
+    }
+  }
+
+  /**
+   * Per partition: committed offset against the end. A partition behind its end whose commit
+   * has not moved for partitionStallMs means the consumer is stuck, however busy its fetches
+   * of other partitions look.
+   */
+  const progress = new Map<string, { committed: string; since: number }>();
+  const admin = opts.kafka.admin();
+  let adminReady: Promise<void> | null = null;
+  async function checkProgress(limitMs: number): Promise<void> {
+    adminReady ??= admin.connect();
+    await adminReady;
+    const [committed, ...ends] = await Promise.all([admin.fetchOffsets({ groupId: group, topics: opts.topics }), ...opts.topics.map((t) => admin.fetchTopicOffsets(t))]);
+    const now = Date.now();
+    if (handling > 0) {
+      progress.clear();
+      return;
+    }
+    opts.topics.forEach((topic, i) => {
+      const at = new Map(committed.find((c) => c.topic === topic)?.partitions.map((p) => [p.partition, p.offset]));
+      for (const end of ends[i] ?? []) {
+        const id = `${topic}:${end.partition}`;
+        const mine = at.get(end.partition) ?? '-1';
+        // Nothing committed yet (-1) on a partition with events counts as behind too, unless the start offset is its end.
+        const start = starts.get(id);
+        const behind = mine === '-1' ? BigInt(end.high) > (start ?? BigInt(end.low)) : BigInt(mine) < BigInt(end.high);
+        const seen = progress.get(id);
+        if (!behind) progress.delete(id);
+        else if (!seen || seen.committed !== mine) progress.set(id, { committed: mine, since: now });
+        else if (now - seen.since > limitMs && current) {
+          progress.clear();
+          restartFrom(current, 'consumer stalled', `${id} committed ${mine} of ${end.high}, unmoved for ${now - seen.since} ms`);
+          return;
+        }
+      }
+    });
+  }
+
   const first = await launch(opts.startAt);
-  current = first;
   lastSign = Date.now();
   const stallMs = opts.stallMs ?? STALL_MS;
   const watchdog = setInterval(
@@ -194,12 +279,29 @@ export async function startLoop(opts: LoopOptions): Promise<RunningLoop> {
     Math.min(5000, stallMs / 2),
   );
   watchdog.unref();
+  const partitionStallMs = opts.partitionStallMs ?? PARTITION_STALL_MS;
+  let checking = false;
+  const progressWatch = setInterval(
+    () => {
+      if (checking || restarting || stopped) return;
+      checking = true;
+      checkProgress(partitionStallMs)
+        .catch((err: unknown) => opts.log.warn({ group, err: (err as Error).message }, 'partition progress not checked'))
+        .finally(() => {
+          checking = false;
+        });
+    },
+    Math.min(PROGRESS_CHECK_MS, partitionStallMs / 3),
+  );
+  progressWatch.unref();
   return {
     consumer: () => current ?? first,
     async stop() {
       stopped = true;
       clearInterval(watchdog);
+      clearInterval(progressWatch);
       await current?.disconnect();
+      if (adminReady) await admin.disconnect().catch(() => undefined);
     },
   };
 }

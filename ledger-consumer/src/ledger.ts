@@ -79,6 +79,8 @@ export async function startLedger(deps: LedgerDeps): Promise<Ledger> {
         },
         chunkSize: 500,
         concurrency: 6,
+        // Redis answers in milliseconds, a failover in seconds: longer is a hung dependency, retried from the commit.
+        handleTimeoutMs: 15_000,
         dlq,
         log: deps.log,
         metrics: deps.metrics,

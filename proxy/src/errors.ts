@@ -115,6 +115,11 @@ export function expressFallbacks(app: Express, publicUrl: string, log: Logger): 
     if (err.type === 'entity.too.large') return sendApiError(res, 413, 'request_too_large', 'The request body is too large.');
     // Express's own refusals of what a client sent (a malformed %-escape in the path, an unsupported charset).
     if (err.status !== undefined && err.status >= 400 && err.status < 500) return sendApiError(res, err.status, 'invalid_request', `The request could not be read: ${err.message}`);
+    if (err.name === 'NotAppliedError') {
+      log.warn({ err: err.message }, 'write not applied in time');
+      res.set('retry-after', '5');
+      return sendApiError(res, 503, 'write_not_applied', err.message, null, 'server_error');
+    }
     log.error({ err: err.message }, 'admin request failed');
     sendApiError(res, 500, null, 'The gateway had an error while processing your request.', null, 'server_error');
   });

@@ -18,6 +18,19 @@ import type { EventSink } from '../events/sink.js';
 import { encryptSecret, upstreamKeyId } from '../pool/crypto.js';
 
 export type ServiceError = { ok: false; status: number; code: string; message: string; param?: string };
+
+/**
+ * A write that is in the event log but that the ledger has not applied within the wait (it is
+ * failing over, or lagging): the caller is told to retry, not that the server broke.
+ */
+export class NotAppliedError extends Error {
+  readonly status = 503;
+  readonly code = 'write_not_applied';
+  constructor(what: string, withinMs: number) {
+    super(`The change (${what}) was recorded but the ledger has not applied it within ${withinMs / 1000} s. It will be; read it back, or retry in a few seconds.`);
+    this.name = 'NotAppliedError';
+  }
+}
 export type Result<T> = { ok: true; value: T } | ServiceError;
 
 const fail = (status: number, code: string, message: string, param?: string): ServiceError => ({ ok: false, status, code, message, ...(param ? { param } : {}) });
@@ -96,7 +109,7 @@ export class AccountsService {
     await this.sink.emit(event);
     const deadline = Date.now() + this.visibleWithinMs;
     while (!(await visible())) {
-      if (Date.now() > deadline) throw new Error(`${event.type} ${event.id} was not applied within ${this.visibleWithinMs} ms`);
+      if (Date.now() > deadline) throw new NotAppliedError(event.type, this.visibleWithinMs);
       await new Promise((r) => setTimeout(r, 10));
     }
   }

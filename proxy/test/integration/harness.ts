@@ -308,7 +308,9 @@ export async function startStack(
     async fundedKey(o = {}) {
       // Each write waits for the ledger to apply it; a refusal says where the ledger stood.
       const created = async (what: string, r: { status: number; json: any }) => {
-        if (r.status !== 201) throw new Error(`${what}: ${JSON.stringify(r.json)}; ${await balancesStanding(kafka, groupSuffix)}`);
+        // Where the write stood: not yet in Kafka (a node's journal not acknowledged) or not yet applied.
+        const journals = nodes.map((n, i) => `node ${i + 1} unacknowledged ${n.proxy.sink.spoolBytes()} bytes`).join(', ');
+        if (r.status !== 201) throw new Error(`${what}: ${JSON.stringify(r.json)}; ${journals}; ${await balancesStanding(kafka, groupSuffix)}`);
         return r.json;
       };
       const accountId = `acct-${randomUUID().slice(0, 8)}`;
