@@ -14,64 +14,22 @@ describe('the consumer loop restarts a stalled consumer', function () {
   this.timeout(90_000);
 
   it('replaces a consumer silent for longer than stallMs and keeps applying every event', async () => {
-    const kafka = new Kafka({ clientId: 'loop-test', brokers: endpointsFromEnv().kafkaBrokers, logLevel: logLevel.NOTHING });
-    const topic = `yg-loop-test-${randomUUID()}`;
-    const admin = kafka.admin();
-    await admin.connect();
-    await admin.createTopics({ topics: [{ topic, numPartitions: 1 }], waitForLeaders: true });
-    const lines: string[] = [];
-    const log = pino(
-      { level: 'error' },
-      new Writable({
-        write: (chunk, _enc, done) => {
-          lines.push(String(chunk));
-          done();
-        },
-      }),
-    );
-    const dlq = kafka.producer();
-    const producer = kafka.producer();
-    await Promise.all([dlq.connect(), producer.connect()]);
-    const applied = new Map<string, number>();
     // An idle consumer fetches only every 10 s here: a watchdog at 4 s takes that silence for a stall (a join takes 1–2 s).
-    const loop = await startLoop({
-      kafka,
-      groupId: `yg-loop-${randomUUID()}`,
-      topics: [topic],
-      chunkSize: 10,
-      dlq,
-      log,
-      metrics: createMetrics(),
-      stallMs: 4000,
-      consumerConfig: { maxWaitTimeInMs: 10_000, sessionTimeout: 6000, heartbeatInterval: 1000 },
-      async handle(events: YugongEvent[]) {
-        for (const e of events) applied.set(e.id, (applied.get(e.id) ?? 0) + 1);
-      },
-    });
+    const t = await loopOn(1, { stallMs: 4000, consumerConfig: { maxWaitTimeInMs: 10_000, sessionTimeout: 6000, heartbeatInterval: 1000 } });
     try {
-      const ids: string[] = [];
-      const send = async (round: string) => {
-        const batch = Array.from({ length: 5 }, (_, j) =>
-          makeEvent('usage.recorded', { id: `usage:loop-${round}-${j}`, source: 'test', accountPath: ['acct-loop', 'acct-loop-sub'], data: sampleUsage({ requestId: `req-${round}-${j}` }) }),
-        );
-        ids.push(...batch.map((e) => e.id));
-        await producer.send({ topic, acks: -1, messages: batch.map((e) => ({ key: 'acct-loop', value: JSON.stringify(e) })) });
-        await waitFor(`round ${round} applied`, async () => (ids.every((id) => applied.has(id)) ? true : null), 30_000);
-      };
-      await send('before');
-      const first = loop.consumer();
-      await waitFor('the silent consumer replaced', async () => (loop.consumer() !== first ? true : null), 30_000);
+      const before = await t.send(0, 'before');
+      await waitFor('round before applied', async () => (before.every((id) => t.applied.has(id)) ? true : null), 30_000);
+      const first = t.loop.consumer();
+      await waitFor('the silent consumer replaced', async () => (t.loop.consumer() !== first ? true : null), 30_000);
       assert.ok(
-        lines.some((l) => l.includes('consumer stalled; restarting from the last committed offset')),
+        t.lines.some((l) => l.includes('consumer stalled; restarting from the last committed offset')),
         'the restart is logged',
       );
-      await send('after');
-      assert.deepEqual([...applied.keys()].sort(), [...ids].sort(), 'every event, and nothing else');
+      const after = await t.send(0, 'after');
+      await waitFor('round after applied', async () => (after.every((id) => t.applied.has(id)) ? true : null), 30_000);
+      assert.deepEqual([...t.applied.keys()].sort(), [...before, ...after].sort(), 'every event, and nothing else');
     } finally {
-      await loop.stop();
-      await Promise.all([dlq.disconnect(), producer.disconnect()]);
-      await admin.deleteTopics({ topics: [topic] }).catch(() => undefined);
-      await admin.disconnect();
+      await t.close();
     }
   });
 
