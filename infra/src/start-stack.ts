@@ -201,6 +201,8 @@ export async function launchServices(opts: LaunchOptions): Promise<LaunchedServi
       env: {
         YUGONG_PROXY_PORT: String(x.proxy),
         YUGONG_UPSTREAMS: upstreams,
+        // The demo's mock upstream runs on this host.
+        ...(demo ? { YUGONG_ALLOW_PRIVATE_UPSTREAMS: 'true' } : {}),
         ...(nodes.length > 1 ? { YUGONG_NODE_ID: `proxy-${x.n}` } : {}),
         YUGONG_SPOOL_DIR: join(opts.dir, `spool${suffix(x.n)}`),
       },

@@ -53,6 +53,7 @@ async function startProxy(s: Setup): Promise<{ key: string; pid: number | null }
     YUGONG_ADMIN_TOKEN: ADMIN,
     YUGONG_SECRET_KEY: SECRET,
     YUGONG_UPSTREAMS: JSON.stringify([{ baseUrl: `http://127.0.0.1:${PORTS.mock}/v1`, key: 'sk-bench', poolId: `bench-${s.name}` }]),
+    YUGONG_ALLOW_PRIVATE_UPSTREAMS: 'true',
     YUGONG_POOL_IDS: `bench-${s.name}`,
     YUGONG_SPOOL_DIR: join(loadProfile('test').dir, `bench-spool-${s.name}`),
   });

@@ -195,6 +195,7 @@ async function main(): Promise<void> {
       YUGONG_ADMIN_TOKEN: ADMIN,
       YUGONG_SECRET_KEY: secretKey,
       YUGONG_UPSTREAMS: JSON.stringify([{ baseUrl: `http://127.0.0.1:${PORTS.mock}/v1`, key: 'sk-bench', poolId: 'bench' }]),
+      YUGONG_ALLOW_PRIVATE_UPSTREAMS: 'true',
       YUGONG_POOL_IDS: 'bench',
       YUGONG_SPOOL_DIR: join(profile.dir, `${node}-spool`),
       // One load generator opens 1,000 streams from one address.

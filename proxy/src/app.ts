@@ -9,7 +9,7 @@ import { createAdmitter, DEFAULT_LEASES } from './admission/leases.js';
 import { Projections } from './auth/projections.js';
 import type { ProxyConfig } from './config.js';
 import { mountControlApi } from './control/routes.js';
-import { AccountsService } from './control/service.js';
+import { accountsServiceFor } from './control/service.js';
 import { isApiPath } from './endpoints/index.js';
 import { clientErrors, sendError } from './errors.js';
 import { createExpressApp } from './express-app.js';
@@ -183,9 +183,10 @@ export async function createProxy(deps: ProxyDeps): Promise<Proxy> {
     });
     if (config.controlApi) {
       mountControlApi(app, {
-        service: new AccountsService(redis, sink, config.nodeId, config.secretKey),
+        service: accountsServiceFor(redis, sink, config, log),
         auth,
         adminToken: config.adminToken,
+        allowPrivateUpstreams: config.allowPrivateUpstreams,
         hooks: { upstreamKeys: () => pool.all(), upstreamChanged: loadUpstream, pricesPublished: async (version) => void (await prices.reload(version)) },
       });
     }

@@ -1,6 +1,6 @@
 import { hostname } from 'node:os';
 import { z } from 'zod';
-import { httpUrl, parseEnv, portVariable, sharedEnv } from '@yugong/schemas';
+import { httpUrl, parseEnv, portVariable, privateTarget, sharedEnv } from '@yugong/schemas';
 
 const upstreamSeed = z
   .object({
@@ -64,6 +64,8 @@ const schema = z
         ctx.addIssue({ code: 'custom', message: `${parsed.error.issues[0]?.path.join('.')}: ${parsed.error.issues[0]?.message}` });
         return z.NEVER;
       }),
+    /** Upstreams on loopback, private or link-local addresses (a local model server, the demo's mock): refused unless allowed. */
+    YUGONG_ALLOW_PRIVATE_UPSTREAMS: z.enum(['true', 'false']).default('false'),
     /** Serve only these upstream pools (comma-separated); all pools when unset. */
     YUGONG_POOL_IDS: z
       .string()
@@ -113,6 +115,13 @@ const schema = z
     /** Open connections one client address may hold (a trusted proxy's are not capped). */
     YUGONG_MAX_CONNECTIONS_PER_IP: z.coerce.number().int().min(1).default(256),
   })
+  .superRefine((c, ctx) => {
+    if (c.YUGONG_ALLOW_PRIVATE_UPSTREAMS === 'true') return;
+    for (const u of c.YUGONG_UPSTREAMS) {
+      const why = privateTarget(u.baseUrl);
+      if (why) ctx.addIssue({ code: 'custom', path: ['YUGONG_UPSTREAMS'], message: `${why}; set YUGONG_ALLOW_PRIVATE_UPSTREAMS=true to allow it` });
+    }
+  })
   .transform((c) => ({
     kafkaBrokers: c.YUGONG_KAFKA_BROKERS,
     redisUrl: c.YUGONG_REDIS_URL,
@@ -128,6 +137,7 @@ const schema = z
     adminToken: c.YUGONG_ADMIN_TOKEN,
     secretKey: c.YUGONG_SECRET_KEY,
     upstreams: c.YUGONG_UPSTREAMS,
+    allowPrivateUpstreams: c.YUGONG_ALLOW_PRIVATE_UPSTREAMS === 'true',
     poolIds: c.YUGONG_POOL_IDS ? c.YUGONG_POOL_IDS.split(',').filter(Boolean) : null,
     nodeId: c.YUGONG_NODE_ID,
     logLevel: c.YUGONG_LOG_LEVEL,

@@ -21,6 +21,11 @@ export interface KeyBehaviour {
   reply?: string;
   /** Only these models exist for the key (404 model_not_found for others). */
   models?: string[];
+  /**
+   * false: the key's organization has no quota left. As at OpenAI, what is billed answers 429
+   * insufficient_quota while what is free (listing models) still answers 200.
+   */
+  quota?: boolean;
 }
 
 export type FailureKind = 'rate_limit' | 'insufficient_quota' | 'server_error' | 'bad_gateway' | 'overloaded' | 'invalid_key' | 'timeout';
@@ -57,7 +62,7 @@ interface Window {
 
 export interface RateVerdict {
   headers: Record<string, string>;
-  exceeded: null | { kind: 'requests' | 'tokens'; limit: number; used: number; retryAfterS: number };
+  exceeded: null | { kind: 'requests' | 'tokens'; limit: number; used: number; retryAfterS: number } | { kind: 'too_large'; limit: number; requested: number };
 }
 
 /** OpenAI writes durations like "1s", "6m0s", "120ms". */
@@ -121,7 +126,10 @@ export class MockState {
     }
     const resetMs = w.start + WINDOW_MS - now;
     let exceeded: RateVerdict['exceeded'] = null;
-    if (w.requests + 1 > limits.rpm) {
+    // OpenAI answers a request whose tokens alone exceed the TPM limit with "Request too
+    // large" (429, type tokens): no window would ever take it, and nothing is counted.
+    if (tokens > limits.tpm) exceeded = { kind: 'too_large', limit: limits.tpm, requested: tokens };
+    else if (w.requests + 1 > limits.rpm) {
       exceeded = { kind: 'requests', limit: limits.rpm, used: w.requests, retryAfterS: Math.ceil(resetMs / 1000) };
     } else if (w.tokens + tokens > limits.tpm) {
       exceeded = { kind: 'tokens', limit: limits.tpm, used: w.tokens, retryAfterS: Math.ceil(resetMs / 1000) };

@@ -187,11 +187,15 @@ export async function createMockOpenAI(opts: MockOptions = {}): Promise<MockOpen
     if (behaviour.valid === false) return sendJson(res, 401, errors.invalidKey(key), headers);
     const failure = state.takeFailure(key);
     if (failure) return answerFailure({ res, headers, key, model }, failure);
+    if (behaviour.quota === false && req.method !== 'GET') return sendJson(res, 429, errors.insufficientQuota(), headers);
     if (route.needsModel && !model) return sendJson(res, 400, errors.missingParam('model'), headers);
     if (model && !modelExists(model, behaviour.models)) return sendJson(res, 404, errors.modelNotFound(model), headers);
     const ctx: Ctx = { req, res, key, behaviour, state, headers, json, multipart, model, baseUrl };
     const verdict = state.admit(key, route.estimateTokens(ctx));
     Object.assign(headers, verdict.headers);
+    if (verdict.exceeded?.kind === 'too_large') {
+      return sendJson(res, 429, errors.requestTooLarge(model, headers['openai-organization'] ?? 'org-mock', verdict.exceeded.limit, verdict.exceeded.requested), headers);
+    }
     if (verdict.exceeded) {
       const e = verdict.exceeded;
       headers['retry-after'] = String(e.retryAfterS);

@@ -49,6 +49,13 @@ export const errors = {
       kind,
       'rate_limit_exceeded',
     ),
+  // The text OpenAI sends (https://platform.openai.com/docs/guides/rate-limits, error 429 "Request too large").
+  requestTooLarge: (model: string, org: string, limit: number, requested: number) =>
+    errorBody(
+      `Request too large for ${model} in organization ${org} on tokens per min (TPM): Limit ${limit}, Requested ${requested}. The input or output tokens must be reduced in order to run successfully. Visit https://platform.openai.com/account/rate-limits to learn more.`,
+      'tokens',
+      'rate_limit_exceeded',
+    ),
   serverError: () => errorBody('The server had an error while processing your request. Sorry about that!', 'server_error'),
   overloaded: () => errorBody('The engine is currently overloaded, please try again later.', 'server_error'),
   modelNotFound: (model: string) => errorBody(`The model \`${model}\` does not exist or you do not have access to it.`, 'invalid_request_error', 'model_not_found', 'model'),

@@ -8,18 +8,33 @@ export interface AudioDuration {
   exact: boolean;
 }
 
+/**
+ * A PCM or float WAV's length from its data's actual size and its format (rate, channels,
+ * sample size), never from the header's byteRate or data size, which a hostile file sets
+ * to anything (a byteRate of 0xFFFFFFFF made any file 0 ms long). Anything else, or a
+ * format out of range, is not exact.
+ */
 function wavDuration(buf: Buffer): AudioDuration | null {
   if (buf.length < 12 || buf.toString('ascii', 0, 4) !== 'RIFF' || buf.toString('ascii', 8, 12) !== 'WAVE') return null;
-  let byteRate = 0;
+  let bytesPerSecond = 0;
   let offset = 12;
   while (offset + 8 <= buf.length) {
     const id = buf.toString('ascii', offset, offset + 4);
     const size = buf.readUInt32LE(offset + 4);
-    if (id === 'fmt ' && offset + 16 <= buf.length) byteRate = buf.readUInt32LE(offset + 16);
+    if (id === 'fmt ' && offset + 24 <= buf.length) {
+      const format = buf.readUInt16LE(offset + 8);
+      const channels = buf.readUInt16LE(offset + 10);
+      const sampleRate = buf.readUInt32LE(offset + 12);
+      const bits = buf.readUInt16LE(offset + 22);
+      const pcm = format === 1 || format === 3 || format === 0xfffe;
+      if (pcm && channels >= 1 && channels <= 16 && sampleRate >= 1000 && sampleRate <= 768_000 && [8, 16, 24, 32, 64].includes(bits)) {
+        bytesPerSecond = sampleRate * channels * (bits / 8);
+      }
+    }
     if (id === 'data') {
-      if (byteRate === 0) return null;
-      const dataBytes = Math.min(size, buf.length - offset - 8);
-      return { ms: Math.round((dataBytes * 1000) / byteRate), exact: true };
+      if (bytesPerSecond === 0) return null;
+      const dataBytes = buf.length - offset - 8;
+      return { ms: Math.round((dataBytes * 1000) / bytesPerSecond), exact: true };
     }
     offset += 8 + size + (size % 2);
   }

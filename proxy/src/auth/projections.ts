@@ -11,6 +11,19 @@ interface Entry<T> {
   until: number;
 }
 
+/** Entries a projection keeps at most: past it, expired ones go, then the oldest. */
+const MAX_ENTRIES = 50_000;
+
+/** Keeps a map keyed by what clients send within MAX_ENTRIES (garbage keys are cached too, briefly). */
+function bounded<T>(map: Map<string, Entry<T>>, now: number): void {
+  if (map.size < MAX_ENTRIES) return;
+  for (const [k, e] of map) if (e.until <= now) map.delete(k);
+  for (const k of map.keys()) {
+    if (map.size < MAX_ENTRIES * 0.9) break;
+    map.delete(k);
+  }
+}
+
 /**
  * The proxy's in-memory view of client keys and accounts. Entries are dropped when the
  * ledger announces a change on the changes channel (so a revoke reaches every node within
@@ -26,6 +39,7 @@ export class Projections implements AccessReader {
     const hit = this.keys.get(hash);
     if (hit && hit.until > now) return hit.value;
     const value = decodeClientKey(await this.redis.hgetall(redisKeys.apiKey(hash)));
+    bounded(this.keys, now);
     this.keys.set(hash, { value, until: now + (value ? POSITIVE_TTL_MS : NEGATIVE_TTL_MS) });
     return value;
   }
@@ -37,6 +51,7 @@ export class Projections implements AccessReader {
     });
     if (missing.length) {
       const views = await readAccountViews(this.redis, root, missing);
+      bounded(this.accounts, now);
       missing.forEach((id, i) => {
         const value = views[i] ?? null;
         this.accounts.set(id, { value, until: now + (value ? POSITIVE_TTL_MS : NEGATIVE_TTL_MS) });

@@ -1,6 +1,6 @@
 import { timingSafeEqual, createHash } from 'node:crypto';
 import express, { type NextFunction, type Request, type Response } from 'express';
-import { seedPriceTable, withOverrides } from '@yugong/schemas';
+import { privateTarget, seedPriceTable, withOverrides } from '@yugong/schemas';
 import type { UpstreamKey } from '../pool/pool.js';
 import { accountsRouter, type Scope } from './accounts-router.js';
 import { bearerCors } from './cors.js';
@@ -25,7 +25,7 @@ export interface ControlHooks {
 }
 
 /** The operator's API: /admin/v1/…, authorized by the admin token. */
-export function adminRouter(service: AccountsService, adminToken: string, hooks: ControlHooks) {
+export function adminRouter(service: AccountsService, adminToken: string, hooks: ControlHooks, allowPrivateUpstreams: boolean) {
   const andReload = async <T extends { keyId: string }>(r: Result<T>): Promise<Result<T>> => {
     if (r.ok) await hooks.upstreamChanged(r.value.keyId);
     return r;
@@ -65,6 +65,9 @@ export function adminRouter(service: AccountsService, adminToken: string, hooks:
   r.post('/upstreams', async (req, res) => {
     const body = parseBody(upstreamInput, req, res);
     if (!body) return;
+    // An upstream inside the network would let the operator API reach this host or the cloud metadata service.
+    const inside = allowPrivateUpstreams ? null : privateTarget(body.base_url);
+    if (inside) return sendApiError(res, 400, 'upstream_not_allowed', `${inside}: upstreams inside the network are refused unless YUGONG_ALLOW_PRIVATE_UPSTREAMS=true.`, 'base_url');
     const seed = { baseUrl: body.base_url, key: body.key, organization: body.organization ?? null, models: body.models ?? null, weight: body.weight ?? 1, poolId: body.pool_id ?? 'default' };
     sendResult(res, await andReload(await service.addUpstreamKey(seed)), 201, (v) => ({ object: 'upstream_key', id: v.keyId, created: v.created }));
   });

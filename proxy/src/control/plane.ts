@@ -11,7 +11,7 @@ import { createEventSink } from '../events/sink.js';
 import { createUpstreamLoader } from '../pool/load.js';
 import { UpstreamPool } from '../pool/pool.js';
 import { mountControlApi } from './routes.js';
-import { AccountsService } from './service.js';
+import { accountsServiceFor } from './service.js';
 
 export interface ControlPlaneDeps {
   config: ProxyConfig;
@@ -54,9 +54,10 @@ export async function createControlPlane(deps: ControlPlaneDeps): Promise<Contro
 
   const app = createExpressApp(config.publicUrl, log, (app) =>
     mountControlApi(app, {
-      service: new AccountsService(redis, sink, config.nodeId, config.secretKey),
+      service: accountsServiceFor(redis, sink, config, log),
       auth: createAuthenticator({ reader: projections, limiter: new FailedAuthLimiter(redis), trustedProxies: config.trustedProxies, publicUrl: config.publicUrl }),
       adminToken: config.adminToken,
+      allowPrivateUpstreams: config.allowPrivateUpstreams,
       hooks: { upstreamKeys: () => pool.all(), upstreamChanged: loadUpstream, pricesPublished: async () => undefined },
     }),
   );

@@ -23,6 +23,9 @@ export type ServiceError = { ok: false; status: number; code: string; message: s
  * A write that is in the event log but that the ledger has not applied within the wait (it is
  * failing over, or lagging): the caller is told to retry, not that the server broke.
  */
+/** A write not applied after this long is sent again. */
+const RESEND_AFTER_MS = 10_000;
+
 export class NotAppliedError extends Error {
   readonly status = 503;
   readonly code = 'write_not_applied';
@@ -90,6 +93,13 @@ export type AccountSettings = Omit<EventData<'account.created'>, 'accountId' | '
 export type KeySettings = Omit<EventData<'apikey.created'>, 'keyId' | 'accountId' | 'hash' | 'prefix'>;
 export type AccountPatch = EventData<'account.updated'>['patch'];
 
+/** The service as a node or the control process runs it: slow writes go to the log as they are sent again. */
+export function accountsServiceFor(redis: RedisClient, sink: EventSink, config: { nodeId: string; secretKey: Buffer }, log: { error(obj: object, msg: string): void }): AccountsService {
+  return new AccountsService(redis, sink, config.nodeId, config.secretKey, 30_000, (event, waitedMs) =>
+    log.error({ eventId: event.id, type: event.type, waitedMs }, 'a write was not applied in time: sent again'),
+  );
+}
+
 /**
  * Every change is an event; a write returns only once the ledger has projected it, so the
  * caller reads its own writes.
@@ -103,13 +113,22 @@ export class AccountsService {
     // Longer than a ledger failover (a session timeout, then a rebalance): a write answered
     // while the balances group changes hands is still answered, not refused.
     private readonly visibleWithinMs = 30_000,
+    /** Told of a write not applied after RESEND_AFTER_MS, as it is sent again (for the log). */
+    private readonly onSlowWrite?: (event: YugongEvent, waitedMs: number) => void,
   ) {}
 
   private async emitAndWait(event: YugongEvent, visible: () => Promise<boolean>): Promise<void> {
     await this.sink.emit(event);
     const deadline = Date.now() + this.visibleWithinMs;
+    let resendAt = Date.now() + RESEND_AFTER_MS;
     while (!(await visible())) {
       if (Date.now() > deadline) throw new NotAppliedError(event.type, this.visibleWithinMs);
+      if (Date.now() > resendAt) {
+        // Sent again: the event id makes a second copy harmless, and one that was lost on the way is applied.
+        this.onSlowWrite?.(event, Date.now() - (resendAt - RESEND_AFTER_MS));
+        await this.sink.emit(event);
+        resendAt = Date.now() + RESEND_AFTER_MS;
+      }
       await new Promise((r) => setTimeout(r, 10));
     }
   }

@@ -282,10 +282,27 @@ export function createEventSink(opts: SinkOptions): EventSink {
   }
 
   let replayQueued = false;
+  let downSince = 0;
+  let lastReplayError = 0;
   const replayTimer = setInterval(() => {
     if (!kafkaDown || replayQueued) return;
     replayQueued = true;
-    void serially(() => replay().catch(() => undefined)).finally(() => {
+    downSince ||= Date.now();
+    void serially(() =>
+      replay().then(
+        () => {
+          if (kafkaDown) return;
+          opts.log.warn({ downMs: Date.now() - downSince }, 'kafka answers again: the journal is sent');
+          downSince = 0;
+        },
+        (err: unknown) => {
+          // Every failed round is a second of events waiting: said at most every 10 s.
+          if (Date.now() - lastReplayError < 10_000) return;
+          lastReplayError = Date.now();
+          opts.log.error({ err: (err as Error).message, downMs: Date.now() - downSince, unacknowledged: unacked() }, 'journal not sent yet: kafka still refuses');
+        },
+      ),
+    ).finally(() => {
       replayQueued = false;
     });
   }, opts.replayIntervalMs ?? 1000);

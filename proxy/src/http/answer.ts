@@ -87,6 +87,8 @@ export async function answerClient(
     outcome.status = 'rejected';
     outcome.errorCode = fwd.errorCode;
     headers['content-length'] = String(Buffer.byteLength(fwd.text));
+    // A 429 that reaches the client is one retrying cannot fix (the retryable ones were retried here).
+    if (fwd.status === 429) headers['x-should-retry'] = 'false';
     await opts.settle(outcome);
     await idem?.finish({ status: fwd.status, headers, body: Buffer.from(fwd.text) });
     res.writeHead(fwd.status, headers);

@@ -46,6 +46,8 @@ function parseObject(bytes: Buffer): Obj | null {
   }
 }
 
+const MAX_MODEL_CHARS = 256;
+
 /** Reads the body (bounded), parses it as the endpoint expects, and checks the model against the prices and the key. */
 export async function readApiRequest(
   endpoint: MeteredEndpoint,
@@ -75,6 +77,8 @@ export async function readApiRequest(
   if (rawModel !== undefined && typeof rawModel !== 'string') return refuse(clientErrors.wrongType('model', 'a string'));
   const model = rawModel || endpoint.defaultModel;
   if (!model) return refuse(clientErrors.missingModel());
+  // OpenAI's model ids are short; a longer one is refused before it is looked up or echoed anywhere.
+  if (model.length > MAX_MODEL_CHARS) return refuse(clientErrors.invalidValue('model', `The model name is longer than ${MAX_MODEL_CHARS} characters.`));
   const invalid = endpoint.body === 'json' ? validateShared(endpoint, json) : null;
   if (invalid) return refuse(invalid);
   const table = opts.prices.current;

@@ -13,8 +13,19 @@ export interface Prober {
 }
 
 /**
- * Asks upstream's cheapest authenticated endpoint (GET /models) with each disabled key.
- * A short Redis lock per key makes one node probe it per interval, however many run.
+ * What proves a disabled key works again. A key refused as invalid is asked upstream's
+ * cheapest authenticated endpoint (GET /models). A key without quota is not proven by that:
+ * OpenAI lists models for a key with no quota left. It is asked the cheapest request OpenAI
+ * bills (one token of embeddings, 2 × 10⁻⁸ USD), which answers 429 insufficient_quota until the
+ * organization has quota again.
+ */
+function proofOf(reason: string): { method: 'GET' | 'POST'; path: string; body?: string } {
+  return reason === 'insufficient_quota' ? { method: 'POST', path: '/embeddings', body: JSON.stringify({ model: 'text-embedding-3-small', input: 'a' }) } : { method: 'GET', path: '/models' };
+}
+
+/**
+ * Probes each disabled key every `YUGONG_PROBE_INTERVAL_MS` (see proofOf). A short Redis lock
+ * per key makes one node probe it per interval, however many run.
  */
 export function startProber(deps: { pool: UpstreamPool; redis: RedisClient; log: Logger; intervalMs: number; onWorking(keyId: string): Promise<void> }): Prober {
   async function probe(id: string): Promise<boolean> {
@@ -25,7 +36,9 @@ export function startProber(deps: { pool: UpstreamPool; redis: RedisClient; log:
     try {
       const headers: Record<string, string> = { authorization: `Bearer ${key.secret}` };
       if (key.organization) headers['openai-organization'] = key.organization;
-      const res = await client.request({ method: 'GET', path: `${url.pathname.replace(/\/+$/, '')}/models`, headers, headersTimeout: 10_000, bodyTimeout: 10_000 });
+      const proof = proofOf(key.reason);
+      if (proof.body) headers['content-type'] = 'application/json';
+      const res = await client.request({ method: proof.method, path: `${url.pathname.replace(/\/+$/, '')}${proof.path}`, headers, body: proof.body, headersTimeout: 10_000, bodyTimeout: 10_000 });
       await res.body.dump();
       return res.statusCode === 200;
     } catch {

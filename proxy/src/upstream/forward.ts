@@ -49,10 +49,12 @@ export function classify(status: number, headers: IncomingHttpHeaders, errorBody
   if (status < 400) return { kind: 'return', errorCode: null };
   let code: string | null = null;
   let type: string | null = null;
+  let message = '';
   try {
-    const e = (JSON.parse(errorBody) as { error?: { code?: unknown; type?: unknown } }).error;
+    const e = (JSON.parse(errorBody) as { error?: { code?: unknown; type?: unknown; message?: unknown } }).error;
     code = typeof e?.code === 'string' ? e.code : null;
     type = typeof e?.type === 'string' ? e.type : null;
+    message = typeof e?.message === 'string' ? e.message : '';
   } catch {
     // not JSON (a proxy's HTML page): the status decides
   }
@@ -60,6 +62,10 @@ export function classify(status: number, headers: IncomingHttpHeaders, errorBody
   if (status === 429 && (code === 'insufficient_quota' || type === 'insufficient_quota')) {
     return { kind: 'retry', cooldownMs: 0, orgWide: false, disable: 'insufficient_quota', outcome: 'fatal', errorCode: 'insufficient_quota' };
   }
+  // The request alone is above the organization's TPM: the caller's to fix, so it is returned,
+  // not retried on other keys, and says nothing about the key's health (one tenant's oversized
+  // requests must not cool the pool for everyone).
+  if (status === 429 && /^Request too large\b/.test(message)) return { kind: 'return', errorCode: 'request_too_large' };
   if (status === 429) {
     // OpenAI's limits belong to the organization, so every key of it waits.
     return { kind: 'retry', cooldownMs: retryAfterMs(headers) ?? 1_000, orgWide: true, outcome: 'retryable', errorCode: code ?? 'rate_limit_exceeded' };

@@ -80,7 +80,7 @@ export interface LedgerProcess {
 /** YUGONG_TEST_TRACE=1 prints the in-process services' logs and kafkajs' own (how the Kafka outage's recovery was timed). */
 const TRACE = process.env.YUGONG_TEST_TRACE === '1';
 /** A node's errors go to a file beside its spool (kept after the run, for a failure's reason); everything with YUGONG_TEST_TRACE=1. */
-const nodeLog = (file: string) => (TRACE ? pino({ level: 'info' }) : pino({ level: 'error' }, destination({ dest: file, sync: false, mkdir: true })));
+const nodeLog = (file: string) => (TRACE ? pino({ level: 'info' }) : pino({ level: 'warn' }, destination({ dest: file, sync: false, mkdir: true })));
 const LEDGER_MAIN = fileURLToPath(new URL('./main.js', import.meta.resolve('@yugong/ledger-consumer')));
 
 /** Its output goes to `logFile` (kafkajs reports every rebalance and lost broker there). */
@@ -266,6 +266,8 @@ export async function startStack(
       YUGONG_LOG_LEVEL: 'silent',
       YUGONG_SHUTDOWN_GRACE_MS: '2000',
       YUGONG_PROBE_INTERVAL_MS: '1000',
+      // The mock upstream is on this host.
+      YUGONG_ALLOW_PRIVATE_UPSTREAMS: 'true',
       ...opts.env,
       ...extraEnv,
     };
@@ -309,8 +311,16 @@ export async function startStack(
       // Each write waits for the ledger to apply it; a refusal says where the ledger stood.
       const created = async (what: string, r: { status: number; json: any }) => {
         // Where the write stood: not yet in Kafka (a node's journal not acknowledged) or not yet applied.
-        const journals = nodes.map((n, i) => `node ${i + 1} unacknowledged ${n.proxy.sink.spoolBytes()} bytes`).join(', ');
-        if (r.status !== 201) throw new Error(`${what}: ${JSON.stringify(r.json)}; ${journals}; ${await balancesStanding(kafka, groupSuffix)}`);
+        if (r.status !== 201) {
+          const journals = nodes.map((n, i) => `node ${i + 1} unacknowledged ${n.proxy.sink.spoolBytes()} bytes`).join(', ');
+          // Applied late (a slow ledger) or not at all (lost on the way): the account's record now, and 5 s later.
+          const there = async () => (await redis.exists(redisKeys.account(accountId, accountId))) === 1;
+          const now = await there();
+          await new Promise((r) => setTimeout(r, 5000));
+          throw new Error(
+            `${what}: ${JSON.stringify(r.json)}; ${journals}; ${await balancesStanding(kafka, groupSuffix)}; the account's record: ${now ? 'there' : 'absent'}, 5 s later ${(await there()) ? 'there' : 'absent'}`,
+          );
+        }
         return r.json;
       };
       const accountId = `acct-${randomUUID().slice(0, 8)}`;

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import OpenAI from 'openai';
-import { startStack, waitFor, type Stack } from './harness.js';
+import { ADMIN_TOKEN, startStack, waitFor, type Stack } from './harness.js';
 import { countTokens } from '@yugong/metering';
 
 const ask = (s: Stack, key: string) => s.client(key).chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'x' }] });
@@ -44,6 +44,58 @@ describe('proxy: upstream key pool and transparent retries', function () {
       }
     });
 
+    it("a tenant's requests larger than the organizations' TPM are its own: returned once each, not retried, and no key cools for the others", async () => {
+      // Each key's organization allows 2,000 tokens a minute.
+      for (const [key, organization] of [
+        ['sk-a', 'org-a'],
+        ['sk-b', 'org-b'],
+      ] as const) {
+        s.mock.script(key, { organization });
+        s.mock.scriptOrganization(organization, { tpm: 2000 });
+      }
+      const attacker = await s.fundedKey();
+      const other = await s.fundedKey();
+      const big = JSON.stringify({ model: 'gpt-4o', max_tokens: 10, messages: [{ role: 'user', content: 'lorem ipsum '.repeat(2000) }] });
+      for (let i = 0; i < 10; i++) {
+        const r = await fetch(`${s.url}/v1/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${attacker.key}`, 'content-type': 'application/json' }, body: big });
+        const json = (await r.json()) as { error: { message: string } };
+        assert.equal(r.status, 429);
+        assert.match(json.error.message, /^Request too large/);
+        assert.equal(r.headers.get('x-should-retry'), 'false', 'the SDKs do not retry it');
+      }
+      assert.equal(hits(s, 'sk-a') + hits(s, 'sk-b'), 10, 'each tried once, on one key');
+      // The other tenant is served at once, on its first attempt, by whichever key.
+      for (let i = 0; i < 4; i++) assert.equal((await ask(s, other.key)).object, 'chat.completion');
+      assert.ok(
+        s.nodes[0]?.proxy.pool.all().every((k) => k.cooldownUntil <= Date.now()),
+        'no key cooled',
+      );
+      const items = await s.lineItems(other.accountId, 4);
+      assert.ok(items.every((i) => Number(i.attempts) === 1));
+      const refused = await s.lineItems(attacker.accountId, 10);
+      assert.ok(
+        refused.every((i) => i.costs_nano.every((c: string) => c === '0')),
+        'nothing billed for the refusals',
+      );
+    });
+
+    it('the operator API refuses an upstream inside the network (loopback, private, cloud metadata) unless allowed', async () => {
+      const strict = await s.addNode({ YUGONG_ALLOW_PRIVATE_UPSTREAMS: 'false', YUGONG_UPSTREAMS: '[]' });
+      const add = (baseUrl: string) =>
+        fetch(`${strict.url}/admin/v1/upstreams`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' },
+          body: JSON.stringify({ base_url: baseUrl, key: 'sk-probe' }),
+        });
+      for (const url of ['http://169.254.169.254/latest', 'http://127.0.0.1:6379', 'http://[::1]:8080/v1', 'http://10.0.0.8/v1', 'http://localhost/v1']) {
+        const r = await add(url);
+        const json = (await r.json()) as { error: { code: string; param: string } };
+        assert.equal(r.status, 400, url);
+        assert.deepEqual([json.error.code, json.error.param], ['upstream_not_allowed', 'base_url']);
+      }
+      assert.ok(!(await s.admin('GET', '/upstreams')).json.data.some((k: { base_url?: string }) => k.base_url?.includes('169.254')), 'nothing was added');
+    });
+
     it('a 401 key is disabled and never tried again, on this node and after the event round-trip', async () => {
       s.mock.script('sk-a', { valid: false });
       const { key } = await s.fundedKey();
@@ -77,6 +129,22 @@ describe('proxy: upstream key pool and transparent retries', function () {
       const before = hits(s, 'sk-a');
       for (let i = 0; i < 6; i++) await ask(s, key);
       assert.ok(hits(s, 'sk-a') > before, 'traffic reaches the key again');
+    });
+
+    it('a key without quota is re-enabled only once a billed request works, not because it lists models', async () => {
+      s.mock.script('sk-a', { quota: false });
+      const { key } = await s.fundedKey();
+      for (let i = 0; i < 3; i++) await ask(s, key);
+      const node = s.nodes[0];
+      const disabled = node?.proxy.pool.all().find((k) => k.status === 'disabled');
+      assert.equal(disabled?.reason, 'insufficient_quota');
+      // The key still lists models (as OpenAI answers a key with no quota): that is no proof.
+      const probed = () => s.mock.requests.filter((r) => r.key === 'sk-a' && r.path === '/v1/embeddings').length;
+      await waitFor('a probe', async () => probed() > 0, 5000);
+      await waitFor('a second probe', async () => probed() > 1, 5000);
+      assert.equal(node?.proxy.pool.get(disabled?.id ?? '')?.status, 'disabled', 'still disabled while billed requests are refused');
+      s.mock.script('sk-a', { quota: true });
+      await waitFor('re-enabled once the quota is back', async () => node?.proxy.pool.get(disabled?.id ?? '')?.status === 'active', 5000);
     });
 
     it('insufficient_quota disables the key', async () => {

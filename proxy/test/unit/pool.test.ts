@@ -112,5 +112,12 @@ describe('upstream pool', () => {
     const auth = classify(401, {}, '{"error":{"code":"invalid_api_key"}}');
     assert.equal(auth.kind === 'retry' && auth.disable, 'invalid_api_key');
     for (const s of [500, 502, 503, 504]) assert.equal(classify(s, {}, '<html>').kind, 'retry');
+    // A request above the organization's TPM is the caller's: handed back, no cooldown.
+    const tooLarge = classify(
+      429,
+      {},
+      '{"error":{"message":"Request too large for gpt-4o in organization org-x on tokens per min (TPM): Limit 30000, Requested 50000.","type":"tokens","code":"rate_limit_exceeded"}}',
+    );
+    assert.deepEqual(tooLarge, { kind: 'return', errorCode: 'request_too_large' });
   });
 });

@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { newApiKey } from '../../src/control/service.js';
 import { loadConfig } from '../../src/config.js';
 import { nestedDeeperThan } from '../../src/http/body.js';
-import { modelAllowed } from '@yugong/schemas';
+import { modelAllowed, privateTarget } from '@yugong/schemas';
 import { decryptSecret, encryptSecret, upstreamKeyId } from '../../src/pool/crypto.js';
 
 describe('keys, secrets and allowlists', () => {
@@ -39,6 +39,28 @@ describe('keys, secrets and allowlists', () => {
     assert.throws(() => loadConfig({ ...base, YUGONG_UPSTREAMS: '[{"baseUrl":"not a url","key":"k"}]' }), /YUGONG_UPSTREAMS/);
     assert.throws(() => loadConfig({ ...base, YUGONG_ADMIN_TOKEN: 'short' }), /YUGONG_ADMIN_TOKEN/);
   });
+
+  it('refuses upstreams inside the network (loopback, private, link-local, cloud metadata) unless allowed', () => {
+    const base = { YUGONG_KAFKA_BROKERS: 'k:1', YUGONG_REDIS_URL: 'redis://r:1', YUGONG_ADMIN_TOKEN: 'x'.repeat(24), YUGONG_SECRET_KEY: 'ab'.repeat(32) };
+    for (const url of [
+      'http://169.254.169.254/latest/meta-data',
+      'http://127.0.0.1:8080/v1',
+      'http://10.1.2.3/v1',
+      'http://172.20.0.1/v1',
+      'http://192.168.1.1/v1',
+      'http://[::1]/v1',
+      'http://[fe80::1]/v1',
+      'http://[::ffff:169.254.169.254]/v1',
+      'http://localhost:11434/v1',
+      'http://metadata.google.internal/computeMetadata/v1',
+      'http://0.0.0.0/v1',
+    ]) {
+      assert.ok(privateTarget(url), url);
+      assert.throws(() => loadConfig({ ...base, YUGONG_UPSTREAMS: JSON.stringify([{ baseUrl: url, key: 'k' }]) }), /YUGONG_UPSTREAMS.*YUGONG_ALLOW_PRIVATE_UPSTREAMS/, url);
+      assert.equal(loadConfig({ ...base, YUGONG_UPSTREAMS: JSON.stringify([{ baseUrl: url, key: 'k' }]), YUGONG_ALLOW_PRIVATE_UPSTREAMS: 'true' }).upstreams.length, 1);
+    }
+    for (const url of ['https://api.openai.com/v1', 'https://my-resource.openai.azure.com/openai', 'http://203.0.113.7/v1', 'https://[2001:db8::1]/v1']) assert.equal(privateTarget(url), null, url);
+  });
 });
 
 describe('JSON nesting depth', () => {
@@ -48,5 +70,19 @@ describe('JSON nesting depth', () => {
     assert.equal(nestedDeeperThan(Buffer.from(JSON.stringify({ a: '['.repeat(1000), b: '\\"[[[[' })), 2), false);
     assert.equal(nestedDeeperThan(Buffer.from('{"a":"\\"","b":[[[1]]]}'), 3), true);
     assert.equal(nestedDeeperThan(Buffer.from('{"a":"\\\\","b":[[1]]}'), 3), false);
+  });
+});
+
+describe('caches keyed by client input', () => {
+  it('the key projection keeps at most 50,000 entries however many unknown keys are tried', async () => {
+    const { Projections } = await import('../../src/auth/projections.js');
+    const redis = { hgetall: async () => ({}) } as unknown as ConstructorParameters<typeof Projections>[0];
+    const p = new Projections(redis);
+    for (let i = 0; i < 60_000; i++) assert.equal(await p.clientKey(`garbage-${i}`, 1_000), null);
+    const size = (p as unknown as { keys: Map<string, unknown> }).keys.size;
+    assert.ok(size <= 50_000, `${size} entries`);
+    // Expired entries go first once the bound is reached again.
+    for (let i = 0; i < 6_000; i++) await p.clientKey(`later-${i}`, 1_000_000);
+    assert.ok((p as unknown as { keys: Map<string, unknown> }).keys.size <= 6_000, 'the expired garbage was swept');
   });
 });

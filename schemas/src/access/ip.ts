@@ -154,3 +154,27 @@ export function parseTrustedProxies(text: string): Cidr[] {
     return c;
   });
 }
+
+/** Where a server must not be sent on an operator's word alone: this host, private networks, link-local (cloud metadata), and the unspecified address. */
+const PRIVATE_RANGES = ['0.0.0.0/8', '10.0.0.0/8', '100.64.0.0/10', '127.0.0.0/8', '169.254.0.0/16', '172.16.0.0/12', '192.168.0.0/16', '::/128', '::1/128', 'fc00::/7', 'fe80::/10']
+  .map(parseCidr)
+  .filter((c): c is Cidr => c !== null);
+const PRIVATE_NAMES = /(^|\.)(localhost|local|internal)$/i;
+
+/**
+ * Why an upstream base URL points inside the network (loopback, a private or link-local
+ * address such as the cloud metadata service at 169.254.169.254, or a name like localhost or
+ * *.internal), or null when it does not. Names are judged as written, not resolved.
+ */
+export function privateTarget(baseUrl: string): string | null {
+  let host: string;
+  try {
+    host = new URL(baseUrl).hostname.replace(/^\[|\]$/g, '');
+  } catch {
+    return 'not a URL';
+  }
+  if (PRIVATE_NAMES.test(host.replace(/\.$/, ''))) return `${host} names this network`;
+  const ip = parseIp(host);
+  if (ip && PRIVATE_RANGES.some((r) => cidrContains(r, ip))) return `${host} is a loopback, private or link-local address`;
+  return null;
+}

@@ -76,12 +76,17 @@ export function matches(rule: MatchRule, model: string): boolean {
   return rule.and.every((r) => matches(r, model));
 }
 
-const lookups = new WeakMap<PriceTable, Map<string, ModelPrice | null>>();
+const lookups = new WeakMap<PriceTable, Map<string, ModelPrice>>();
+/** Names that are remembered: model ids are short (OpenAI's are well under this). */
+const CACHED_NAME_CHARS = 256;
+const CACHED_NAMES = 4096;
 
 /**
  * The first entry that matches wins; operator overrides are placed first for that reason.
  * Answers are remembered per table (tables are immutable once published), since every
- * request asks several times and some rules are regular expressions.
+ * request asks several times and some rules are regular expressions. Only names that have a
+ * price are remembered, at most CACHED_NAMES short ones: a client's garbage model names cost
+ * a scan of the table each, never memory.
  */
 export function findModelPrice(table: PriceTable, model: string): ModelPrice | undefined {
   let cache = lookups.get(table);
@@ -90,10 +95,10 @@ export function findModelPrice(table: PriceTable, model: string): ModelPrice | u
     lookups.set(table, cache);
   }
   const hit = cache.get(model);
-  if (hit !== undefined) return hit ?? undefined;
-  const found = table.models.find((m) => matches(m.match, model)) ?? null;
-  if (cache.size < 10_000) cache.set(model, found);
-  return found ?? undefined;
+  if (hit) return hit;
+  const found = table.models.find((m) => matches(m.match, model));
+  if (found && model.length <= CACHED_NAME_CHARS && cache.size < CACHED_NAMES) cache.set(model, found);
+  return found;
 }
 
 export interface BillableUsage {

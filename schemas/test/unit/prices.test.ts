@@ -84,3 +84,15 @@ describe('price table seeded from @pydantic/genai-prices', () => {
     assert.equal(nano(over, 'gpt-4o-mini', u), nano(table, 'gpt-4o-mini', u));
   });
 });
+
+describe('price lookups keyed by what clients send', () => {
+  it('remember no unknown model name: 2,000 distinct 100 KB names leave the heap about where it was', () => {
+    const table = seedPriceTable();
+    const before = process.memoryUsage().heapUsed;
+    for (let i = 0; i < 2000; i++) assert.equal(findModelPrice(table, `${i}-${'x'.repeat(100_000)}`), undefined);
+    const grown = process.memoryUsage().heapUsed - before;
+    // Remembered, they would hold 200 MB (2,000 × 100 KB); young garbage is collected as it goes.
+    assert.ok(grown < 60 * 1024 * 1024, `the heap grew ${Math.round(grown / 1024 / 1024)} MB`);
+    assert.ok(findModelPrice(table, 'gpt-4o-mini'), 'known names are still found');
+  });
+});

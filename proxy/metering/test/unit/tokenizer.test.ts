@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import tiktoken from 'tiktoken';
 import { countChatPromptTokens, countTokens, encodingForModel } from '../../src/tokenizer.js';
 
 describe('tokenizer', () => {
@@ -22,5 +23,20 @@ describe('tokenizer', () => {
     assert.ok(countTokens('gpt-4o', 'end <|endoftext|> here') > 3);
     // The cookbook's count for [{role:user, content:"hello world"}]: 3 + 3 + 1 + 2.
     assert.equal(countChatPromptTokens('gpt-4o', [{ role: 'user', content: 'hello world' }]), 9);
+  });
+
+  it('counts a long run with no break in pieces: exact for ordinary text, at most a token a piece over for a run', function () {
+    this.timeout(20_000);
+    const { get_encoding } = tiktoken;
+    const exact = (text: string) => get_encoding('o200k_base').encode(text).length;
+    const prose = 'Yugong moved the mountains, one basket at a time. 愚公移山，日复一日。 '.repeat(200);
+    assert.equal(countTokens('gpt-4o', prose), exact(prose), 'ordinary text is counted exactly');
+    for (const run of ['a'.repeat(10_000), ' '.repeat(10_000), '愚'.repeat(5_000), `${'x'.repeat(3_000)} and ${'y'.repeat(3_000)}`]) {
+      const e = exact(run);
+      const n = countTokens('gpt-4o', run);
+      assert.ok(n >= e && n <= e + Math.ceil(run.length / 256) + 2, `${n} for ${e} exact tokens`);
+    }
+    // 400,000 letters: linear work (a whole-run count is quadratic: minutes).
+    assert.ok(countTokens('gpt-4o', 'a'.repeat(400_000)) > 0);
   });
 });
