@@ -87,6 +87,8 @@ export async function startLoop(opts: LoopOptions): Promise<RunningLoop> {
   let lastSign = Date.now();
   /** Consumers that crashed: one that crashes while the loop is (re)starting is restarted once that is over. */
   const crashed = new WeakSet<Consumer>();
+  /** The partitions the current consumer was given at its last join (topic:partition). */
+  const assigned = new Set<string>();
 
   /** Only the current consumer restarts the loop, once: a second restart would leave a consumer connected that nothing stops. */
   function restartFrom(consumer: Consumer, why: string, err: string): void {
@@ -116,6 +118,11 @@ export async function startLoop(opts: LoopOptions): Promise<RunningLoop> {
     consumer.on(consumer.events.CRASH, (e) => {
       crashed.add(consumer);
       restartFrom(consumer, 'consumer crashed', e.payload.error.message);
+    });
+    consumer.on(consumer.events.GROUP_JOIN, (e) => {
+      if (consumer !== current) return;
+      assigned.clear();
+      for (const [topic, partitions] of Object.entries(e.payload.memberAssignment)) for (const p of partitions) assigned.add(`${topic}:${p}`);
     });
     for (const sign of [consumer.events.FETCH_START, consumer.events.START_BATCH_PROCESS, consumer.events.END_BATCH_PROCESS, consumer.events.GROUP_JOIN]) {
       consumer.on(sign, () => {
@@ -189,7 +196,7 @@ export async function startLoop(opts: LoopOptions): Promise<RunningLoop> {
       }
       if (valid.length > 0) {
         const t0 = performance.now();
-        await handleWithin(valid);
+        await handleWithin(valid, `${batch.topic}:${batch.partition}`);
         opts.fault?.('handled');
         opts.metrics.applySeconds.observe({ group }, (performance.now() - t0) / 1000);
         opts.metrics.applied.inc({ group }, valid.length);
@@ -206,11 +213,11 @@ export async function startLoop(opts: LoopOptions): Promise<RunningLoop> {
     opts.metrics.lag.set({ group, topic: batch.topic, partition: String(batch.partition) }, Number(batch.offsetLag()));
   }
 
-  /** Calls of `handle` under way: a partition waiting on one is not stalled (that is handleTimeoutMs' to bound). */
-  let handling = 0;
-  async function handleWithin(events: YugongEvent[]): Promise<void> {
+  /** Partitions with a `handle` call under way: one waiting on it is not stalled (that is handleTimeoutMs' to bound). */
+  const handling = new Map<string, number>();
+  async function handleWithin(events: YugongEvent[], partition: string): Promise<void> {
     const limit = opts.handleTimeoutMs;
-    handling++;
+    handling.set(partition, (handling.get(partition) ?? 0) + 1);
     let t: NodeJS.Timeout | undefined;
     try {
       if (!limit) return await opts.handle(events);
@@ -227,7 +234,9 @@ export async function startLoop(opts: LoopOptions): Promise<RunningLoop> {
       ]);
     } finally {
       clearTimeout(t);
-      handling--;
+      const left = (handling.get(partition) ?? 1) - 1;
+      if (left > 0) handling.set(partition, left);
+      else handling.delete(partition);
     }
   }
 
@@ -240,18 +249,22 @@ export async function startLoop(opts: LoopOptions): Promise<RunningLoop> {
   const admin = opts.kafka.admin();
   let adminReady: Promise<void> | null = null;
   async function checkProgress(limitMs: number): Promise<void> {
-    adminReady ??= admin.connect();
+    adminReady ??= admin.connect().catch((err: unknown) => {
+      adminReady = null;
+      throw err;
+    });
     await adminReady;
     const [committed, ...ends] = await Promise.all([admin.fetchOffsets({ groupId: group, topics: opts.topics }), ...opts.topics.map((t) => admin.fetchTopicOffsets(t))]);
     const now = Date.now();
-    if (handling > 0) {
-      progress.clear();
-      return;
-    }
     opts.topics.forEach((topic, i) => {
       const at = new Map(committed.find((c) => c.topic === topic)?.partitions.map((p) => [p.partition, p.offset]));
       for (const end of ends[i] ?? []) {
         const id = `${topic}:${end.partition}`;
+        // Only this member's partitions, and not while one of its applies runs.
+        if (!assigned.has(id) || handling.has(id)) {
+          progress.delete(id);
+          continue;
+        }
         const mine = at.get(end.partition) ?? '-1';
         // Nothing committed yet (-1) on a partition with events counts as behind too, unless the start offset is its end.
         const start = starts.get(id);

@@ -58,6 +58,7 @@ export async function createProxy(deps: ProxyDeps): Promise<Proxy> {
   const sink = createEventSink({
     producer,
     spoolDir: config.spoolDir,
+    owner: config.nodeId,
     spoolMaxBytes: config.spoolMaxBytes,
     log,
     onSpoolChange: (b) => metrics.spoolBytes.set(b),

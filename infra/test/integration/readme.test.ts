@@ -23,14 +23,26 @@ interface Ran {
   err: string;
 }
 
-function run(cmd: string, args: string[], env: NodeJS.ProcessEnv, cwd = repoRoot): Promise<Ran> {
+/** A command, ended after `timeoutMs` (its code is then null and its stderr says so). */
+function run(cmd: string, args: string[], env: NodeJS.ProcessEnv, cwd = repoRoot, timeoutMs = 120_000): Promise<Ran> {
   return new Promise((resolve) => {
     const child = spawn(cmd, args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
+    const timer = setTimeout(() => {
+      err += `\n[killed after ${timeoutMs} ms]`;
+      child.kill('SIGKILL');
+    }, timeoutMs);
     child.stdout.on('data', (c: Buffer) => (out += c.toString()));
     child.stderr.on('data', (c: Buffer) => (err += c.toString()));
-    child.on('exit', (code) => resolve({ code, out, err }));
+    child.on('error', (e) => {
+      clearTimeout(timer);
+      resolve({ code: null, out, err: `${err}\n${e.message}` });
+    });
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      resolve({ code, out, err });
+    });
   });
 }
 
@@ -175,7 +187,10 @@ describe('the README, as written, against the services as npm start runs them', 
       assert.match(blocks[0]?.join('') ?? '', /npm start[\s\S]*npm test/);
       const ids = { acme: `acme-${runId}-${lang}`, globex: `globex-${runId}-${lang}` };
       // A key of its own for the blocks' $KEY: the Idempotency-Key loop starts on a key never used.
-      const env = { ...shellEnv, KEY: (await fundedKey()).key, npm_config_offline: 'true' };
+      // Every curl fails on an HTTP error (the README's omit -f for readability; a 5xx must not pass).
+      const bashEnv = join(home, 'curl-fails.sh');
+      writeFileSync(bashEnv, 'curl() { command curl --fail-with-body "$@"; }\n');
+      const env = { ...shellEnv, KEY: (await fundedKey()).key, npm_config_offline: 'true', BASH_ENV: bashEnv };
       let replayed = 0;
       let commands = 0;
       for (const block of blocks.slice(1)) {

@@ -35,12 +35,12 @@ while a <= #ARGV do
         if amount then
           redis.call('HDEL', KEYS[base + 2], hold)
           redis.call('ZREM', KEYS[base + 1], hold)
-          redis.call('HINCRBY', acct, 'held', '-' .. amount)
+          redis.call('HINCRBY', acct, 'held', string.format('%d', -tonumber(amount)))
         end
         local known = redis.call('HGET', KEYS[base + 5], hold)
         if known then
           redis.call('HDEL', KEYS[base + 5], hold)
-          redis.call('HINCRBY', acct, 'settling', '-' .. known)
+          redis.call('HINCRBY', acct, 'settling', string.format('%d', -tonumber(known)))
         end
       elseif hold ~= '' then
         -- A node's lease: the cost moves from leased to spent; the node gives back the rest.

@@ -4,8 +4,9 @@ import type { Endpoint } from '@yugong/schemas';
 /**
  * An event larger than this without its blank line is passed on unread: a hostile or broken
  * upstream cannot make the node buffer without bound (its usage, if any, is then estimated).
+ * Large enough for a Responses API `response.completed` that carries generated images.
  */
-const MAX_EVENT_CHARS = 4 * 1024 * 1024;
+const MAX_EVENT_CHARS = 32 * 1024 * 1024;
 
 type Obj = Record<string, unknown>;
 

@@ -67,6 +67,7 @@ interface Lease {
 }
 
 const WINDOW_MS = 60_000;
+const SHRINK_WAIT_MS = 2_000;
 
 /**
  * A request the script held for alone: the ledger settles its hold, and once its cost is
@@ -85,9 +86,16 @@ function heldAlone(scripts: AdmissionScripts, log: Logger, req: AdmissionRequest
     async done(costs) {
       if (finished || costs === null) return;
       finished = true;
-      await scripts
-        .shrinkHold({ root: req.root, path: req.path, id: req.holdId, costs: req.amounts.map((a, i) => costs[i] ?? a) })
-        .catch((err: unknown) => log.error({ err: (err as Error).message, holdId: req.holdId }, 'hold not brought down to its cost; the ledger settles it'));
+      // At most SHRINK_WAIT_MS before the answer ends: a slow Redis must not hold every answer; the ledger settles the hold anyway.
+      let t: NodeJS.Timeout | undefined;
+      await Promise.race([
+        scripts.shrinkHold({ root: req.root, path: req.path, id: req.holdId, costs: req.amounts.map((a, i) => costs[i] ?? a) }),
+        new Promise<void>((resolve) => {
+          t = setTimeout(resolve, SHRINK_WAIT_MS);
+        }),
+      ])
+        .catch((err: unknown) => log.error({ err: (err as Error).message, holdId: req.holdId }, 'hold not brought down to its cost; the ledger settles it'))
+        .finally(() => clearTimeout(t));
     },
   };
 }

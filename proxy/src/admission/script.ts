@@ -44,13 +44,13 @@ local function expire(zset, amounts, acct, counter, costs)
   for _, h in ipairs(expired) do
     local a = redis.call('HGET', amounts, h)
     if a then
-      redis.call('HINCRBY', acct, counter, '-' .. a)
+      redis.call('HINCRBY', acct, counter, string.format('%d', -tonumber(a)))
       redis.call('HDEL', amounts, h)
     end
     if costs then
       local c = redis.call('HGET', costs, h)
       if c then
-        redis.call('HINCRBY', acct, 'settling', '-' .. c)
+        redis.call('HINCRBY', acct, 'settling', string.format('%d', -tonumber(c)))
         redis.call('HDEL', costs, h)
       end
     end
@@ -191,10 +191,15 @@ for i = 1, n do
   local cost = tonumber(ARGV[2 + i])
   if held >= 0 and redis.call('HEXISTS', KEYS[b + 3], id) == 0 then
     if cost > held then cost = held end
-    redis.call('HSET', KEYS[b + 2], id, string.format('%d', cost))
     redis.call('HINCRBY', KEYS[b + 1], 'held', string.format('%d', cost - held))
-    redis.call('HSET', KEYS[b + 3], id, string.format('%d', cost))
-    redis.call('HINCRBY', KEYS[b + 1], 'settling', string.format('%d', cost))
+    if cost > 0 then
+      redis.call('HSET', KEYS[b + 2], id, string.format('%d', cost))
+      redis.call('HSET', KEYS[b + 3], id, string.format('%d', cost))
+      redis.call('HINCRBY', KEYS[b + 1], 'settling', string.format('%d', cost))
+    else
+      -- Nothing to settle: the hold is gone (its expiry entry finds no amount and is dropped).
+      redis.call('HDEL', KEYS[b + 2], id)
+    end
   end
 end
 return 1

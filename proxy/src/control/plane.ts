@@ -37,7 +37,7 @@ export interface ControlPlane {
  */
 export async function createControlPlane(deps: ControlPlaneDeps): Promise<ControlPlane> {
   const { config, redis, log } = deps;
-  const sink = createEventSink({ producer: deps.producer, spoolDir: config.spoolDir, spoolMaxBytes: config.spoolMaxBytes, log });
+  const sink = createEventSink({ producer: deps.producer, spoolDir: config.spoolDir, owner: config.nodeId, spoolMaxBytes: config.spoolMaxBytes, log });
   const projections = new Projections(redis);
   const pool = new UpstreamPool(() => undefined);
   const loadUpstream = createUpstreamLoader({ redis, pool, secretKey: config.secretKey, poolIds: null, log });

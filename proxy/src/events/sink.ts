@@ -1,5 +1,5 @@
-import { mkdirSync, readdirSync, statSync } from 'node:fs';
-import { appendFile, open, readFile, unlink, type FileHandle } from 'node:fs/promises';
+import { mkdirSync, readdirSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { appendFile, open, readFile, rename, unlink, writeFile, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Producer } from 'kafkajs';
 import type { Logger } from 'pino';
@@ -21,7 +21,14 @@ export interface EventSink {
 
 export interface SinkOptions {
   producer: Producer;
+  /**
+   * Where journals live. Each process writes its own folder in it (named for `owner`, with a
+   * heartbeat), so nodes may share one volume; a folder whose heartbeat has stopped is an
+   * ended process's, and the next node to look takes its segments over and sends them.
+   */
   spoolDir: string;
+  /** This process's name in the spool (its node id). */
+  owner: string;
   spoolMaxBytes: number;
   log: Logger;
   /** Events wait at most this long to share a Kafka request. */
@@ -37,6 +44,11 @@ export interface SinkOptions {
   /** A journal line that is not an event (a torn write, a damaged disk): set aside, counted. */
   onCorruptLine?(): void;
 }
+
+const HEARTBEAT_MS = 5_000;
+/** A journal folder whose heartbeat is older than this belongs to a process that has ended. */
+const ORPHAN_AFTER_MS = 60_000;
+const HEARTBEAT = 'owner.json';
 
 /** Events are about 1 KiB: a packed message stays well under Kafka's 1 MiB message limit. */
 const EVENTS_PER_MESSAGE = 200;
@@ -94,18 +106,50 @@ export function createEventSink(opts: SinkOptions): EventSink {
   const maxBatch = opts.maxBatch ?? 500;
   const rotateMs = opts.rotateMs ?? 1000;
   const sendTimeoutMs = opts.sendTimeoutMs ?? 3000;
-  mkdirSync(opts.spoolDir, { recursive: true });
+  const dir = join(opts.spoolDir, opts.owner.replace(/[^A-Za-z0-9._-]/g, '_'));
+  mkdirSync(dir, { recursive: true });
+  const beat = () => writeFileSync(join(dir, HEARTBEAT), JSON.stringify({ pid: process.pid, at: new Date().toISOString() }));
+  beat();
   let seq = 0;
   const segmentName = () => `journal-${String(Date.now()).padStart(15, '0')}-${String(seq++).padStart(6, '0')}-${process.pid}.jsonl`;
-  // What an earlier process left: not known to be in Kafka, so sent again before anything new.
-  const segments: Segment[] = readdirSync(opts.spoolDir)
-    .filter((f) => f.endsWith('.jsonl'))
-    .sort()
-    .map((f) => {
-      const bytes = statSync(join(opts.spoolDir, f)).size;
-      return { path: join(opts.spoolDir, f), fh: null, bytes, outstanding: 0, failed: true, unacked: bytes };
-    });
+  const segments: Segment[] = [];
+  const known = (path: string) => segments.some((g) => g.path === path);
+  /** Segments not known to be in Kafka: what this folder holds from before, and what ended processes left beside it. */
+  function adopt(): void {
+    const found: string[] = [];
+    const take = (from: string) => {
+      for (const f of readdirSync(from).filter((x) => x.endsWith('.jsonl'))) {
+        const to = join(dir, from === dir ? f : `adopted-${f}`);
+        try {
+          if (from !== dir) renameSync(join(from, f), to);
+          found.push(to);
+        } catch {
+          // taken by another node first
+        }
+      }
+    };
+    take(dir);
+    // A spool written before journals had folders: its files lie at the top.
+    take(opts.spoolDir);
+    for (const other of readdirSync(opts.spoolDir, { withFileTypes: true })) {
+      const path = join(opts.spoolDir, other.name);
+      if (!other.isDirectory() || path === dir) continue;
+      let age = Number.POSITIVE_INFINITY;
+      try {
+        age = Date.now() - statSync(join(path, HEARTBEAT)).mtimeMs;
+      } catch {
+        // no heartbeat: not a journal folder of a live process
+      }
+      if (age > ORPHAN_AFTER_MS) take(path);
+    }
+    for (const path of found.sort()) {
+      if (known(path) || path === current?.path) continue;
+      const bytes = statSync(path).size;
+      segments.push({ path, fh: null, bytes, outstanding: 0, failed: true, unacked: bytes });
+    }
+  }
   let current: Segment | null = null;
+  adopt();
   let kafkaDown = segments.length > 0;
   let appending: Appending[] = [];
   /** Journal writes, rotations and replays, one at a time. */
@@ -225,7 +269,7 @@ export function createEventSink(opts: SinkOptions): EventSink {
     if (batch.length === 0) return;
     try {
       if (!current) {
-        const path = join(opts.spoolDir, segmentName());
+        const path = join(dir, segmentName());
         current = { path, fh: await open(path, 'a'), bytes: 0, outstanding: 0, failed: false, unacked: 0 };
       }
       const g = current;
@@ -250,24 +294,47 @@ export function createEventSink(opts: SinkOptions): EventSink {
       for (const a of batch) a.resolve();
       if (queued.length) toKafka(queued);
     } catch (err) {
+      // A write that failed part-way (a full disk) may have left a torn line: nothing more is
+      // appended after it. The segment is closed and sent again whole (the torn line set aside).
+      if (current) {
+        current.failed = true;
+        kafkaDown = true;
+        await rotate().catch(() => undefined);
+      }
       for (const a of batch) a.reject(err as Error);
     }
   }
 
   /** Sends journal segments Kafka may lack, oldest first; stops at the first failure. */
   async function replay(): Promise<void> {
-    if (current?.failed) await rotate();
+    adopt();
+    // Only closing the open segment waits for the journal's writes; sending does not hold them up.
+    if (current?.failed) await serially(rotate);
     for (const g of segments.filter((s) => s.failed && s.fh === null)) {
-      const lines = (await readFile(g.path, 'utf8')).split('\n').filter(Boolean);
+      let text: string;
+      try {
+        text = await readFile(g.path, 'utf8');
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+        // Gone (sent and removed by another round): nothing of it is left to send.
+        segments.splice(segments.indexOf(g), 1);
+        continue;
+      }
       const events: YugongEvent[] = [];
+      const good: string[] = [];
       const bad: string[] = [];
-      for (const line of lines) {
+      for (const line of text.split('\n').filter(Boolean)) {
         const e = parseLine(line);
-        if (e) events.push(e);
-        else bad.push(line);
+        if (e) {
+          events.push(e);
+          good.push(line);
+        } else bad.push(line);
       }
       if (bad.length) {
+        // Set aside once: the segment keeps only its events, so a later round finds no bad line again.
         await appendFile(`${g.path}.bad`, `${bad.join('\n')}\n`);
+        await writeFile(`${g.path}.tmp`, good.length ? `${good.join('\n')}\n` : '');
+        await rename(`${g.path}.tmp`, g.path);
         for (let i = 0; i < bad.length; i++) opts.onCorruptLine?.();
         opts.log.error({ file: g.path, lines: bad.length }, 'journal lines that are not events were set aside');
       }
@@ -288,8 +355,8 @@ export function createEventSink(opts: SinkOptions): EventSink {
     if (!kafkaDown || replayQueued) return;
     replayQueued = true;
     downSince ||= Date.now();
-    void serially(() =>
-      replay().then(
+    void replay()
+      .then(
         () => {
           if (kafkaDown) return;
           opts.log.warn({ downMs: Date.now() - downSince }, 'kafka answers again: the journal is sent');
@@ -301,10 +368,10 @@ export function createEventSink(opts: SinkOptions): EventSink {
           lastReplayError = Date.now();
           opts.log.error({ err: (err as Error).message, downMs: Date.now() - downSince, unacknowledged: unacked() }, 'journal not sent yet: kafka still refuses');
         },
-      ),
-    ).finally(() => {
-      replayQueued = false;
-    });
+      )
+      .finally(() => {
+        replayQueued = false;
+      });
   }, opts.replayIntervalMs ?? 1000);
   replayTimer.unref();
   // A quiet segment is closed, so that it can be deleted once Kafka has every event of it.
@@ -312,6 +379,14 @@ export function createEventSink(opts: SinkOptions): EventSink {
     if (current && current.bytes > 0) serially(rotate).catch((err: unknown) => opts.log.error({ err: (err as Error).message }, 'journal segment not closed'));
   }, rotateMs);
   rotateTimer.unref();
+  const heartbeat = setInterval(() => {
+    try {
+      beat();
+    } catch (err) {
+      opts.log.error({ err: (err as Error).message }, 'journal heartbeat not written');
+    }
+  }, HEARTBEAT_MS);
+  heartbeat.unref();
 
   return {
     emit(event) {
@@ -327,6 +402,7 @@ export function createEventSink(opts: SinkOptions): EventSink {
       closed = true;
       clearInterval(replayTimer);
       clearInterval(rotateTimer);
+      clearInterval(heartbeat);
       await serially(commit);
       if (timer) clearTimeout(timer);
       sending = sending.then(flushToKafka);

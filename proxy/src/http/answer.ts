@@ -62,10 +62,23 @@ export async function answerClient(
   call: ApiCall,
   endpoint: MeteredEndpoint,
   fwd: Forwarded,
-  opts: { stream: boolean; stripUsage: boolean; cancel: Cancellation; idem: IdempotentRequest | null; settle(outcome: Outcome): Promise<void> },
+  opts: {
+    stream: boolean;
+    stripUsage: boolean;
+    cancel: Cancellation;
+    idem: IdempotentRequest | null;
+    settle(outcome: Outcome): Promise<void>;
+    /** A replay record that could not be stored: logged, and the billed answer still completes. */
+    onIdempotencyError(err: Error): void;
+  },
 ): Promise<Outcome> {
   const { res, headers } = call;
-  const { idem, cancel } = opts;
+  const { cancel } = opts;
+  const keep = (p: Promise<void> | undefined) => p?.catch((err: unknown) => opts.onIdempotencyError(err as Error));
+  const idem = opts.idem && {
+    finish: (a: Parameters<IdempotentRequest['finish']>[0]) => keep(opts.idem?.finish(a)),
+    release: () => keep(opts.idem?.release()),
+  };
   const outcome: Outcome = { status: 'ok', httpStatus: 200, errorCode: null, reported: null, delivered: '', ttftMs: null };
   if (fwd.kind === 'failed') {
     await idem?.release();

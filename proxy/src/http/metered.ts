@@ -139,6 +139,7 @@ export async function serveMetered(deps: MeteredDeps, call: ApiCall, endpoint: M
       stripUsage,
       cancel,
       idem,
+      onIdempotencyError: (err) => deps.log.error({ err: err.message, requestId: call.requestId }, 'Idempotency-Key record not stored'),
       // Before the answer's last bytes: the usage event, and the hold brought down to the cost.
       settle: async (outcome) => {
         const { usage, source } = billedUsage(endpoint, request, hold, outcome);
@@ -186,7 +187,9 @@ export async function serveMetered(deps: MeteredDeps, call: ApiCall, endpoint: M
         const [emitted] = await Promise.allSettled([deps.sink.emit(event), admission.done(costs)]);
         if (emitted.status === 'rejected') {
           metrics.eventsFailed.inc();
-          deps.log.error({ err: (emitted.reason as Error).message, requestId: call.requestId }, 'usage event lost: neither Kafka nor the spool took it');
+          deps.log.error({ err: (emitted.reason as Error).message, requestId: call.requestId }, 'usage event not journaled: the answer is cut, not completed');
+          // No complete answer without its billing on disk (a full disk): the client sees a cut response.
+          throw emitted.reason;
         }
       },
     });

@@ -38,6 +38,13 @@ describe('admission script on real Redis', () => {
     // 1000 - 100 - 800 held: wait for the two in flight; the one that finished is not waited for.
     assert.deepEqual(await scripts.admit({ ...req, holdId: 'fourth', amounts: [200n] }), { ok: false, reason: 'reserved', account: req.root });
     assert.deepEqual(await scripts.admit({ ...req, holdId: 'fifth', amounts: [950n] }), { ok: false, reason: 'funds', account: req.root });
+    // A request that cost nothing (upstream failed): its hold is gone, nothing settles; it expires cleanly.
+    const free = { ...req, holdId: `free-${randomUUID()}`, amounts: [50n], holdTtlMs: 30 };
+    assert.equal((await scripts.admit(free)).ok, true);
+    await scripts.shrinkHold({ root: req.root, path: req.path, id: free.holdId, costs: [0n] });
+    assert.deepEqual([await field(req, 'held'), await field(req, 'settling')], ['900', '100']);
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal((await scripts.admit({ ...req, holdId: 'after-expiry', amounts: [50n] })).ok, true, 'the sweep of the expired free hold raised no error');
   });
 
   it('loads the script again when Redis has lost it (a restart, SCRIPT FLUSH)', async () => {

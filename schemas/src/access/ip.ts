@@ -162,9 +162,11 @@ const PRIVATE_RANGES = ['0.0.0.0/8', '10.0.0.0/8', '100.64.0.0/10', '127.0.0.0/8
 const PRIVATE_NAMES = /(^|\.)(localhost|local|internal)$/i;
 
 /**
- * Why an upstream base URL points inside the network (loopback, a private or link-local
- * address such as the cloud metadata service at 169.254.169.254, or a name like localhost or
- * *.internal), or null when it does not. Names are judged as written, not resolved.
+ * Why an upstream base URL points inside the network (loopback, a private, link-local,
+ * benchmark or reserved address such as the cloud metadata service at 169.254.169.254, NAT64
+ * forms of them, or a name like localhost, *.internal or one with no dot), or null when it
+ * does not. Names are judged as written, not resolved (a public name of a private address is
+ * not caught here).
  */
 export function privateTarget(baseUrl: string): string | null {
   let host: string;
@@ -173,8 +175,9 @@ export function privateTarget(baseUrl: string): string | null {
   } catch {
     return 'not a URL';
   }
-  if (PRIVATE_NAMES.test(host.replace(/\.$/, ''))) return `${host} names this network`;
   const ip = parseIp(host);
+  // A name with no dot (metadata, redis) is one the local resolver completes: inside the network.
+  if (!ip && (PRIVATE_NAMES.test(host.replace(/\.$/, '')) || !host.replace(/\.$/, '').includes('.'))) return `${host} names this network`;
   if (ip && PRIVATE_RANGES.some((r) => cidrContains(r, ip))) return `${host} is a loopback, private or link-local address`;
   return null;
 }

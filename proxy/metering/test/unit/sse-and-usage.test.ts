@@ -52,8 +52,8 @@ describe('metering', () => {
     assert.ok(!out.includes('\uFFFD'));
     const endless = new SseMeter('chat.completions', false);
     let passed = 0;
-    for (let i = 0; i < 5; i++) passed += endless.feed(Buffer.alloc(1024 * 1024, 'a')).length;
-    assert.ok(passed >= 4 * 1024 * 1024, 'a 5 MiB event without an end is not buffered whole');
+    for (let i = 0; i < 40; i++) passed += endless.feed(Buffer.alloc(1024 * 1024, 'a')).length;
+    assert.ok(passed >= 32 * 1024 * 1024, 'a 40 MiB event without an end is not buffered whole');
   });
 
   it('finds usage at the end of a large JSON body from a small tail', () => {

@@ -31,12 +31,22 @@ describe('tokenizer', () => {
     const exact = (text: string) => get_encoding('o200k_base').encode(text).length;
     const prose = 'Yugong moved the mountains, one basket at a time. 愚公移山，日复一日。 '.repeat(200);
     assert.equal(countTokens('gpt-4o', prose), exact(prose), 'ordinary text is counted exactly');
-    for (const run of ['a'.repeat(10_000), ' '.repeat(10_000), '愚'.repeat(5_000), `${'x'.repeat(3_000)} and ${'y'.repeat(3_000)}`]) {
+    // Runs of one class, and of two classes in turn (which the tokenizer's word split keeps as one word).
+    for (const run of [
+      'a'.repeat(10_000),
+      ' '.repeat(10_000),
+      '愚'.repeat(5_000),
+      '🏔'.repeat(3_000),
+      `${'x'.repeat(3_000)} and ${'y'.repeat(3_000)}`,
+      ' \u202f'.repeat(3_000),
+      '!\u200b'.repeat(3_000),
+    ]) {
       const e = exact(run);
       const n = countTokens('gpt-4o', run);
       assert.ok(n >= e && n <= e + Math.ceil(run.length / 256) + 2, `${n} for ${e} exact tokens`);
     }
-    // 400,000 letters: linear work (a whole-run count is quadratic: minutes).
+    // 400,000 letters, or alternating classes: linear work (a whole-run count is quadratic: minutes).
     assert.ok(countTokens('gpt-4o', 'a'.repeat(400_000)) > 0);
+    assert.ok(countTokens('gpt-4o', ' \u202f'.repeat(200_000)) > 0);
   });
 });
