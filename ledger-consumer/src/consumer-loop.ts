@@ -66,6 +66,7 @@ const DISCONNECT_WAIT_MS = 10_000;
  */
 const PARTITION_STALL_MS = 15_000;
 const PROGRESS_CHECK_MS = 3_000;
+const PROGRESS_CHECK_TIMEOUT_MS = 10_000;
 const EMPTY = Buffer.alloc(0);
 
 /**
@@ -298,9 +299,18 @@ export async function startLoop(opts: LoopOptions): Promise<RunningLoop> {
     () => {
       if (checking || restarting || stopped) return;
       checking = true;
-      checkProgress(partitionStallMs)
+      // A check that hangs (an admin request to a broker that never answers) must not end the
+      // watchdog: it is given up after a while and the next one runs.
+      let t: NodeJS.Timeout | undefined;
+      Promise.race([
+        checkProgress(partitionStallMs),
+        new Promise<never>((_, reject) => {
+          t = setTimeout(() => reject(new Error(`no answer within ${PROGRESS_CHECK_TIMEOUT_MS} ms`)), PROGRESS_CHECK_TIMEOUT_MS);
+        }),
+      ])
         .catch((err: unknown) => opts.log.warn({ group, err: (err as Error).message }, 'partition progress not checked'))
         .finally(() => {
+          clearTimeout(t);
           checking = false;
         });
     },
